@@ -1,0 +1,122 @@
+"""DPRK–Russia monitor: command line and composition root.
+
+    python bot.py run                 the long-running Telegram bot (needs TELEGRAM_BOT_TOKEN)
+    python bot.py demo                one cycle over the bundled example feeds; prints what would be sent
+    python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
+    python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item
+    python bot.py digest --chat ID --dry-run   print the digest a subscription would get now
+
+This module wires things together and holds no logic of its own: each command is a few lines that call
+into service/, which calls the pipeline stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.config import Config, load_config
+from core.errors import ProblemError
+
+log = logging.getLogger("bot")
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+def _load_config(path: str) -> Config | None:
+    try:
+        return load_config(path)
+    except ProblemError as exc:
+        _print_problems("configuration", exc)
+        return None
+
+
+def _print_problems(what: str, exc: ProblemError) -> None:
+    print(f"{what}: {len(exc.problems)} problem(s)", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from service.checks import check_all
+
+    return check_all(args.config)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from service.match_cmd import run_match
+
+    return run_match(args.input, rule_paths=args.rules, config_path=args.config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import run_demo
+
+    return run_demo(show_digest=not args.no_digest)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_PROBLEM
+    from service.app import run_bot
+
+    return run_bot(config)
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_PROBLEM
+    from service.app import print_digest
+
+    return print_digest(config, chat=args.chat, dry_run=args.dry_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="config.yaml", help="path to config.yaml (default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the Telegram bot").set_defaults(func=cmd_run)
+    demo = sub.add_parser("demo", help="one cycle over bundled example feeds, printing what would be sent")
+    demo.add_argument("--no-digest", action="store_true", help="show instant alerts only")
+    demo.set_defaults(func=cmd_demo)
+    sub.add_parser("check", help="validate config and rules").set_defaults(func=cmd_check)
+
+    match = sub.add_parser("match", help="match items from a JSONL or feed file")
+    match.add_argument("--input", required=True, help="JSON Lines file or RSS/Atom/RDF feed file ('-' = stdin)")
+    match.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
+    match.set_defaults(func=cmd_match)
+
+    digest = sub.add_parser("digest", help="build a subscription's digest now")
+    digest.add_argument("--chat", required=True, help="chat id or @channel of the subscription")
+    digest.add_argument("--dry-run", action="store_true", help="print instead of sending")
+    digest.set_defaults(func=cmd_digest)
+    return parser
+
+
+def setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2) if verbosity else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if verbosity < 2:
+        # httpx logs every request URL at INFO; with Telegram that URL contains the bot token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+"""config.yaml: load, validate, and expose as one frozen object.
+
+Validation never stops at the first problem: every problem is collected with its file, line and
+path (``feeds[3].interval: must be ≥ 60 seconds``) and raised together as :class:`ConfigError`.
+Relative paths (storage, rule files) are resolved against the config file's folder. Nothing here
+reads the environment except :meth:`TelegramConfig.token`, called only by ``bot.py run``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.durations import parse_duration
+from core.errors import ConfigError, Problem
+from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
+
+SubscriptionMode = Literal["instant", "digest", "both"]
+MODES: tuple[SubscriptionMode, ...] = ("instant", "digest", "both")
+LANGS = ("ru", "en", "ko")
+MIN_INTERVAL = 60
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    url: str
+    name: str
+    lang: str | None
+    interval: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogPolicy:
+    """What the first successful poll of a new feed may deliver; the rest is only marked seen."""
+
+    max_items: int = 5  # newest N items at most; 0 = deliver nothing from the first poll
+    max_age: int | None = 86400  # seconds; older items are not delivered (None = no age limit)
+
+
+@dataclass(frozen=True, slots=True)
+class PollingConfig:
+    default_interval: int = 900
+    concurrency: int = 20
+    timeout: float = 20.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    backoff_max: int = 6 * 3600
+    user_agent: str = "dprk-ru-monitor/0.1 (+https://github.com/; feed monitor)"
+    allow_private_urls: bool = False
+    backlog: BacklogPolicy = field(default_factory=BacklogPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDefaults:
+    time: time = time(8, 0)
+    timezone: str = "UTC"
+    send_empty: bool = False  # an empty period sends a short "nothing new" line instead of nothing
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot for a local Bot API server
+    base_file_url: str | None = None
+
+    def token(self) -> str | None:
+        value = os.environ.get(self.token_env, "").strip()
+        return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionConfig:
+    chat: int | str  # numeric chat id or "@channelusername"
+    mode: SubscriptionMode = "both"
+    rules: tuple[str, ...] = ()  # empty = all rules
+    digest_time: time | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    feeds: tuple[FeedConfig, ...]
+    rule_files: tuple[Path, ...]
+    storage_path: Path
+    admins: tuple[int, ...] = ()
+    polling: PollingConfig = field(default_factory=PollingConfig)
+    digest: DigestDefaults = field(default_factory=DigestDefaults)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
+
+
+class _Reader:
+    """Typed reads from a YamlDoc that record problems instead of raising."""
+
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def fail(self, path: PathKey, message: str) -> None:
+        self.problems.append(self.doc.problem(path, message))
+
+    def mapping(self, value: Any, path: PathKey, known: set[str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, got {type(value).__name__}")
+            return {}
+        for key in value:
+            if key not in known:
+                hint = ", ".join(sorted(known))
+                self.fail((*path, key), f"unknown key (expected one of: {hint})")
+        return value
+
+    def get(self, m: dict[str, Any], key: str, path: PathKey, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in m or m[key] is None:
+            return default
+        value = m[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail((*path, key), f"must be {_kind_name(kinds)}, got {value!r}")
+            return default
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kinds):
+            self.fail((*path, key), f"must be {_kind_name(kinds)}, got {value!r}")
+            return default
+        return value
+
+    def duration(self, m: dict[str, Any], key: str, path: PathKey, default: int | None, minimum: int = 0) -> int | None:
+        if key not in m or m[key] is None:
+            return default
+        try:
+            seconds = parse_duration(m[key])
+        except ValueError as exc:
+            self.fail((*path, key), str(exc))
+            return default
+        if seconds < minimum:
+            self.fail((*path, key), f"must be ≥ {minimum} seconds, got {seconds}")
+            return default
+        return seconds
+
+    def clock(self, m: dict[str, Any], key: str, path: PathKey, default: time | None) -> time | None:
+        if key not in m or m[key] is None:
+            return default
+        parsed = parse_clock(m[key])
+        if parsed is None:
+            self.fail((*path, key), f"must be a time of day HH:MM, got {m[key]!r}")
+            return default
+        return parsed
+
+    def zone(self, m: dict[str, Any], key: str, path: PathKey, default: str | None) -> str | None:
+        if key not in m or m[key] is None:
+            return default
+        name = m[key]
+        if not isinstance(name, str) or not valid_timezone(name):
+            self.fail((*path, key), f"unknown IANA time zone {name!r} (e.g. Europe/Moscow, Asia/Seoul)")
+            return default
+        return name
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock(value: object) -> time | None:
+    """``"08:30"`` → time(8, 30). YAML 1.1 reads an unquoted 08:30 as 510 (sexagesimal): accept it."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    if isinstance(value, str):
+        m = _CLOCK.match(value.strip())
+        if m:
+            return time(int(m.group(1)), int(m.group(2)))
+    return None
+
+
+def valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _valid_feed_url(url: str) -> str | None:
+    """An error message, or None. file:// is allowed (bundled and local feeds)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return None if parts.hostname else "must include a host"
+    if parts.scheme == "file":
+        return None
+    return "must be an http(s):// or file:// URL"
+
+
+def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
+    r = _Reader(doc)
+    top = r.mapping(
+        doc.data, (), {"feeds", "rules", "storage", "admins", "polling", "digest", "telegram", "subscriptions"}
+    )
+
+    # polling
+    pm = r.mapping(
+        top.get("polling"),
+        ("polling",),
+        {
+            "default_interval",
+            "concurrency",
+            "timeout",
+            "max_bytes",
+            "max_redirects",
+            "backoff_max",
+            "user_agent",
+            "allow_private_urls",
+            "backlog",
+        },
+    )
+    pp: PathKey = ("polling",)
+    d = PollingConfig()
+    default_interval = r.duration(pm, "default_interval", pp, d.default_interval, MIN_INTERVAL)
+    concurrency = r.get(pm, "concurrency", pp, int, d.concurrency)
+    if not 1 <= concurrency <= 500:
+        r.fail((*pp, "concurrency"), f"must be between 1 and 500, got {concurrency}")
+        concurrency = d.concurrency
+    timeout = r.get(pm, "timeout", pp, float, d.timeout)
+    if not 0 < timeout <= 300:
+        r.fail((*pp, "timeout"), f"must be between 0 and 300 seconds, got {timeout}")
+        timeout = d.timeout
+    max_bytes = r.get(pm, "max_bytes", pp, int, d.max_bytes)
+    if max_bytes < 1024:
+        r.fail((*pp, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
+        max_bytes = d.max_bytes
+    max_redirects = r.get(pm, "max_redirects", pp, int, d.max_redirects)
+    if not 0 <= max_redirects <= 20:
+        r.fail((*pp, "max_redirects"), f"must be between 0 and 20, got {max_redirects}")
+        max_redirects = d.max_redirects
+    bm = r.mapping(pm.get("backlog"), (*pp, "backlog"), {"max_items", "max_age"})
+    bp: PathKey = (*pp, "backlog")
+    backlog_items = r.get(bm, "max_items", bp, int, BacklogPolicy().max_items)
+    if backlog_items < 0:
+        r.fail((*bp, "max_items"), f"must be ≥ 0, got {backlog_items}")
+        backlog_items = BacklogPolicy().max_items
+    backlog_age = r.duration(bm, "max_age", bp, BacklogPolicy().max_age) if "max_age" in bm else BacklogPolicy().max_age
+    if "max_age" in bm and bm["max_age"] is None:
+        backlog_age = None
+    polling = PollingConfig(
+        default_interval=default_interval or d.default_interval,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        backoff_max=r.duration(pm, "backoff_max", pp, d.backoff_max, MIN_INTERVAL) or d.backoff_max,
+        user_agent=r.get(pm, "user_agent", pp, str, d.user_agent),
+        allow_private_urls=r.get(pm, "allow_private_urls", pp, bool, d.allow_private_urls),
+        backlog=BacklogPolicy(max_items=backlog_items, max_age=backlog_age),
+    )
+
+    # feeds
+    feeds: list[FeedConfig] = []
+    raw_feeds = top.get("feeds")
+    if raw_feeds is None:
+        raw_feeds = []
+    if not isinstance(raw_feeds, list):
+        r.fail(("feeds",), "must be a list of feeds")
+        raw_feeds = []
+    seen_urls: dict[str, int] = {}
+    for i, raw in enumerate(raw_feeds):
+        fp: PathKey = ("feeds", i)
+        if isinstance(raw, str):
+            raw = {"url": raw}
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval"})
+        url = r.get(fm, "url", fp, str, "")
+        if not url:
+            if "url" not in fm:
+                r.fail(fp, "missing url")
+            continue
+        error = _valid_feed_url(url)
+        if error:
+            r.fail((*fp, "url"), f"{error}, got {url!r}")
+            continue
+        if url in seen_urls:
+            r.fail((*fp, "url"), f"duplicate of feeds[{seen_urls[url]}]")
+            continue
+        seen_urls[url] = i
+        lang = r.get(fm, "lang", fp, str, None)
+        if lang is not None and lang not in LANGS:
+            r.fail((*fp, "lang"), f"must be one of {', '.join(LANGS)}, got {lang!r}")
+            lang = None
+        interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
+        name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
+        feeds.append(FeedConfig(url=url, name=name, lang=lang, interval=interval or polling.default_interval))
+
+    # rules
+    rm = r.mapping(top.get("rules"), ("rules",), {"files"})
+    patterns = r.get(rm, "files", ("rules",), list, ["rules/*.yaml"])
+    rule_files: list[Path] = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            r.fail(("rules", "files", i), f"must be a path or glob, got {pattern!r}")
+            continue
+        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
+        matched = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+        if glob.has_magic(full) and not matched:
+            r.fail(("rules", "files", i), f"no file matches {pattern!r}")
+        for path in matched:
+            if not Path(path).is_file():
+                r.fail(("rules", "files", i), f"rule file not found: {pattern}")
+            elif Path(path) not in rule_files:
+                rule_files.append(Path(path))
+
+    # storage
+    sm = r.mapping(top.get("storage"), ("storage",), {"path"})
+    storage_raw = r.get(sm, "path", ("storage",), str, "data/monitor.sqlite3")
+    storage_path = Path(storage_raw) if Path(storage_raw).is_absolute() else base_dir / storage_raw
+
+    # admins
+    admins_raw = top.get("admins") or []
+    admins: list[int] = []
+    if not isinstance(admins_raw, list):
+        r.fail(("admins",), "must be a list of Telegram user ids")
+    else:
+        for i, a in enumerate(admins_raw):
+            if isinstance(a, int) and not isinstance(a, bool) and a > 0:
+                admins.append(a)
+            else:
+                r.fail(("admins", i), f"must be a numeric Telegram user id (> 0), got {a!r}")
+
+    # digest
+    dm = r.mapping(top.get("digest"), ("digest",), {"time", "timezone", "send_empty"})
+    dd = DigestDefaults()
+    digest = DigestDefaults(
+        time=r.clock(dm, "time", ("digest",), dd.time) or dd.time,
+        timezone=r.zone(dm, "timezone", ("digest",), dd.timezone) or dd.timezone,
+        send_empty=r.get(dm, "send_empty", ("digest",), bool, dd.send_empty),
+    )
+
+    # telegram
+    tm = r.mapping(top.get("telegram"), ("telegram",), {"token", "token_env", "base_url", "base_file_url"})
+    tp: PathKey = ("telegram",)
+    if "token" in tm:
+        r.fail(
+            (*tp, "token"),
+            "the bot token must not be in the config file; "
+            "set the TELEGRAM_BOT_TOKEN environment variable (or telegram.token_env)",
+        )
+    base_url = r.get(tm, "base_url", tp, str, None)
+    if base_url and urlsplit(base_url).scheme not in ("http", "https"):
+        r.fail((*tp, "base_url"), f"must be an http(s):// URL, got {base_url!r}")
+        base_url = None
+    telegram = TelegramConfig(
+        token_env=r.get(tm, "token_env", tp, str, "TELEGRAM_BOT_TOKEN"),
+        base_url=base_url,
+        base_file_url=r.get(tm, "base_file_url", tp, str, None),
+    )
+
+    # subscriptions declared in config
+    subs: list[SubscriptionConfig] = []
+    raw_subs = top.get("subscriptions") or []
+    if not isinstance(raw_subs, list):
+        r.fail(("subscriptions",), "must be a list")
+        raw_subs = []
+    for i, raw in enumerate(raw_subs):
+        sp: PathKey = ("subscriptions", i)
+        sub = r.mapping(raw, sp, {"chat", "mode", "rules", "digest_time", "timezone"})
+        chat = sub.get("chat")
+        if isinstance(chat, bool) or not (
+            (isinstance(chat, int) and chat != 0)
+            or (isinstance(chat, str) and re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat))
+        ):
+            r.fail((*sp, "chat"), f"must be a chat id or @channelname, got {chat!r}")
+            continue
+        mode = r.get(sub, "mode", sp, str, "both")
+        if mode not in MODES:
+            r.fail((*sp, "mode"), f"must be one of {', '.join(MODES)}, got {mode!r}")
+            mode = "both"
+        rules = r.get(sub, "rules", sp, list, [])
+        if not all(isinstance(x, str) for x in rules):
+            r.fail((*sp, "rules"), "must be a list of rule names")
+            rules = []
+        subs.append(
+            SubscriptionConfig(
+                chat=chat,
+                mode=mode,
+                rules=tuple(x for x in rules if x != "all"),
+                digest_time=r.clock(sub, "digest_time", sp, None),
+                timezone=r.zone(sub, "timezone", sp, None),
+            )
+        )
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Config(
+        path=Path(doc.file),
+        feeds=tuple(feeds),
+        rule_files=tuple(rule_files),
+        storage_path=storage_path,
+        admins=tuple(admins),
+        polling=polling,
+        digest=digest,
+        telegram=telegram,
+        subscriptions=tuple(subs),
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate ``path``. Raises ConfigError listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(p), None, "", "config file not found")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(p), None, "", f"cannot read config: {exc.strerror}")]) from None
+    try:
+        doc = load_yaml(text, str(p))
+    except YamlProblem as exc:
+        raise ConfigError([exc.problem]) from None
+    return parse_config(doc, p.resolve().parent)

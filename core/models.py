@@ -1,0 +1,86 @@
+"""Plain, frozen records passed between the pipeline's stages.
+
+Feedparser's dicts, SQLite rows and Telegram objects are converted into these at the edges and go no
+further: the pure core (matching, rendering, clustering) sees only these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Priority = Literal["instant", "digest"]
+Field = Literal["title", "summary"]
+Language = Literal["ru", "en", "ko"]
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed the bot polls, with its polling state as kept in the store."""
+
+    id: int
+    url: str
+    name: str
+    lang: str | None
+    interval: int  # seconds between polls when healthy
+    etag: str | None = None
+    last_modified: str | None = None
+    failures: int = 0  # consecutive failed polls; drives the back-off
+    next_poll_at: datetime | None = None  # UTC; None means "due now"
+    last_polled_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    last_error: str | None = None
+    initialised: bool = False  # False until the first successful poll (backlog policy)
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One feed entry, normalised: plain-text title and summary, UTC time, stable id."""
+
+    feed_url: str
+    uid: str  # stable within the feed: guid, else canonical link, else content hash
+    title: str
+    summary: str
+    link: str | None = None
+    published: datetime | None = None  # timezone-aware, UTC
+    lang: str | None = None
+    feed_name: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.feed_url, self.uid)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One matched span: which group matched, where, and the text as it stands in the item."""
+
+    group: str
+    field: Field
+    start: int  # character offsets into the item's field (title or summary)
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched an item, with the spans that made it match (the *why*)."""
+
+    rule: str
+    priority: Priority
+    hits: tuple[Hit, ...] = field(default=())
+
+    def why(self) -> dict[str, list[str]]:
+        """Group name → distinct matched texts, in order of first appearance."""
+        out: dict[str, list[str]] = {}
+        for hit in self.hits:
+            seen = out.setdefault(hit.group, [])
+            if hit.text not in seen:
+                seen.append(hit.text)
+        return out
+
+    def why_text(self) -> str:
+        """One line such as ``DPRK: «КНДР», RUSSIA: «российских военных»``."""
+        return ", ".join(f"{group}: " + ", ".join(f"«{t}»" for t in texts) for group, texts in self.why().items())

@@ -1,0 +1,607 @@
+"""SQLite access: connection, migrations and the queries the bot needs, each a short transaction.
+
+Times are stored as fixed-width ISO-8601 UTC text (``2026-11-25T04:06:44.000000Z``) so that text order
+is time order, and every method that needs the clock takes ``now`` (tests drive the clock).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from core.config import FeedConfig, SubscriptionConfig
+from core.models import Feed, Hit, Item, Match, Priority
+from store.schema import MIGRATIONS
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message names the file and the reason."""
+
+
+def ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("store times must be timezone-aware")
+    return value.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def from_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedItem:
+    """A new item of one poll, its matches, and whether it may be delivered (backlog policy)."""
+
+    item: Item
+    matches: tuple[Match, ...]
+    deliver: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    new_items: int
+    matches: int
+    outbox_rows: int
+    instant_outbox_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    chat_id: str
+    mode: str  # instant | digest | both
+    rules: tuple[str, ...]  # empty = all rules
+    digest_time: str | None  # "HH:MM" local; None = config default
+    timezone: str | None  # IANA name; None = config default
+    paused: bool = False
+    paused_reason: str | None = None
+    muted_until: datetime | None = None
+    last_digest_at: datetime | None = None
+    chat_title: str | None = None
+    chat_type: str | None = None
+    source: str = "chat"
+
+    def follows(self, rules: Iterable[str]) -> bool:
+        return not self.rules or any(r in self.rules for r in rules)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A queued delivery with what the sender needs to render it."""
+
+    id: int
+    subscription_id: int
+    chat_id: str
+    kind: str  # instant | digest
+    item: Item
+    matches: tuple[Match, ...]
+    attempts: int
+    created_at: datetime
+
+
+def _hits_json(match: Match) -> str:
+    return json.dumps([[h.group, h.field, h.start, h.end, h.text] for h in match.hits], ensure_ascii=False)
+
+
+def _match_from_row(rule: str, priority: str, hits_json: str) -> Match:
+    hits = tuple(Hit(g, f, s, e, t) for g, f, s, e, t in json.loads(hits_json))
+    prio: Priority = "instant" if priority == "instant" else "digest"
+    return Match(rule=rule, priority=prio, hits=hits)
+
+
+def chat_key(chat: int | str) -> str:
+    """Chats are keyed by text: numeric ids as digits, channels as '@name'."""
+    return str(chat)
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating folders and file as needed) and migrate to the latest schema."""
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for the store {p}: {exc.strerror}") from None
+        try:
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store {p}: {exc}") from None
+        store = cls(conn, p)
+        try:
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"cannot use the store {p}: {exc}") from None
+        except StoreError:
+            conn.close()
+            raise
+        return store
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the store {self.path} has schema version {version}, newer than this program knows "
+                f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            statements = [s.strip() for s in script.split(";") if s.strip()]
+            with self.transaction() as conn:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- feeds ---------------------------------------------------------------------------------------
+
+    _FEED_COLUMNS = (
+        "id, url, name, lang, interval, etag, last_modified, failures, next_poll_at, last_polled_at, "
+        "last_ok_at, last_error, initialised, enabled"
+    )
+
+    @staticmethod
+    def _feed(row: Sequence[Any]) -> Feed:
+        return Feed(
+            id=row[0],
+            url=row[1],
+            name=row[2],
+            lang=row[3],
+            interval=row[4],
+            etag=row[5],
+            last_modified=row[6],
+            failures=row[7],
+            next_poll_at=from_ts(row[8]),
+            last_polled_at=from_ts(row[9]),
+            last_ok_at=from_ts(row[10]),
+            last_error=row[11],
+            initialised=bool(row[12]),
+            enabled=bool(row[13]),
+        )
+
+    def sync_feeds(self, configs: Sequence[FeedConfig], now: datetime) -> None:
+        """Make the config's feeds present and enabled; disable config feeds no longer listed."""
+        urls = [c.url for c in configs]
+        with self.transaction() as conn:
+            for c in configs:
+                conn.execute(
+                    "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) "
+                    "VALUES (?, ?, ?, ?, 'config', ?) "
+                    "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
+                    "interval = excluded.interval, enabled = 1",
+                    (c.url, c.name, c.lang, c.interval, ts(now)),
+                )
+            placeholders = ",".join("?" * len(urls)) or "''"
+            conn.execute(
+                f"UPDATE feeds SET enabled = 0 WHERE added_by = 'config' AND url NOT IN ({placeholders})",
+                urls,
+            )
+
+    def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0",
+                (url, name, lang, interval, added_by, ts(now)),
+            )
+        feed = self.feed_by_url(url)
+        assert feed is not None
+        return feed
+
+    def remove_feed(self, url: str) -> bool:
+        with self.transaction() as conn:
+            return conn.execute("UPDATE feeds SET enabled = 0 WHERE url = ?", (url,)).rowcount > 0
+
+    def due_feeds(self, now: datetime) -> list[Feed]:
+        rows = self.conn.execute(
+            f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE enabled = 1 AND gone = 0 "
+            "AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at IS NOT NULL, next_poll_at",
+            (ts(now),),
+        )
+        return [self._feed(r) for r in rows]
+
+    def all_feeds(self, *, enabled_only: bool = False) -> list[Feed]:
+        where = "WHERE enabled = 1" if enabled_only else ""
+        return [self._feed(r) for r in self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds {where} ORDER BY id")]
+
+    def feed_by_url(self, url: str) -> Feed | None:
+        row = self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,)).fetchone()
+        return self._feed(row) if row else None
+
+    def feed_is_gone(self, feed_id: int) -> bool:
+        row = self.conn.execute("SELECT gone FROM feeds WHERE id = ?", (feed_id,)).fetchone()
+        return bool(row and row[0])
+
+    # -- items ---------------------------------------------------------------------------------------
+
+    def unseen_uids(self, feed_id: int, uids: Sequence[str]) -> set[str]:
+        wanted = set(uids)
+        seen: set[str] = set()
+        chunk = list(wanted)
+        for start in range(0, len(chunk), 500):
+            part = chunk[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT uid FROM items WHERE feed_id = ? AND uid IN ({','.join('?' * len(part))})",
+                (feed_id, *part),
+            )
+            seen.update(r[0] for r in rows)
+        return wanted - seen
+
+    def commit_poll(
+        self,
+        feed_id: int,
+        now: datetime,
+        *,
+        ok: bool,
+        etag: str | None,
+        last_modified: str | None,
+        error: str | None,
+        next_poll_at: datetime,
+        gone: bool = False,
+        items: Sequence[ProcessedItem] = (),
+    ) -> CommitResult:
+        """One transaction: feed state, new items (seen), their matches and their outbox rows."""
+        new_items = n_matches = n_outbox = 0
+        instant_ids: list[int] = []
+        with self.transaction() as conn:
+            if ok:
+                conn.execute(
+                    "UPDATE feeds SET etag = ?, last_modified = ?, failures = 0, last_error = NULL, "
+                    "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1 WHERE id = ?",
+                    (etag, last_modified, ts(next_poll_at), ts(now), ts(now), feed_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE feeds SET failures = failures + 1, last_error = ?, next_poll_at = ?, "
+                    "last_polled_at = ?, gone = ? WHERE id = ?",
+                    (error, ts(next_poll_at), ts(now), int(gone), feed_id),
+                )
+            subs = self._active_subscriptions(conn) if any(p.deliver and p.matches for p in items) else []
+            for p in items:
+                it = p.item
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO items (feed_id, uid, title, summary, link, published, lang, seen_at) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (feed_id, it.uid, it.title, it.summary, it.link, ts(it.published), it.lang, ts(now)),
+                )
+                if cur.rowcount == 0:
+                    continue  # seen before: never processed twice
+                item_id = cur.lastrowid
+                new_items += 1
+                for m in p.matches:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO matches (item_id, rule, priority, hits_json, created_at) "
+                        "VALUES (?,?,?,?,?)",
+                        (item_id, m.rule, m.priority, _hits_json(m), ts(now)),
+                    )
+                    n_matches += 1
+                if not (p.deliver and p.matches):
+                    continue
+                for sub in subs:
+                    followed = [m for m in p.matches if sub.follows([m.rule])]
+                    if not followed:
+                        continue
+                    rules_json = json.dumps([m.rule for m in followed])
+                    kinds = []
+                    if sub.mode in ("instant", "both") and any(m.priority == "instant" for m in followed):
+                        kinds.append("instant")
+                    if sub.mode in ("digest", "both"):
+                        kinds.append("digest")
+                    for kind in kinds:
+                        row = conn.execute(
+                            "INSERT OR IGNORE INTO outbox (subscription_id, item_id, kind, rules_json, created_at) "
+                            "VALUES (?,?,?,?,?)",
+                            (sub.id, item_id, kind, rules_json, ts(now)),
+                        )
+                        if row.rowcount:
+                            n_outbox += 1
+                            if kind == "instant" and row.lastrowid is not None:
+                                instant_ids.append(row.lastrowid)
+        return CommitResult(new_items, n_matches, n_outbox, tuple(instant_ids))
+
+    def recent_items(self, since: datetime) -> list[Item]:
+        rows = self.conn.execute(
+            "SELECT f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
+            "FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.seen_at >= ? ORDER BY i.id",
+            (ts(since),),
+        )
+        return [Item(r[0], r[1], r[2], r[3], r[4], from_ts(r[5]), r[6], r[7]) for r in rows]
+
+    def match_counts(self, since: datetime) -> dict[str, int]:
+        rows = self.conn.execute("SELECT rule, COUNT(*) FROM matches WHERE created_at >= ? GROUP BY rule", (ts(since),))
+        return {r[0]: r[1] for r in rows}
+
+    def prune(self, now: datetime, keep_days: int = 60) -> int:
+        """Delete items older than ``keep_days`` that nothing is still waiting to deliver."""
+        from datetime import timedelta
+
+        cutoff = ts(now - timedelta(days=keep_days))
+        with self.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM items WHERE seen_at < ? AND id NOT IN "
+                "(SELECT item_id FROM outbox WHERE state = 'pending')",
+                (cutoff,),
+            ).rowcount
+
+    # -- subscriptions -------------------------------------------------------------------------------
+
+    _SUB_COLUMNS = (
+        "id, chat_id, mode, rules_json, digest_time, timezone, paused, paused_reason, muted_until, "
+        "last_digest_at, chat_title, chat_type, source"
+    )
+
+    @staticmethod
+    def _sub(row: Sequence[Any]) -> Subscription:
+        return Subscription(
+            id=row[0],
+            chat_id=row[1],
+            mode=row[2],
+            rules=tuple(json.loads(row[3])),
+            digest_time=row[4],
+            timezone=row[5],
+            paused=bool(row[6]),
+            paused_reason=row[7],
+            muted_until=from_ts(row[8]),
+            last_digest_at=from_ts(row[9]),
+            chat_title=row[10],
+            chat_type=row[11],
+            source=row[12],
+        )
+
+    def _active_subscriptions(self, conn: sqlite3.Connection) -> list[Subscription]:
+        rows = conn.execute(f"SELECT {self._SUB_COLUMNS} FROM subscriptions WHERE paused = 0 ORDER BY id")
+        return [self._sub(r) for r in rows]
+
+    def upsert_subscription(
+        self,
+        chat: int | str,
+        now: datetime,
+        *,
+        mode: str = "both",
+        rules: Sequence[str] = (),
+        digest_time: str | None = None,
+        timezone: str | None = None,
+        source: str = "chat",
+        chat_title: str | None = None,
+        chat_type: str | None = None,
+    ) -> Subscription:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO subscriptions (chat_id, mode, rules_json, digest_time, timezone, source, "
+                "chat_title, chat_type, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(chat_id) DO UPDATE SET mode = excluded.mode, rules_json = excluded.rules_json, "
+                "digest_time = excluded.digest_time, timezone = excluded.timezone, "
+                "chat_title = COALESCE(excluded.chat_title, chat_title), "
+                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at",
+                (
+                    chat_key(chat),
+                    mode,
+                    json.dumps(list(rules)),
+                    digest_time,
+                    timezone,
+                    source,
+                    chat_title,
+                    chat_type,
+                    ts(now),
+                    ts(now),
+                ),
+            )
+        sub = self.subscription(chat)
+        assert sub is not None
+        return sub
+
+    def sync_config_subscriptions(self, configs: Sequence[SubscriptionConfig], now: datetime) -> None:
+        for c in configs:
+            self.upsert_subscription(
+                c.chat,
+                now,
+                mode=c.mode,
+                rules=c.rules,
+                digest_time=c.digest_time.strftime("%H:%M") if c.digest_time else None,
+                timezone=c.timezone,
+                source="config",
+            )
+
+    def subscription(self, chat: int | str) -> Subscription | None:
+        row = self.conn.execute(
+            f"SELECT {self._SUB_COLUMNS} FROM subscriptions WHERE chat_id = ?", (chat_key(chat),)
+        ).fetchone()
+        return self._sub(row) if row else None
+
+    def subscriptions(self) -> list[Subscription]:
+        return [self._sub(r) for r in self.conn.execute(f"SELECT {self._SUB_COLUMNS} FROM subscriptions ORDER BY id")]
+
+    def delete_subscription(self, chat: int | str) -> bool:
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_key(chat),)).rowcount > 0
+
+    def set_paused(self, chat: int | str, paused: bool, reason: str | None, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE subscriptions SET paused = ?, paused_reason = ?, updated_at = ? WHERE chat_id = ?",
+                (int(paused), reason if paused else None, ts(now), chat_key(chat)),
+            )
+
+    def set_muted_until(self, chat: int | str, until: datetime | None, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE subscriptions SET muted_until = ?, updated_at = ? WHERE chat_id = ?",
+                (ts(until), ts(now), chat_key(chat)),
+            )
+
+    def migrate_chat(self, old: int | str, new: int | str, now: datetime) -> bool:
+        """A group became a supergroup: its subscription (and queue) move to the new id."""
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ?", (chat_key(new),)).fetchone():
+                conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_key(old),))
+                return False
+            return (
+                conn.execute(
+                    "UPDATE subscriptions SET chat_id = ?, updated_at = ? WHERE chat_id = ?",
+                    (chat_key(new), ts(now), chat_key(old)),
+                ).rowcount
+                > 0
+            )
+
+    # -- outbox --------------------------------------------------------------------------------------
+
+    def _entries(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[OutboxEntry]:
+        sql = (
+            "SELECT o.id, o.subscription_id, s.chat_id, o.kind, o.rules_json, o.attempts, o.created_at, "
+            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
+            "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
+            "JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id "
+            f"WHERE {where} ORDER BY o.id" + (f" LIMIT {int(limit)}" if limit else "")
+        )
+        rows = self.conn.execute(sql, params).fetchall()
+        out = []
+        for r in rows:
+            rules = json.loads(r[4])
+            match_rows = self.conn.execute(
+                f"SELECT rule, priority, hits_json FROM matches WHERE item_id = ? AND rule IN "
+                f"({','.join('?' * len(rules))}) ORDER BY id",
+                (r[7], *rules),
+            ).fetchall()
+            item = Item(r[8], r[9], r[10], r[11], r[12], from_ts(r[13]), r[14], r[15])
+            created = from_ts(r[6])
+            assert created is not None
+            out.append(
+                OutboxEntry(
+                    id=r[0],
+                    subscription_id=r[1],
+                    chat_id=r[2],
+                    kind=r[3],
+                    item=item,
+                    matches=tuple(_match_from_row(*m) for m in match_rows),
+                    attempts=r[5],
+                    created_at=created,
+                )
+            )
+        return out
+
+    def pending_instant(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        return self._entries(
+            "o.state = 'pending' AND o.kind = 'instant' AND s.paused = 0 "
+            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) "
+            "AND (s.muted_until IS NULL OR s.muted_until <= ?)",
+            (ts(now), ts(now)),
+            limit,
+        )
+
+    def digest_entries(self, subscription_id: int, until: datetime) -> list[OutboxEntry]:
+        return self._entries(
+            "o.state = 'pending' AND o.kind = 'digest' AND o.subscription_id = ? AND o.created_at <= ?",
+            (subscription_id, ts(until)),
+        )
+
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                [(ts(now), i) for i in ids],
+            )
+
+    def mark_retry(self, outbox_id: int, now: datetime, next_attempt_at: datetime, error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (ts(next_attempt_at), error, outbox_id),
+            )
+
+    def mark_dropped(self, outbox_id: int, error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE outbox SET state = 'dropped', last_error = ? WHERE id = ?", (error, outbox_id))
+
+    def complete_digest(self, subscription_id: int, ids: Sequence[int], now: datetime) -> None:
+        """Mark a digest's entries sent and record the digest time, together."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?", [(ts(now), i) for i in ids])
+            conn.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (ts(now), subscription_id))
+
+    def queue_sizes(self) -> dict[tuple[str, str], int]:
+        rows = self.conn.execute("SELECT kind, state, COUNT(*) FROM outbox GROUP BY kind, state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- rule history --------------------------------------------------------------------------------
+
+    def push_rule_version(self, file: str, content: str | None, action: str, author: str | None, now: datetime) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO rule_history (file, content, action, author, created_at) VALUES (?,?,?,?,?)",
+                (file, content, action, author, ts(now)),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def pop_rule_version(self, file: str | None = None) -> tuple[str, str | None, str] | None:
+        """The latest saved version (file, content, action), removed from the history."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, file, content, action FROM rule_history "
+                + ("WHERE file = ? " if file else "")
+                + "ORDER BY id DESC LIMIT 1",
+                (file,) if file else (),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM rule_history WHERE id = ?", (row[0],))
+            return row[1], row[2], row[3]
+
+    # -- kv ------------------------------------------------------------------------------------------
+
+    def get_kv(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_kv(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

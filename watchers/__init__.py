@@ -1,0 +1,29 @@
+"""Watchers: fetch due feeds (httpx, conditional GET, caps) and parse them (feedparser) into Items.
+
+    poll_feeds(client, feeds, settings) -> [FeedPoll]      one pass, bounded concurrency, never raises
+      fetch(client, url, settings, etag=, last_modified=)  one GET: validators, redirects, size caps
+      parse_feed(body, feed_url=, ...) -> ParseResult      feedparser → Item (plain text, UTC, stable uid)
+    next_poll_at(feed, now, ok=, retry_after=, backoff_max=)  healthy interval or exponential back-off
+
+The watchers know nothing of rules, the store or Telegram: the pipeline joins them.
+"""
+
+from watchers.fetch import FetchResult, PollSettings, check_url_allowed, fetch, make_client
+from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
+from watchers.poll import FeedPoll, next_poll_at, poll_feeds, poll_one
+
+__all__ = [
+    "FeedPoll",
+    "FetchResult",
+    "ParseResult",
+    "PollSettings",
+    "canonical_link",
+    "check_url_allowed",
+    "fetch",
+    "make_client",
+    "next_poll_at",
+    "parse_feed",
+    "plain_text",
+    "poll_feeds",
+    "poll_one",
+]

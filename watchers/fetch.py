@@ -1,0 +1,262 @@
+"""Fetching one feed: conditional GET, bounded redirects, timeouts and size caps.
+
+Every failure becomes a :class:`FetchResult` with ``outcome="error"`` and a short, human error string
+("HTTP 503", "timed out after 20s", "body over 5000000 bytes"); nothing here raises to the caller.
+The ``httpx.AsyncClient`` is passed in — one client for the whole process — and redirects are followed
+here, by hand, so each hop is checked (count, loops, scheme, private addresses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from core.config import PollingConfig
+
+Outcome = Literal["ok", "not_modified", "error"]
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    timeout: float = 20.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    concurrency: int = 20
+    user_agent: str = "dprk-ru-monitor/0.1"
+    allow_private_urls: bool = False
+
+    @classmethod
+    def from_config(cls, polling: PollingConfig) -> PollSettings:
+        return cls(
+            timeout=polling.timeout,
+            max_bytes=polling.max_bytes,
+            max_redirects=polling.max_redirects,
+            concurrency=polling.concurrency,
+            user_agent=polling.user_agent,
+            allow_private_urls=polling.allow_private_urls,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    outcome: Outcome
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    gone: bool = False  # 410: the feed is retired; stop polling it
+    retry_after: int | None = None  # seconds the server asked us to wait
+    final_url: str | None = None
+
+
+def make_client(settings: PollSettings) -> httpx.AsyncClient:
+    """The one shared client: timeouts, User-Agent, pool limits; redirects are ours to follow."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout),
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+        limits=httpx.Limits(max_connections=max(settings.concurrency, 10), max_keepalive_connections=20),
+        trust_env=False,
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> int | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, int((when - (now or datetime.now(UTC))).total_seconds()))
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_reserved or ip.is_multicast
+
+
+async def check_url_allowed(url: str, allow_private: bool) -> str | None:
+    """Why ``url`` may not be fetched (SSRF guard), or None. Private/loopback/link-local hosts and
+    file:// are refused unless ``allow_private`` (tests and the demo use 127.0.0.1)."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None if allow_private else "file:// feeds are not allowed (polling.allow_private_urls)"
+    if parts.scheme not in ("http", "https"):
+        return f"unsupported URL scheme {parts.scheme!r}"
+    host = parts.hostname
+    if not host:
+        return "URL has no host"
+    if allow_private:
+        return None
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return f"cannot resolve {host}: {exc.strerror or exc}"
+        addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        if _is_private(address.split("%")[0]):
+            return f"{host} resolves to a private or local address ({address}); refused"
+    return None
+
+
+def _read_file(url: str, last_modified: str | None, max_bytes: int) -> FetchResult:
+    path = Path(url2pathname(unquote(urlsplit(url).path)))
+    try:
+        stat = path.stat()
+        mtime = format_datetime(datetime.fromtimestamp(int(stat.st_mtime), UTC), usegmt=True)
+        if last_modified == mtime:
+            return FetchResult("not_modified", last_modified=mtime, final_url=url)
+        if stat.st_size > max_bytes:
+            return FetchResult("error", error=f"body over {max_bytes} bytes", final_url=url)
+        return FetchResult("ok", body=path.read_bytes(), last_modified=mtime, final_url=url)
+    except FileNotFoundError:
+        return FetchResult("error", error=f"file not found: {path}", final_url=url)
+    except OSError as exc:
+        return FetchResult("error", error=f"cannot read {path}: {exc.strerror}", final_url=url)
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: PollSettings,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FetchResult:
+    """GET ``url`` with validators; never raises. A whole-fetch deadline stops slow-drip bodies."""
+    try:
+        async with asyncio.timeout(settings.timeout * 2):
+            return await _fetch(client, url, settings, etag, last_modified)
+    except TimeoutError:
+        return FetchResult("error", error=f"timed out after {settings.timeout:g}s", final_url=url)
+
+
+async def _fetch(
+    client: httpx.AsyncClient, url: str, settings: PollSettings, etag: str | None, last_modified: str | None
+) -> FetchResult:
+    visited: list[str] = []
+    current = url
+    while True:
+        refusal = await check_url_allowed(current, settings.allow_private_urls)
+        if refusal:
+            return FetchResult("error", error=refusal, final_url=current)
+        if urlsplit(current).scheme == "file":
+            return _read_file(current, last_modified, settings.max_bytes)
+        visited.append(current)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            async with client.stream("GET", current, headers=headers) as response:
+                status = response.status_code
+                if status in (301, 302, 303, 307, 308):
+                    location = response.headers.get("Location")
+                    if not location:
+                        return FetchResult(
+                            "error", http_status=status, error=f"HTTP {status} without Location", final_url=current
+                        )
+                    target = urljoin(current, location)
+                    scheme = urlsplit(target).scheme
+                    if scheme not in ("http", "https"):
+                        return FetchResult(
+                            "error",
+                            http_status=status,
+                            final_url=current,
+                            error=f"redirect to unsupported scheme {scheme!r} refused",
+                        )
+                    if target in visited:
+                        return FetchResult("error", http_status=status, final_url=current, error="redirect loop")
+                    if len(visited) > settings.max_redirects:
+                        return FetchResult(
+                            "error",
+                            http_status=status,
+                            final_url=current,
+                            error=f"more than {settings.max_redirects} redirects",
+                        )
+                    current = target
+                    continue
+                if status == 304:
+                    return FetchResult(
+                        "not_modified",
+                        http_status=304,
+                        final_url=current,
+                        etag=response.headers.get("ETag") or etag,
+                        last_modified=response.headers.get("Last-Modified") or last_modified,
+                    )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if status == 410:
+                    return FetchResult(
+                        "error",
+                        http_status=410,
+                        error="HTTP 410 Gone: the feed was retired",
+                        gone=True,
+                        final_url=current,
+                    )
+                if status not in (200, 203):
+                    return FetchResult(
+                        "error", http_status=status, error=f"HTTP {status}", retry_after=retry_after, final_url=current
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > settings.max_bytes:
+                    return FetchResult(
+                        "error",
+                        http_status=status,
+                        final_url=current,
+                        error=f"body over {settings.max_bytes} bytes (Content-Length {declared})",
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():  # decoded: caps gzip bombs too
+                    size += len(chunk)
+                    if size > settings.max_bytes:
+                        return FetchResult(
+                            "error",
+                            http_status=status,
+                            final_url=current,
+                            error=f"body over {settings.max_bytes} bytes",
+                        )
+                    chunks.append(chunk)
+                return FetchResult(
+                    "ok",
+                    body=b"".join(chunks),
+                    content_type=response.headers.get("Content-Type"),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    http_status=status,
+                    final_url=current,
+                )
+        except httpx.TimeoutException:
+            return FetchResult("error", error=f"timed out after {settings.timeout:g}s", final_url=current)
+        except httpx.DecodingError:
+            return FetchResult("error", error="body could not be decoded (bad gzip/deflate)", final_url=current)
+        except httpx.HTTPError as exc:
+            return FetchResult(
+                "error", error=f"connection failed: {type(exc).__name__}: {exc}"[:300], final_url=current
+            )

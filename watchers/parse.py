@@ -1,0 +1,197 @@
+"""Parsing a fetched body with feedparser and normalising entries to :class:`core.models.Item`.
+
+feedparser's dicts stop here. An entry becomes an Item with a stable ``uid`` (guid/id, else the
+canonical link, else a hash of title and summary), plain-text title and summary (HTML stripped,
+entities decoded, whitespace collapsed), a UTC ``published`` time, and a language. A ``bozo`` feed that
+still has entries is used; one with no entries is a per-feed error. A bad entry is skipped and counted,
+never allowed to break the rest.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+
+from core.models import Item
+
+MAX_SUMMARY = 4000
+KNOWN_LANGS = ("ru", "en", "ko")
+_TRACKING = re.compile(r"^(utm_|yclid$|gclid$|fbclid$|_openstat$|from$|ref$)")
+_SPACES = re.compile(r"\s+")
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "blockquote",
+        "section",
+        "article",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    items: tuple[Item, ...]
+    error: str | None = None
+    skipped: int = 0  # entries that could not be normalised
+    language: str | None = None  # the feed's own language tag, if it had one
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def plain_text(value: str) -> str:
+    """HTML → plain text: tags removed, entities decoded, paragraphs kept as newlines."""
+    if "<" not in value and "&" not in value:
+        return _collapse(value)
+    parser = _TextExtractor()
+    try:
+        parser.feed(value)
+        parser.close()
+        text = "".join(parser.parts)
+    except Exception:  # malformed markup: fall back to a blunt strip
+        text = html.unescape(re.sub(r"<[^>]*>", " ", value))
+    return _collapse(text)
+
+
+def _collapse(text: str) -> str:
+    paragraphs = (_SPACES.sub(" ", p).strip() for p in text.replace("\r", "\n").split("\n"))
+    return "\n".join(p for p in paragraphs if p)
+
+
+def canonical_link(link: str) -> str:
+    """Lowercase scheme and host, drop the fragment and tracking parameters."""
+    parts = urlsplit(link.strip())
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k.lower())]
+    )
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+
+
+def _time(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _lang(tag: object) -> str | None:
+    if isinstance(tag, str) and tag[:2].lower() in KNOWN_LANGS:
+        return tag[:2].lower()
+    return None
+
+
+def _entry_to_item(entry: Any, feed_url: str, feed_name: str, lang: str | None) -> Item | None:
+    title = plain_text(entry.get("title") or "")
+    summary_html = entry.get("summary") or ""
+    if not summary_html and entry.get("content"):
+        summary_html = entry["content"][0].get("value", "")
+    summary = plain_text(summary_html)
+    if len(summary) > MAX_SUMMARY:
+        summary = summary[:MAX_SUMMARY].rsplit(" ", 1)[0] + "…"
+    raw_link = entry.get("link") or ""
+    link = canonical_link(raw_link) if raw_link.startswith(("http://", "https://")) else None
+    guid = (entry.get("id") or "").strip()
+    if not (title or summary):
+        return None
+    if guid:
+        uid = guid
+    elif link:
+        uid = link
+    else:
+        uid = "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+    return Item(
+        feed_url=feed_url,
+        uid=uid[:1000],
+        title=title,
+        summary=summary,
+        link=raw_link.strip() if link else None,
+        published=_time(entry),
+        lang=lang or _lang(entry.get("language")),
+        feed_name=feed_name,
+    )
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_url: str,
+    feed_name: str = "",
+    lang: str | None = None,
+    content_type: str | None = None,
+) -> ParseResult:
+    """Parse ``body`` (never a URL: feedparser must not fetch anything itself)."""
+    headers = {"content-type": content_type} if content_type else {}
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # feedparser is robust, but a feed must never crash the poll
+        return ParseResult((), error=f"parser failed: {type(exc).__name__}: {exc}"[:300])
+    feed_lang = _lang(parsed.feed.get("language")) if parsed.get("feed") else None
+    entries = parsed.get("entries") or []
+    if not entries:
+        if parsed.get("bozo"):
+            reason = parsed.get("bozo_exception")
+            text = str(reason).splitlines()[0] if reason else "unreadable"
+            if content_type and "html" in content_type.lower():
+                text = f"got HTML ({content_type.split(';')[0]}), not a feed"
+            return ParseResult((), error=f"not a feed: {text}"[:300])
+        if not parsed.get("version") and not parsed.get("feed"):
+            return ParseResult((), error="not a feed: no RSS/Atom/RDF document found")
+        return ParseResult((), language=feed_lang)
+    items: list[Item] = []
+    skipped = 0
+    for entry in entries:
+        try:
+            item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang)
+        except Exception:
+            item = None
+        if item is None:
+            skipped += 1
+        else:
+            items.append(item)
+    return ParseResult(tuple(items), skipped=skipped, language=feed_lang)
