@@ -54,6 +54,8 @@ def cmd_match(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # the demo's output is the messages themselves
     return run_demo(show_digest=not args.no_digest)
 
 
@@ -106,6 +108,7 @@ def setup_logging(verbosity: int) -> None:
         # httpx logs every request URL at INFO; with Telegram that URL contains the bot token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        logging.getLogger("pymorphy3").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

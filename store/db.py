@@ -306,8 +306,8 @@ class Store:
             for p in items:
                 it = p.item
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO items (feed_id, uid, title, summary, link, published, lang, seen_at) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at) "
+                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
                     (feed_id, it.uid, it.title, it.summary, it.link, ts(it.published), it.lang, ts(now)),
                 )
                 if cur.rowcount == 0:
@@ -316,8 +316,8 @@ class Store:
                 new_items += 1
                 for m in p.matches:
                     conn.execute(
-                        "INSERT OR IGNORE INTO matches (item_id, rule, priority, hits_json, created_at) "
-                        "VALUES (?,?,?,?,?)",
+                        "INSERT INTO matches (item_id, rule, priority, hits_json, created_at) "
+                        "VALUES (?,?,?,?,?) ON CONFLICT(item_id, rule) DO NOTHING",
                         (item_id, m.rule, m.priority, _hits_json(m), ts(now)),
                     )
                     n_matches += 1
@@ -335,8 +335,8 @@ class Store:
                         kinds.append("digest")
                     for kind in kinds:
                         row = conn.execute(
-                            "INSERT OR IGNORE INTO outbox (subscription_id, item_id, kind, rules_json, created_at) "
-                            "VALUES (?,?,?,?,?)",
+                            "INSERT INTO outbox (subscription_id, item_id, kind, rules_json, created_at) "
+                            "VALUES (?,?,?,?,?) ON CONFLICT(subscription_id, item_id, kind) DO NOTHING",
                             (sub.id, item_id, kind, rules_json, ts(now)),
                         )
                         if row.rowcount:

@@ -109,9 +109,16 @@ def canonical_link(link: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
 
+def _text(value: str, detail: Any) -> str:
+    """feedparser has decoded entities already; strip tags only where the content is (X)HTML."""
+    kind = (detail or {}).get("type", "text/html") if isinstance(detail, dict) else "text/html"
+    return plain_text(value) if "html" in kind else _collapse(value)
+
+
 def _time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get bypasses feedparser's deprecated updated→published key mapping (and its warning)
+        value = dict.get(entry, key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
@@ -127,11 +134,10 @@ def _lang(tag: object) -> str | None:
 
 
 def _entry_to_item(entry: Any, feed_url: str, feed_name: str, lang: str | None) -> Item | None:
-    title = plain_text(entry.get("title") or "")
-    summary_html = entry.get("summary") or ""
-    if not summary_html and entry.get("content"):
-        summary_html = entry["content"][0].get("value", "")
-    summary = plain_text(summary_html)
+    title = _text(entry.get("title") or "", entry.get("title_detail"))
+    summary = _text(entry.get("summary") or "", entry.get("summary_detail"))
+    if not summary and entry.get("content"):
+        summary = _text(entry["content"][0].get("value", ""), entry["content"][0])
     if len(summary) > MAX_SUMMARY:
         summary = summary[:MAX_SUMMARY].rsplit(" ", 1)[0] + "…"
     raw_link = entry.get("link") or ""

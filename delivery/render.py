@@ -1,0 +1,95 @@
+"""Telegram HTML for alerts: every feed-supplied string escaped, links only http(s), ≤ 4096 characters.
+
+Telegram's HTML parse mode knows only a handful of tags (b, i, u, s, a, code, pre, blockquote, …);
+every other ``<``, ``>`` and ``&`` must be escaped, or the whole message is refused. Parse mode HTML is
+set once, in the application's Defaults.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from core.models import Item, Match
+
+MAX_MESSAGE = 4096
+SUMMARY_CHARS = 600
+_TAG = re.compile(r"<[^>]+>")
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def safe_link(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL, else None (no javascript:, data:, relative links)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def link(text: str, url: str | None) -> str:
+    target = safe_link(url)
+    label = escape(text)
+    return f'<a href="{html.escape(target, quote=True)}">{label}</a>' if target else label
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` at a word boundary so that it is at most ``limit`` characters, ending with …"""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:—-") + "…"
+
+
+def visible_length(html_text: str) -> int:
+    """Length of the text Telegram counts: tags removed, entities decoded."""
+    return len(html.unescape(_TAG.sub("", html_text)))
+
+
+def strip_html(html_text: str) -> str:
+    """Plain text of a rendered message (the fallback when Telegram refuses the entities)."""
+    return html.unescape(_TAG.sub("", html_text))
+
+
+def render_why(matches: Sequence[Match]) -> str:
+    """Why it matched: the most urgent rule's groups and texts in full, the other rules by name.
+
+    ``🔎 dprk_russia_military — DPRK: «КНДР» · RUSSIA: «российских» · MILITARY: «военных»``
+    """
+    if not matches:
+        return ""
+    ordered = sorted(matches, key=lambda m: m.priority != "instant")  # stable: file order otherwise
+    main = ordered[0]
+    groups = " · ".join(
+        f"{escape(group)}: " + ", ".join(f"«{escape(t)}»" for t in texts[:3]) for group, texts in main.why().items()
+    )
+    line = f"🔎 <i>{escape(main.rule)}</i> — {groups}"
+    if len(ordered) > 1:
+        line += "\n<i>also: " + ", ".join(escape(m.rule) for m in ordered[1:]) + "</i>"
+    return line
+
+
+def render_alert(item: Item, matches: Sequence[Match]) -> str:
+    """An instant alert: linked bold title, source and time, a short excerpt, and why it matched."""
+    urgent = any(m.priority == "instant" for m in matches)
+    head = ("🚨 " if urgent else "📰 ") + f"<b>{link(item.title or '(no title)', item.link)}</b>"
+    source = escape(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url)
+    when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else ""
+    meta = f"<i>{source}</i>" + (f" · {when}" if when else "")
+    parts = [head, meta]
+    if item.summary:
+        parts.append(escape(shorten(item.summary, SUMMARY_CHARS)))
+    parts.append(render_why(matches))
+    text = "\n".join(parts)
+    if visible_length(text) > MAX_MESSAGE:  # only a pathological title could do this
+        text = "\n".join([head if visible_length(head) < 1000 else escape(shorten(item.title, 900)), meta,
+                          render_why(matches[:3])])
+    return text

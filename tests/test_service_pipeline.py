@@ -1,0 +1,141 @@
+"""One poll cycle end to end over real HTTP and a real SQLite file."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from core.config import BacklogPolicy, FeedConfig, PollingConfig
+from rules import RuleSet, parse_rule_text
+from service.demo import run_demo
+from service.pipeline import Pipeline
+from store import Store
+from watchers import PollSettings, make_client
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+RULES = textwrap.dedent(
+    """\
+    version: 1
+    groups:
+      DPRK: {aliases: [КНДР, North Korea]}
+      RUSSIA: {aliases: [Россия, Russia]}
+    rules:
+      - name: pair
+        priority: instant
+        all: [DPRK, RUSSIA]
+    """
+)
+
+
+def rss(*entries: tuple[str, str, datetime]) -> bytes:
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><pubDate>{when.strftime('%a, %d %b %Y %H:%M:%S +0000')}"
+        f"</pubDate></item>"
+        for guid, title, when in entries
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+
+
+@pytest.fixture
+def ruleset() -> RuleSet:
+    return parse_rule_text(RULES, "test.yaml")
+
+
+def polling(max_items: int = 5, max_age: int | None = 86400) -> PollingConfig:
+    return PollingConfig(allow_private_urls=True, timeout=2.0, backlog=BacklogPolicy(max_items, max_age))
+
+
+async def cycle(store: Store, ruleset: RuleSet, now: datetime, config: PollingConfig) -> object:
+    async with make_client(PollSettings.from_config(config)) as client:
+        return await Pipeline(store, client, lambda: ruleset, config).run_cycle(now)
+
+
+def etag_feed(body: bytes, counter: dict[str, int]):  # type: ignore[no-untyped-def]
+    def handler(request: Request) -> Response:
+        counter["hits"] += 1
+        if request.headers.get("If-None-Match") == '"v1"':
+            counter["304"] += 1
+            return Response(status=304)
+        return Response(body, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    return handler
+
+
+async def test_first_poll_backlog_then_304_then_restart(httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet) -> None:
+    entries = [(f"g{i}", f"КНДР и Россия: новость {i}", NOW - timedelta(hours=i * 10)) for i in range(6)]
+    counter = {"hits": 0, "304": 0}
+    httpserver.expect_request("/feed").respond_with_handler(etag_feed(rss(*entries), counter))
+    config = polling(max_items=2, max_age=86400)
+    path = tmp_path / "bot.sqlite3"
+    with Store.open(path) as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", "ru", 600)], NOW)
+        store.upsert_subscription(1, NOW, mode="instant")
+        report = await cycle(store, ruleset, NOW, config)
+        assert (report.new_items, report.matched_items) == (6, 6)  # type: ignore[attr-defined]
+        titles = [e.item.title for e in store.pending_instant(NOW)]
+        # backlog: only the 2 newest of the items published within 24 h are delivered
+        assert titles == ["КНДР и Россия: новость 0", "КНДР и Россия: новость 1"]
+        second = await cycle(store, ruleset, NOW + timedelta(minutes=11), config)
+        assert (second.feeds_not_modified, second.new_items) == (1, 0)  # type: ignore[attr-defined]
+        assert counter == {"hits": 2, "304": 1}
+    httpserver.clear()
+    fresh = [*entries, ("g9", "North Korea and Russia sign a deal", NOW)]
+    httpserver.expect_request("/feed").respond_with_data(rss(*fresh), content_type="application/rss+xml")
+    with Store.open(path) as store:  # a restart: nothing is processed twice, only the new item alerts
+        report = await cycle(store, ruleset, NOW + timedelta(minutes=30), config)
+        assert report.new_items == 1  # type: ignore[attr-defined]
+        assert [e.item.title for e in store.pending_instant(NOW + timedelta(hours=1))][-1] == (
+            "North Korea and Russia sign a deal")
+
+
+async def test_failing_feed_backs_off_and_never_blocks_others(httpserver: HTTPServer, tmp_path: Path,
+                                                             ruleset: RuleSet) -> None:
+    httpserver.expect_request("/good").respond_with_data(rss(("a", "КНДР и Россия", NOW)),
+                                                         content_type="application/rss+xml")
+    httpserver.expect_request("/bad").respond_with_data("oops", status=503)
+    config = polling()
+    with Store.open(tmp_path / "b.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/bad"), "Bad", None, 600),
+                          FeedConfig(httpserver.url_for("/good"), "Good", None, 600)], NOW)
+        now = NOW
+        waits = []
+        for _ in range(3):
+            report = await cycle(store, ruleset, now, config)
+            bad = store.feed_by_url(httpserver.url_for("/bad"))
+            assert bad is not None and bad.last_error == "HTTP 503"
+            assert bad.next_poll_at is not None
+            waits.append((bad.next_poll_at - now).total_seconds())
+            now = bad.next_poll_at
+        assert report.feeds_failed == 1  # type: ignore[attr-defined]
+        assert waits[0] < waits[1] < waits[2], f"exponential back-off, got {waits}"
+        good = store.feed_by_url(httpserver.url_for("/good"))
+        assert good is not None and good.failures == 0 and good.initialised
+
+
+async def test_no_backlog_delivery_when_configured_off(httpserver: HTTPServer, tmp_path: Path,
+                                                       ruleset: RuleSet) -> None:
+    httpserver.expect_request("/feed").respond_with_data(rss(("a", "КНДР и Россия", NOW)),
+                                                         content_type="application/rss+xml")
+    with Store.open(tmp_path / "c.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", None, 600)], NOW)
+        store.upsert_subscription(1, NOW)
+        report = await cycle(store, ruleset, NOW, polling(max_items=0))
+        assert report.new_items == 1 and store.queue_sizes() == {}  # type: ignore[attr-defined]
+
+
+def test_demo_prints_the_seed_article_with_why_and_skips_near_misses(seed_article: str) -> None:
+    out = io.StringIO()
+    assert run_demo(out=out) == 0
+    text = out.getvalue()
+    alerts = text.split("did not match any rule")[0]
+    assert "В КНДР сообщили о новых военных переговорах с Россией" in alerts
+    assert "DPRK: «КНДР»" in alerts and "RUSSIA:" in alerts
+    assert "КНДР запустила баллистическую ракету в сторону Японского моря" not in alerts
+    assert "Wonsan-Kalma" not in alerts and "북한강" not in alerts
+    assert "<script" not in text

@@ -1,0 +1,202 @@
+"""The SQLite store: migrations, atomic poll commits, fan-out to subscriptions, never twice."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.config import FeedConfig
+from core.models import Hit, Item, Match
+from store import ProcessedItem, Store, StoreError
+from store.schema import MIGRATIONS
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+URL = "https://news.example/rss"
+INSTANT = Match("military", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"), Hit("RUSSIA", "title", 7, 13, "Россия")))
+DIGEST = Match("context", "digest", (Hit("DPRK", "summary", 3, 9, "North Korea"),))
+
+
+def item(uid: str, title: str = "КНДР и Россия") -> Item:
+    return Item(feed_url=URL, uid=uid, title=title, summary="s", link=f"https://news.example/{uid}",
+                published=NOW - timedelta(hours=1), lang="ru", feed_name="News")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "db" / "bot.sqlite3")
+    s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
+    yield s
+    s.close()
+
+
+def feed_id(store: Store) -> int:
+    f = store.feed_by_url(URL)
+    assert f is not None
+    return f.id
+
+
+def commit(store: Store, *items: ProcessedItem, ok: bool = True) -> object:
+    return store.commit_poll(feed_id(store), NOW, ok=ok, etag='"e"', last_modified=None, error=None if ok else "x",
+                             next_poll_at=NOW + timedelta(minutes=10), items=items)
+
+
+def test_new_store_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a" / "b.sqlite3") as s:
+        assert s.schema_version == len(MIGRATIONS)
+        assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this program knows"):
+        Store.open(path)
+
+
+def test_unwritable_or_bogus_paths_give_clear_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        Store.open(blocker / "sub" / "db.sqlite3")
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=str(junk)):
+        Store.open(junk)
+    if os.geteuid() != 0:  # root ignores directory permissions
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(StoreError):
+            Store.open(ro / "db.sqlite3")
+
+
+def test_items_are_never_processed_twice_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with Store.open(path) as s:
+        s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
+        s.upsert_subscription(42, NOW)
+        first = s.commit_poll(feed_id(s), NOW, ok=True, etag=None, last_modified=None, error=None,
+                              next_poll_at=NOW, items=[ProcessedItem(item("a"), (INSTANT,), True)])
+        assert (first.new_items, first.outbox_rows) == (1, 2)  # instant + digest for a "both" chat
+    with Store.open(path) as s:
+        assert s.unseen_uids(feed_id(s), ["a", "b"]) == {"b"}
+        again = s.commit_poll(feed_id(s), NOW, ok=True, etag=None, last_modified=None, error=None,
+                              next_poll_at=NOW, items=[ProcessedItem(item("a"), (INSTANT,), True)])
+        assert (again.new_items, again.matches, again.outbox_rows) == (0, 0, 0)
+        assert len(s.pending_instant(NOW)) == 1
+
+
+def test_commit_is_all_or_nothing(store: Store) -> None:
+    store.upsert_subscription(42, NOW)
+    bad = Item(feed_url=URL, uid="bad", title=None, summary="s")  # type: ignore[arg-type]  # NOT NULL violation
+    with pytest.raises(sqlite3.IntegrityError):
+        commit(store, ProcessedItem(item("ok"), (INSTANT,), True), ProcessedItem(bad, (), True))
+    assert store.unseen_uids(feed_id(store), ["ok"]) == {"ok"}, "the first item was rolled back too"
+    assert store.pending_instant(NOW) == []
+    assert store.feed_by_url(URL).etag is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "rules", "matches", "kinds"),
+    [
+        ("both gets instant and digest", "both", (), (INSTANT,), {"instant", "digest"}),
+        ("digest-only chat gets no instant", "digest", (), (INSTANT,), {"digest"}),
+        ("instant-only chat ignores digest-priority", "instant", (), (DIGEST,), set()),
+        ("instant-only chat gets urgent", "instant", (), (INSTANT, DIGEST), {"instant"}),
+        ("chat following another rule gets nothing", "both", ("other",), (INSTANT,), set()),
+        ("chat following the digest rule", "both", ("context",), (INSTANT, DIGEST), {"digest"}),
+    ],
+)
+def test_fan_out(store: Store, name: str, mode: str, rules: tuple[str, ...], matches: tuple[Match, ...],
+                 kinds: set[str]) -> None:
+    store.upsert_subscription(7, NOW, mode=mode, rules=rules)
+    commit(store, ProcessedItem(item("x"), matches, True))
+    got = {k for (k, state), n in store.queue_sizes().items() if state == "pending" and n}
+    assert got == kinds, name
+
+
+def test_not_deliverable_items_are_seen_but_not_queued(store: Store) -> None:
+    store.upsert_subscription(7, NOW)
+    result = commit(store, ProcessedItem(item("old"), (INSTANT,), False))
+    assert store.queue_sizes() == {} and result.matches == 1  # type: ignore[attr-defined]
+
+
+def test_paused_subscription_gets_nothing(store: Store) -> None:
+    store.upsert_subscription(7, NOW)
+    store.set_paused(7, True, "bot was kicked", NOW)
+    commit(store, ProcessedItem(item("x"), (INSTANT,), True))
+    assert store.queue_sizes() == {}
+
+
+def test_outbox_entries_rebuild_the_match_exactly(store: Store) -> None:
+    store.upsert_subscription(7, NOW)
+    commit(store, ProcessedItem(item("x"), (INSTANT, DIGEST), True))
+    (entry,) = store.pending_instant(NOW)
+    assert entry.chat_id == "7" and entry.item == item("x")
+    assert entry.matches == (INSTANT, DIGEST)
+    store.mark_retry(entry.id, NOW, NOW + timedelta(seconds=30), "HTTP 429")
+    assert store.pending_instant(NOW) == []
+    assert len(store.pending_instant(NOW + timedelta(seconds=31))) == 1
+    store.mark_sent([entry.id], NOW)
+    assert store.pending_instant(NOW + timedelta(hours=1)) == []
+
+
+def test_digest_completion_and_muting(store: Store) -> None:
+    sub = store.upsert_subscription(7, NOW, mode="digest")
+    commit(store, ProcessedItem(item("x"), (DIGEST,), True))
+    entries = store.digest_entries(sub.id, NOW)
+    store.complete_digest(sub.id, [e.id for e in entries], NOW)
+    assert store.digest_entries(sub.id, NOW) == []
+    assert store.subscription(7).last_digest_at == NOW  # type: ignore[union-attr]
+    store.upsert_subscription(8, NOW, mode="instant")
+    store.set_muted_until(8, NOW + timedelta(hours=1), NOW)
+    commit(store, ProcessedItem(item("y"), (INSTANT,), True))
+    assert store.pending_instant(NOW) == []
+    assert len(store.pending_instant(NOW + timedelta(hours=2))) == 1
+
+
+def test_migrate_chat_moves_subscription_and_queue(store: Store) -> None:
+    store.upsert_subscription(-100, NOW)
+    commit(store, ProcessedItem(item("x"), (INSTANT,), True))
+    assert store.migrate_chat(-100, -1001234, NOW)
+    assert store.subscription(-100) is None
+    assert [e.chat_id for e in store.pending_instant(NOW)] == ["-1001234"]
+
+
+def test_feed_state_failure_and_recovery(store: Store) -> None:
+    commit(store, ok=False)
+    commit(store, ok=False)
+    f = store.feed_by_url(URL)
+    assert f is not None and (f.failures, f.last_error, f.initialised) == (2, "x", False)
+    commit(store)
+    f = store.feed_by_url(URL)
+    assert f is not None and (f.failures, f.last_error, f.initialised, f.etag) == (0, None, True, '"e"')
+    assert store.due_feeds(NOW) == [] and len(store.due_feeds(NOW + timedelta(minutes=11))) == 1
+
+
+def test_sync_feeds_disables_removed_config_feeds_keeps_chat_added(store: Store) -> None:
+    store.add_feed("https://chat.example/rss", "chat", None, 600, "chat", NOW)
+    store.sync_feeds([FeedConfig("https://other.example/rss", "Other", "en", 900)], NOW)
+    urls = {f.url for f in store.all_feeds(enabled_only=True)}
+    assert urls == {"https://other.example/rss", "https://chat.example/rss"}
+
+
+def test_rule_history_is_a_stack(store: Store) -> None:
+    store.push_rule_version("rules/a.yaml", "v1", "edit", "1", NOW)
+    store.push_rule_version("rules/a.yaml", "v2", "edit", "1", NOW)
+    assert store.pop_rule_version("rules/a.yaml") == ("rules/a.yaml", "v2", "edit")
+    assert store.pop_rule_version("rules/a.yaml") == ("rules/a.yaml", "v1", "edit")
+    assert store.pop_rule_version("rules/a.yaml") is None
+
+
+def test_prune_keeps_items_still_waiting(store: Store) -> None:
+    store.upsert_subscription(7, NOW)
+    commit(store, ProcessedItem(item("queued"), (INSTANT,), True), ProcessedItem(item("quiet"), (), True))
+    assert store.prune(NOW + timedelta(days=90), keep_days=60) == 1
+    assert store.unseen_uids(feed_id(store), ["queued", "quiet"]) == {"quiet"}

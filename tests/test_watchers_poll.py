@@ -1,0 +1,67 @@
+"""Polling many feeds: isolation, concurrency and back-off."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from core.models import Feed
+from watchers import PollSettings, make_client, next_poll_at, poll_feeds
+
+RSS = (Path(__file__).parent / "fixtures" / "feeds" / "rss_entities.xml").read_bytes()
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def feed(url: str, failures: int = 0, interval: int = 600) -> Feed:
+    return Feed(id=1, url=url, name="f", lang=None, interval=interval, failures=failures)
+
+
+async def test_broken_and_slow_feeds_do_not_break_or_delay_the_others(httpserver: HTTPServer) -> None:
+    def slow(_: Request) -> Response:
+        time.sleep(3)
+        return Response(RSS)
+
+    httpserver.expect_request("/good").respond_with_data(RSS, content_type="application/rss+xml")
+    httpserver.expect_request("/html").respond_with_data("<html><body>hi</body></html>", content_type="text/html")
+    httpserver.expect_request("/500").respond_with_data("boom", status=500)
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    settings = PollSettings(timeout=1.0, concurrency=4, allow_private_urls=True)
+    feeds = [feed(httpserver.url_for(p)) for p in ("/good", "/html", "/500", "/slow")]
+    async with make_client(settings) as client:
+        started = time.monotonic()
+        polls = await poll_feeds(client, feeds, settings, NOW)
+        elapsed = time.monotonic() - started
+    good, html, failed, slow_poll = polls
+    assert good.outcome == "ok" and len(good.items) == 3
+    assert html.outcome == "error" and html.error and "not a feed" in html.error
+    assert failed.error == "HTTP 500"
+    assert slow_poll.error == "timed out after 1s"
+    assert good.elapsed < 1.0, "the good feed was not held up by the slow one"
+    assert elapsed < 3.0
+
+
+@pytest.mark.parametrize(
+    ("name", "failures", "retry_after", "low", "high"),
+    [
+        ("healthy", 0, None, 600, 600),
+        ("first failure waits one interval", 1, None, 600, 660),
+        ("doubles", 3, None, 2400, 2640),
+        ("capped at backoff_max", 12, None, 3600, 3960),
+        ("Retry-After wins when longer", 1, 5000, 5000, 5000),
+    ],
+)
+def test_backoff(name: str, failures: int, retry_after: int | None, low: int, high: int) -> None:
+    when = next_poll_at(feed("https://x.example/rss", failures), NOW, ok=failures == 0,
+                        retry_after=retry_after, backoff_max=3600)
+    assert timedelta(seconds=low) <= when - NOW <= timedelta(seconds=high), name
+
+
+def test_backoff_jitter_differs_between_feeds() -> None:
+    a = next_poll_at(feed("https://a.example/rss", 4), NOW, ok=False, retry_after=None, backoff_max=86400)
+    b = next_poll_at(feed("https://b.example/rss", 4), NOW, ok=False, retry_after=None, backoff_max=86400)
+    assert a != b
