@@ -71,6 +71,7 @@ class Subscription:
     chat_title: str | None = None
     chat_type: str | None = None
     source: str = "chat"
+    created_at: datetime | None = None
 
     def follows(self, rules: Iterable[str]) -> bool:
         return not self.rules or any(r in self.rules for r in rules)
@@ -373,7 +374,7 @@ class Store:
 
     _SUB_COLUMNS = (
         "id, chat_id, mode, rules_json, digest_time, timezone, paused, paused_reason, muted_until, "
-        "last_digest_at, chat_title, chat_type, source"
+        "last_digest_at, chat_title, chat_type, source, created_at"
     )
 
     @staticmethod

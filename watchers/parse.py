@@ -186,7 +186,7 @@ def parse_feed(
             if content_type and "html" in content_type.lower():
                 text = f"got HTML ({content_type.split(';')[0]}), not a feed"
             return ParseResult((), error=f"not a feed: {text}"[:300])
-        if not parsed.get("version") and not parsed.get("feed"):
+        if not parsed.get("version"):
             return ParseResult((), error="not a feed: no RSS/Atom/RDF document found")
         return ParseResult((), language=feed_lang)
     items: list[Item] = []

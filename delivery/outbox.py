@@ -1,0 +1,139 @@
+"""Draining the outbox: instant alerts now, digests when due; the store decides what is pending.
+
+A delivery is marked sent only after Telegram accepted it, so a crash between the two repeats that one
+message and loses nothing. A chat that fails never holds up the others: its entries are retried later
+(Retry), moved (Migrated), paused with the admins told (Gone), or dropped with a log line (Failed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from core.config import DigestDefaults, parse_clock
+from delivery.cluster import Entry
+from delivery.digest import build_digest, digest_due
+from delivery.render import render_alert
+from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent
+from store import Store, Subscription
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str], Awaitable[None]]
+
+
+class MessageSender(Protocol):
+    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True,
+                   skip: int = 0) -> Outcome: ...
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    dropped: int = 0
+    paused_chats: list[str] = field(default_factory=list)
+    migrated_chats: list[tuple[str, int]] = field(default_factory=list)
+    digests: int = 0
+
+
+def telegram_chat_id(chat_id: str) -> int | str:
+    """Store keys are text; Telegram wants numbers for numeric ids and '@name' for channels."""
+    return chat_id if chat_id.startswith("@") else int(chat_id)
+
+
+async def _handle_failure(store: Store, chat_id: str, outcome: Outcome, ids: Sequence[int], now: datetime,
+                          report: DeliveryReport, notify: Notify | None) -> None:
+    if isinstance(outcome, Retry):
+        for outbox_id in ids:
+            store.mark_retry(outbox_id, now, now + timedelta(seconds=max(outcome.after, 1.0)), outcome.error)
+        report.retried += len(ids)
+    elif isinstance(outcome, Gone):
+        store.set_paused(chat_id, True, outcome.reason, now)
+        report.paused_chats.append(chat_id)
+        log.warning("subscription_paused chat=%s reason=%r", chat_id, outcome.reason)
+        if notify:
+            await notify(f"⏸ Subscription for chat {chat_id} paused: {outcome.reason}")
+    elif isinstance(outcome, Migrated):
+        store.migrate_chat(chat_id, outcome.new_chat_id, now)
+        report.migrated_chats.append((chat_id, outcome.new_chat_id))
+        log.info("subscription_migrated chat=%s new_chat=%s", chat_id, outcome.new_chat_id)
+    elif isinstance(outcome, Failed):
+        for outbox_id in ids:
+            store.mark_dropped(outbox_id, outcome.error)
+        report.dropped += len(ids)
+        log.error("delivery_dropped chat=%s error=%r", chat_id, outcome.error)
+
+
+async def deliver_instant(store: Store, sender: MessageSender, now: Callable[[], datetime], *,
+                          notify: Notify | None = None, limit: int = 200) -> DeliveryReport:
+    """Send every pending instant alert that is due; one chat's failure never stops the others."""
+    report = DeliveryReport()
+    blocked: set[str] = set()
+    for entry in store.pending_instant(now(), limit):
+        if entry.chat_id in blocked:
+            continue
+        outcome = await sender.send(telegram_chat_id(entry.chat_id), [render_alert(entry.item, entry.matches)])
+        if isinstance(outcome, Sent):
+            store.mark_sent([entry.id], now())
+            report.sent += 1
+            continue
+        blocked.add(entry.chat_id)  # keep order within a chat: its later alerts wait for this one
+        await _handle_failure(store, entry.chat_id, outcome, [entry.id], now(), report, notify)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPlan:
+    subscription: Subscription
+    scheduled: datetime
+    tz: ZoneInfo
+
+
+def due_digests(store: Store, defaults: DigestDefaults, now: datetime) -> list[DigestPlan]:
+    plans = []
+    for sub in store.subscriptions():
+        if sub.paused or sub.mode == "instant":
+            continue
+        tz = ZoneInfo(sub.timezone or defaults.timezone)
+        at: time = (parse_clock(sub.digest_time) if sub.digest_time else None) or defaults.time
+        scheduled = digest_due(now, at, tz, sub.last_digest_at, sub.created_at)
+        if scheduled is not None:
+            plans.append(DigestPlan(sub, scheduled, tz))
+    return plans
+
+
+def render_digest(store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime,
+                  rule_titles: dict[str, str] | None = None) -> tuple[list[str], list[int]]:
+    entries = store.digest_entries(plan.subscription.id, now)
+    chunks = build_digest(
+        [Entry(e.item, e.matches) for e in entries], period_start=plan.subscription.last_digest_at,
+        period_end=now, tz=plan.tz, rule_titles=rule_titles, send_empty=defaults.send_empty,
+    )
+    return chunks, [e.id for e in entries]
+
+
+async def deliver_digests(store: Store, sender: MessageSender, defaults: DigestDefaults,
+                          now: Callable[[], datetime], *, notify: Notify | None = None,
+                          rule_titles: dict[str, str] | None = None) -> DeliveryReport:
+    """Send every digest that is due at its subscription's local time."""
+    report = DeliveryReport()
+    for plan in due_digests(store, defaults, now()):
+        sub = plan.subscription
+        chunks, ids = render_digest(store, plan, defaults, now(), rule_titles)
+        if not chunks:
+            store.complete_digest(sub.id, ids, now())
+            continue
+        outcome = await sender.send(telegram_chat_id(sub.chat_id), chunks, preview=False)
+        if isinstance(outcome, Sent):
+            store.complete_digest(sub.id, ids, now())
+            report.digests += 1
+            report.sent += len(ids)
+        else:
+            await _handle_failure(store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [],
+                                  now(), report, notify)
+    return report

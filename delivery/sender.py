@@ -1,0 +1,139 @@
+"""Sending one logical message to one chat, with Telegram's failures turned into typed outcomes.
+
+    Sent(message_ids)           delivered (all chunks)
+    Retry(after, error, sent)   429 (retry_after honoured exactly), 5xx, network errors: try again later;
+                                ``sent`` chunks already delivered are not resent
+    Gone(reason)                403: the bot was kicked or blocked — pause the subscription, tell admins
+    Migrated(new_chat_id)       the group became a supergroup — move the subscription
+    Failed(error)               permanent 400 (e.g. chat not found) — drop the delivery, log it
+
+A 400 "can't parse entities" is retried once as plain text before it counts as Failed. Nothing here
+raises for a Telegram error, so one chat's trouble never stops deliveries to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from delivery.render import strip_html
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    after: float  # seconds
+    error: str
+    sent: int = 0  # chunks already delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    new_chat_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: str
+
+
+Outcome = Sent | Retry | Gone | Migrated | Failed
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(slots=True)
+class ChatPacer:
+    """About one message a second per private chat, one every 3 s per group or channel (20/min).
+
+    Telegram's documented-by-practice limits; PTB's AIORateLimiter handles the overall 30/s and the
+    per-group minute budget, but not private chats.
+    """
+
+    private_interval: float = 1.0
+    group_interval: float = 3.0
+    _next: dict[str, float] = field(default_factory=dict)
+
+    async def wait(self, chat_id: int | str) -> None:
+        key = str(chat_id)
+        interval = self.group_interval if key.startswith(("-", "@")) else self.private_interval
+        now = time.monotonic()
+        at = self._next.get(key, now)
+        self._next[key] = max(at, now) + interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+class Sender:
+    def __init__(self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2) -> None:
+        self.bot = bot
+        self.pacer = pacer or ChatPacer()
+        self.network_retries = network_retries
+
+    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True,
+                   skip: int = 0) -> Outcome:
+        """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``."""
+        ids: list[int] = []
+        options = LinkPreviewOptions(is_disabled=not preview)
+        for index in range(skip, len(chunks)):
+            outcome = await self._send_one(chat_id, chunks[index], options)
+            if isinstance(outcome, int):
+                ids.append(outcome)
+                continue
+            if isinstance(outcome, Retry):
+                return Retry(outcome.after, outcome.error, sent=index)
+            return outcome
+        return Sent(tuple(ids))
+
+    async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Outcome:
+        plain = False
+        attempt = 0
+        while True:
+            await self.pacer.wait(chat_id)
+            try:
+                message = await self.bot.send_message(
+                    chat_id, strip_html(text) if plain else text,
+                    parse_mode=None if plain else ParseMode.HTML, link_preview_options=options,
+                )
+                return message.message_id
+            except RetryAfter as exc:
+                return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
+            except ChatMigrated as exc:
+                return Migrated(int(exc.new_chat_id))
+            except Forbidden as exc:
+                return Gone(exc.message)
+            except BadRequest as exc:
+                if "parse entities" in exc.message.lower() and not plain:
+                    log.warning("send_entities_refused chat=%s error=%r; resending as plain text", chat_id,
+                                exc.message)
+                    plain = True
+                    continue
+                return Failed(exc.message)
+            except NetworkError as exc:  # includes TimedOut and 5xx answers
+                attempt += 1
+                if attempt > self.network_retries:
+                    return Retry(min(30.0 * attempt, 300.0), f"network: {exc.message}")
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+            except TelegramError as exc:
+                return Failed(exc.message)

@@ -1,0 +1,256 @@
+"""The running bot: python-telegram-bot's Application, its JobQueue, and the pipeline wired together.
+
+Jobs (named, on the Application's JobQueue, which runs on APScheduler):
+    poll      every ``TICK`` s: poll the due feeds, match, queue; then send instant alerts at once
+    deliver   every ``DELIVER_EVERY`` s: retry instant alerts whose back-off has passed
+    digests   every ``TICK`` s: send each subscription's digest when its local time has come
+
+Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
+updater, let the job in flight finish, then close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CommandHandler, ContextTypes, Defaults
+
+from core.config import Config
+from core.errors import ProblemError
+from delivery.outbox import deliver_digests, deliver_instant, due_digests, render_digest
+from delivery.sender import Sender
+from rules import RuleSet, load_rules
+from service.checks import storage_problem
+from service.pipeline import Pipeline
+from store import Store, StoreError
+from watchers import PollSettings, make_client
+
+log = logging.getLogger(__name__)
+
+TICK = 30.0
+DELIVER_EVERY = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class BotState:
+    """Everything the jobs and handlers share; one per Application (no untyped bot_data lookups)."""
+
+    config: Config
+    store: Store
+    rules: RuleSet
+    clock: Callable[[], datetime] = utcnow
+    client: httpx.AsyncClient | None = None
+    sender: Sender | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        assert self.client is not None
+        return Pipeline(self.store, self.client, lambda: self.rules, self.config.polling)
+
+    def rule_titles(self) -> dict[str, str]:
+        return {r.name: (r.description or r.name) for r in self.rules.rules}
+
+
+def _state(app: Application) -> BotState:  # type: ignore[type-arg]
+    state = app.bot_data.get("state")
+    assert isinstance(state, BotState)
+    return state
+
+
+async def notify_admins(app: Application, text: str) -> None:  # type: ignore[type-arg]
+    for admin in _state(app).config.admins:
+        try:
+            await app.bot.send_message(admin, text, parse_mode=None)
+        except Exception as exc:  # telling admins must never break delivery
+            log.warning("admin_notify_failed admin=%s error=%r", admin, exc)
+
+
+async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
+    state = _state(app)
+    async with state.lock:
+        await state.pipeline.run_cycle(state.clock())
+        await run_deliver_locked(app)
+
+
+async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
+    state = _state(app)
+    assert state.sender is not None
+    report = await deliver_instant(state.store, state.sender, state.clock,
+                                   notify=lambda text: notify_admins(app, text))
+    if report.sent or report.retried or report.dropped:
+        log.info("delivery sent=%d retried=%d dropped=%d", report.sent, report.retried, report.dropped)
+
+
+async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
+    state = _state(app)
+    assert state.sender is not None
+    async with state.lock:
+        report = await deliver_digests(state.store, state.sender, state.config.digest, state.clock,
+                                       notify=lambda text: notify_admins(app, text),
+                                       rule_titles=state.rule_titles())
+    if report.digests:
+        log.info("digests sent=%d items=%d", report.digests, report.sent)
+
+
+async def _poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await run_poll(context.application)
+
+
+async def _deliver_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    state = _state(context.application)
+    async with state.lock:
+        await run_deliver_locked(context.application)
+
+
+async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await run_digests(context.application)
+
+
+HELP = (
+    "<b>DPRK–Russia monitor</b>\n"
+    "I watch Russian, English and Korean news feeds for military ties between the DPRK and Russia and "
+    "post alerts here, each with why it matched.\n\n"
+    "Subscriptions and rules are managed by the admins listed in the bot's config."
+)
+
+
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_message is not None:
+        user = update.effective_user
+        who = f"\nYour Telegram user id: <code>{user.id}</code>" if user else ""
+        await update.effective_message.reply_text(HELP + who)
+
+
+async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("handler_error error=%r", context.error, exc_info=context.error)
+
+
+async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    state = _state(app)
+    settings = PollSettings.from_config(state.config.polling)
+    state.client = make_client(settings)
+    state.sender = Sender(app.bot)
+    now = state.clock()
+    state.store.sync_feeds(state.config.feeds, now)
+    state.store.sync_config_subscriptions(state.config.subscriptions, now)
+    try:
+        await app.bot.set_my_commands([BotCommand("start", "what this bot does"), BotCommand("help", "help")])
+    except Exception as exc:
+        log.warning("set_my_commands_failed error=%r", exc)
+    jq = app.job_queue
+    assert jq is not None
+    jq.run_repeating(_poll_job, interval=TICK, first=1, name="poll")
+    jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
+    jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
+    log.info("bot_started feeds=%d rules=%d subscriptions=%d", len(state.config.feeds), len(state.rules.rules),
+             len(state.store.subscriptions()))
+
+
+async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    state = _state(app)
+    if state.client is not None:
+        await state.client.aclose()
+    state.store.close()
+    log.info("bot_stopped")
+
+
+def build_application(state: BotState, token: str) -> Application:  # type: ignore[type-arg]
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if state.config.telegram.base_url:
+        builder = builder.base_url(state.config.telegram.base_url)
+    if state.config.telegram.base_file_url:
+        builder = builder.base_file_url(state.config.telegram.base_file_url)
+    app = builder.build()
+    app.bot_data["state"] = state
+    # Handler order: commands first; the error handler logs whatever a handler raised.
+    app.add_handler(CommandHandler(["start", "help"], _start))
+    app.add_error_handler(_error_handler)
+    return app
+
+
+def prepare(config: Config) -> BotState | None:
+    """Load rules and open the store, printing clear errors; None when the bot cannot start."""
+    try:
+        ruleset = load_rules(config.rule_files)
+    except ProblemError as exc:
+        print(f"rules: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+    unwritable = storage_problem(config.storage_path)
+    if unwritable:
+        print(f"storage: {unwritable}", file=sys.stderr)
+        return None
+    try:
+        store = Store.open(config.storage_path)
+    except StoreError as exc:
+        print(f"storage: {exc}", file=sys.stderr)
+        return None
+    return BotState(config=config, store=store, rules=ruleset)
+
+
+def run_bot(config: Config) -> int:
+    token = config.telegram.token()
+    if not token:
+        print(f"error: no bot token: set the {config.telegram.token_env} environment variable "
+              "(the token BotFather gave you); it is never read from config.yaml", file=sys.stderr)
+        return 1
+    from delivery.redact import install_token_redaction
+
+    install_token_redaction(token)
+    state = prepare(config)
+    if state is None:
+        return 1
+    app = build_application(state, token)
+    app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+    return 0
+
+
+def print_digest(config: Config, *, chat: str, dry_run: bool) -> int:
+    """``bot.py digest --chat ID --dry-run``: the digest that subscription would get now."""
+    state = prepare(config)
+    if state is None:
+        return 1
+    try:
+        sub = state.store.subscription(chat)
+        if sub is None:
+            print(f"error: no subscription for chat {chat}", file=sys.stderr)
+            return 1
+        now = utcnow()
+        plans = [p for p in due_digests(state.store, config.digest, now) if p.subscription.id == sub.id]
+        from zoneinfo import ZoneInfo
+
+        from delivery.outbox import DigestPlan
+
+        plan = plans[0] if plans else DigestPlan(sub, now, ZoneInfo(sub.timezone or config.digest.timezone))
+        chunks, _ids = render_digest(state.store, plan, config.digest, now, state.rule_titles())
+        if not chunks:
+            print(f"(nothing queued for {chat} since {sub.last_digest_at or 'the start'})")
+        for i, chunk in enumerate(chunks, 1):
+            print(f"--- message {i}/{len(chunks)} (parse_mode=HTML, previews off) ---\n{chunk}")
+        if not dry_run:
+            print("(only --dry-run is supported from the command line; the running bot sends digests)")
+        return 0
+    finally:
+        state.store.close()

@@ -1,0 +1,112 @@
+"""The command line as a user runs it: `bot.py check`, `bot.py match`, `bot.py run` without a token."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FEEDS = REPO / "examples" / "feeds"
+
+
+def bot(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), *args], input=stdin, capture_output=True, text=True, timeout=60,
+        cwd=REPO, env={**os.environ, **(env or {})},
+    )
+
+
+def test_check_passes_on_the_shipped_config() -> None:
+    result = bot("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
+
+
+def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - name: x\n    all: [NOPE]\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("rules: {files: [rules.yaml]}\nfeeds:\n  - {url: 'https://a.example/', interval: 5}\n",
+                   encoding="utf-8")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1
+    assert f"{cfg}:3: feeds[0].interval: must be ≥ 60 seconds" in result.stderr
+    # the config problem does not hide the rule problem
+    cfg.write_text("rules: {files: [rules.yaml]}\n", encoding="utf-8")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1 and "rules.yaml:4" in result.stderr and "NOPE" in result.stderr
+
+
+def test_match_jsonl_contract(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "a", "title": "В КНДР сообщили о новых военных переговорах с Россией",
+                    "summary": "Глава Минобороны КНДР принял делегацию российских военных", "lang": "ru"},
+                   ensure_ascii=False),
+        "{not json",
+        json.dumps({"id": 2, "title": "КНДР запустила баллистическую ракету в сторону Японского моря"},
+                   ensure_ascii=False),
+        "",
+        json.dumps({"id": "c", "summary": 5}),
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = bot("match", "--input", str(path))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "2"]
+    assert out[0]["priority"] == "instant" and out[0]["rules"]
+    assert out[0]["why"][out[0]["rules"][0]]["DPRK"] == ["КНДР"]
+    assert out[1] == {"id": "2", "rules": [], "priority": None, "why": {}}
+    assert f"{path}:2: skipped: malformed JSON" in result.stderr
+    assert f"{path}:5: skipped" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["ru-politics.xml", "en-asia.atom", "ko-northkorea.xml"])
+def test_match_feed_files(name: str) -> None:
+    result = bot("match", "--input", str(FEEDS / name))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) >= 5
+    assert any(r["priority"] == "instant" for r in records)
+    assert any(r["rules"] == [] for r in records)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("hello world\n", "neither JSON Lines"),
+        ("<html><body>nope</body></html>", "not a feed"),
+    ],
+)
+def test_match_bad_input_exits_2_with_one_line(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "input"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    result = bot("match", "--input", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_match_reads_stdin_and_explicit_rules(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text("version: 1\ngroups:\n  A: {aliases: [apple]}\nrules:\n  - {name: fruit, all: [A]}\n",
+                     encoding="utf-8")
+    result = bot("match", "--input", "-", "--rules", str(rules), stdin='{"id": 1, "title": "Apples"}\n')
+    assert json.loads(result.stdout)["rules"] == ["fruit"]
+
+
+def test_run_without_token_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": ""}
+    result = bot("run", env=env)
+    assert result.returncode == 1
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
+    result = bot("--config", str(tmp_path / "nope.yaml"), "run")
+    assert result.returncode == 1 and "config file not found" in result.stderr
