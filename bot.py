@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -112,6 +113,8 @@ def setup_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # python-telegram-bot 22: opt in to timedelta retry_after now (the sender handles both forms).
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:

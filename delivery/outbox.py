@@ -19,7 +19,7 @@ from delivery.cluster import Entry
 from delivery.digest import build_digest, digest_due
 from delivery.render import render_alert
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent
-from store import Store, Subscription
+from store import OutboxEntry, Store, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,24 @@ async def _handle_failure(store: Store, chat_id: str, outcome: Outcome, ids: Seq
 
 async def deliver_instant(store: Store, sender: MessageSender, now: Callable[[], datetime], *,
                           notify: Notify | None = None, limit: int = 200) -> DeliveryReport:
-    """Send every pending instant alert that is due; one chat's failure never stops the others."""
+    """Send every pending instant alert that is due, in order per chat; one chat's failure (its later
+    alerts wait with it, keeping their order) never stops the others."""
     report = DeliveryReport()
-    blocked: set[str] = set()
+    by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
-        if entry.chat_id in blocked:
-            continue
-        outcome = await sender.send(telegram_chat_id(entry.chat_id), [render_alert(entry.item, entry.matches)])
-        if isinstance(outcome, Sent):
-            store.mark_sent([entry.id], now())
-            report.sent += 1
-            continue
-        blocked.add(entry.chat_id)  # keep order within a chat: its later alerts wait for this one
-        await _handle_failure(store, entry.chat_id, outcome, [entry.id], now(), report, notify)
+        by_chat.setdefault(entry.chat_id, []).append(entry)
+    for chat_id, entries in by_chat.items():
+        for index, entry in enumerate(entries):
+            outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
+            if isinstance(outcome, Sent):
+                store.mark_sent([entry.id], now())
+                report.sent += 1
+                continue
+            if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
+                await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
+                continue
+            await _handle_failure(store, chat_id, outcome, [e.id for e in entries[index:]], now(), report, notify)
+            break
     return report
 
 

@@ -54,6 +54,7 @@ class BotState:
     clock: Callable[[], datetime] = utcnow
     client: httpx.AsyncClient | None = None
     sender: Sender | None = None
+    schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -139,7 +140,7 @@ async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> 
     log.error("handler_error error=%r", context.error, exc_info=context.error)
 
 
-async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     state = _state(app)
     settings = PollSettings.from_config(state.config.polling)
     state.client = make_client(settings)
@@ -153,6 +154,8 @@ async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
         log.warning("set_my_commands_failed error=%r", exc)
     jq = app.job_queue
     assert jq is not None
+    if not state.schedule_jobs:
+        return
     jq.run_repeating(_poll_job, interval=TICK, first=1, name="poll")
     jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
     jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
@@ -160,7 +163,7 @@ async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
              len(state.store.subscriptions()))
 
 
-async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     state = _state(app)
     if state.client is not None:
         await state.client.aclose()
@@ -174,8 +177,8 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
         .token(token)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .rate_limiter(AIORateLimiter(max_retries=0))
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
     )
     if state.config.telegram.base_url:
         builder = builder.base_url(state.config.telegram.base_url)

@@ -393,6 +393,7 @@ class Store:
             chat_title=row[10],
             chat_type=row[11],
             source=row[12],
+            created_at=from_ts(row[13]),
         )
 
     def _active_subscriptions(self, conn: sqlite3.Connection) -> list[Subscription]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# As bot.py does: python-telegram-bot 22 warns on int retry_after unless this opt-in is set.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

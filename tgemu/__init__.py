@@ -1,0 +1,9 @@
+"""A Telegram Bot API emulator over real HTTP on 127.0.0.1, for end-to-end tests and benchmarks.
+
+python-telegram-bot talks to it through ``base_url`` exactly as to Telegram; tests act as users
+(``user_sends``), read what the bot sent (``sent``), and inject Telegram's failures (``fail_next``).
+"""
+
+from tgemu.server import BotApiEmulator, SentMessage
+
+__all__ = ["BotApiEmulator", "SentMessage"]

@@ -1,0 +1,501 @@
+"""The emulator: the Bot API methods the bot uses, validated the way Telegram validates them."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+ALLOWED_TAGS = frozenset(
+    [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "tg-spoiler",
+        "span",
+        "a",
+        "tg-emoji",
+        "code",
+        "pre",
+        "blockquote",
+    ]
+)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^>]*)?)>")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
+BOT_ID = 777000111
+
+
+class EntityError(ValueError):
+    pass
+
+
+def parse_html(text: str) -> str:
+    """The visible text of ``text`` in Telegram's HTML mode; raises EntityError as Telegram would."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "<":
+            m = _TAG.match(text, i)
+            if not m:
+                raise EntityError(f"Can't parse entities: unexpected '<' at byte offset {i}")
+            closing, name = m.group(1) == "/", m.group(2).lower()
+            if name not in ALLOWED_TAGS:
+                raise EntityError(f'Can\'t parse entities: unsupported start tag "{name}" at byte offset {i}')
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise EntityError(f"Can't parse entities: can't find start tag for \"{name}\" at offset {i}")
+                stack.pop()
+            else:
+                if name == "a" and "href=" not in m.group(3):
+                    pass
+                stack.append(name)
+            i = m.end()
+        elif c == "&":
+            m = _ENTITY.match(text, i)
+            if not m:
+                raise EntityError(f"Can't parse entities: unsupported entity at byte offset {i}")
+            out.append(html.unescape(m.group(0)))
+            i = m.end()
+        elif c == ">":
+            raise EntityError(f"Can't parse entities: unexpected '>' at byte offset {i}")
+        else:
+            out.append(c)
+            i += 1
+    if stack:
+        raise EntityError(f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
+    return "".join(out)
+
+
+@dataclass
+class SentMessage:
+    chat_id: int | str
+    message_id: int
+    text: str
+    parse_mode: str | None
+    date: float
+    reply_markup: Any = None
+    link_preview_disabled: bool = False
+    document: bytes | None = None
+    filename: str | None = None
+
+
+@dataclass
+class _Fault:
+    method: str
+    chat_id: str | None
+    kind: str
+    times: int
+    retry_after: int = 1
+    new_chat_id: int = 0
+
+
+@dataclass
+class _Chat:
+    id: int | str
+    type: str
+    title: str | None = None
+    username: str | None = None
+    members: dict[int, str] = field(default_factory=dict)
+
+
+class BotApiEmulator:
+    def __init__(self, token: str = "123456:TEST-token") -> None:
+        self.token = token
+        self.lock = threading.Condition()
+        self.updates: list[dict[str, Any]] = []
+        self.update_id = 1
+        self.message_id = 1
+        self.messages: list[SentMessage] = []
+        self.chats: dict[str, _Chat] = {}
+        self.faults: list[_Fault] = []
+        self.commands: list[dict[str, Any]] = []
+        self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                emulator._handle(self)
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="tgemu", daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        """What to give PTB's ``base_url`` (it appends the token)."""
+        return f"{self.url}/bot"
+
+    def __enter__(self) -> BotApiEmulator:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with self.lock:
+            self.lock.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- the user side -------------------------------------------------------------------------------
+
+    def add_chat(
+        self, chat_id: int | str, type: str = "private", title: str | None = None, username: str | None = None
+    ) -> None:
+        with self.lock:
+            self.chats[str(chat_id)] = _Chat(chat_id, type, title, username)
+
+    def set_member(self, chat_id: int | str, user_id: int, status: str) -> None:
+        with self.lock:
+            self.chats[str(chat_id)].members[user_id] = status
+
+    def remove_chat(self, chat_id: int | str) -> None:
+        with self.lock:
+            self.chats.pop(str(chat_id), None)
+
+    def user_sends(self, chat_id: int, user_id: int, text: str) -> None:
+        chat = self.chats[str(chat_id)]
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(),
+            "date": int(time.time()),
+            "text": text,
+            "chat": self._chat_json(chat),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+        }
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        self._push({"message": message})
+
+    def fail_next(
+        self,
+        method: str,
+        kind: str,
+        *,
+        chat_id: int | str | None = None,
+        times: int = 1,
+        retry_after: int = 1,
+        new_chat_id: int = 0,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if given) fail like Telegram:
+        kind is '429', '403', '400_entities', '400_chat', '500', 'reset' or 'migrate'."""
+        with self.lock:
+            self.faults.append(
+                _Fault(method, None if chat_id is None else str(chat_id), kind, times, retry_after, new_chat_id)
+            )
+
+    def sent(self, chat_id: int | str | None = None) -> list[SentMessage]:
+        with self.lock:
+            return [m for m in self.messages if chat_id is None or str(m.chat_id) == str(chat_id)]
+
+    def wait_for(self, chat_id: int | str, count: int, timeout: float = 10.0) -> list[SentMessage]:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                got = [m for m in self.messages if str(m.chat_id) == str(chat_id)]
+                if len(got) >= count or time.monotonic() > deadline:
+                    return got
+                self.lock.wait(0.05)
+
+    # -- the bot side --------------------------------------------------------------------------------
+
+    def _next_message_id(self) -> int:
+        self.message_id += 1
+        return self.message_id
+
+    def _push(self, update: dict[str, Any]) -> None:
+        with self.lock:
+            update["update_id"] = self.update_id
+            self.update_id += 1
+            self.updates.append(update)
+            self.lock.notify_all()
+
+    @staticmethod
+    def _chat_json(chat: _Chat) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": chat.id if isinstance(chat.id, int) else -1000000000001, "type": chat.type}
+        if chat.title:
+            out["title"] = chat.title
+        if chat.username:
+            out["username"] = chat.username
+        if chat.type == "private":
+            out["first_name"] = chat.title or "user"
+        return out
+
+    def _params(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        ctype = request.headers.get("Content-Type", "")
+        if ctype.startswith("application/json"):
+            return dict(json.loads(body or b"{}"))
+        if ctype.startswith("multipart/form-data"):
+            msg = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body)
+            params: dict[str, Any] = {}
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                filename = part.get_filename()
+                payload = part.get_payload(decode=True)
+                params[str(name)] = (filename, payload) if filename else bytes(payload).decode()
+            return params
+        return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+
+    def _reply(self, request: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _error(
+        self, request: BaseHTTPRequestHandler, code: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            payload["parameters"] = parameters
+        self._reply(request, code, payload)
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        m = re.fullmatch(r"/bot([^/]+)/(\w+)", request.path.split("?")[0])
+        if not m or m.group(1) != self.token:
+            self._error(request, 404, "Not Found")
+            return
+        method = m.group(2)
+        params = self._params(request)
+        chat_id = params.get("chat_id")
+        with self.lock:
+            self.requests.append((time.monotonic(), method, None if chat_id is None else str(chat_id)))
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.method == method and f.times > 0 and (f.chat_id is None or f.chat_id == str(chat_id))
+                ),
+                None,
+            )
+            if fault:
+                fault.times -= 1
+        if fault:
+            self._inject(request, fault)
+            return
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            self._error(request, 404, "Not Found")
+            return
+        try:
+            result = handler(params)
+        except EntityError as exc:
+            self._error(request, 400, f"Bad Request: {exc}")
+            return
+        except LookupError as exc:
+            self._error(request, 400, f"Bad Request: {exc.args[0]}")
+            return
+        self._reply(request, 200, {"ok": True, "result": result})
+
+    def _inject(self, request: BaseHTTPRequestHandler, fault: _Fault) -> None:
+        if fault.kind == "reset":
+            request.close_connection = True
+            try:
+                import socket
+
+                request.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault.kind == "429":
+            self._error(
+                request, 429, f"Too Many Requests: retry after {fault.retry_after}", {"retry_after": fault.retry_after}
+            )
+        elif fault.kind == "403":
+            self._error(request, 403, "Forbidden: bot was kicked from the channel chat")
+        elif fault.kind == "400_entities":
+            self._error(request, 400, 'Bad Request: can\'t parse entities: Unsupported start tag "x"')
+        elif fault.kind == "400_chat":
+            self._error(request, 400, "Bad Request: chat not found")
+        elif fault.kind == "migrate":
+            self._error(
+                request,
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": fault.new_chat_id},
+            )
+        else:
+            self._error(request, int(fault.kind), "Internal Server Error")
+
+    # -- methods -------------------------------------------------------------------------------------
+
+    def _m_getMe(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Monitor",
+            "username": "monitor_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _m_deleteWebhook(self, _: dict[str, Any]) -> bool:
+        return True
+
+    def _m_close(self, _: dict[str, Any]) -> bool:
+        return True
+
+    def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands", [])
+        self.commands = json.loads(commands) if isinstance(commands, str) else list(commands)
+        return True
+
+    def _m_getMyCommands(self, _: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.commands
+
+    def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), 5.0)
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            while not self.updates and time.monotonic() < deadline:
+                self.lock.wait(min(0.05, max(deadline - time.monotonic(), 0)))
+            return list(self.updates[:100])
+
+    def _chat(self, chat_id: Any) -> _Chat:
+        chat = self.chats.get(str(chat_id))
+        if chat is None:
+            raise LookupError("chat not found")
+        return chat
+
+    def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        text = str(params.get("text", ""))
+        parse_mode = params.get("parse_mode")
+        visible = parse_html(text) if parse_mode == "HTML" else text
+        if not visible.strip():
+            raise LookupError("message text is empty")
+        if len(visible) > 4096:
+            raise LookupError("message is too long")
+        preview = params.get("link_preview_options")
+        if isinstance(preview, str):
+            preview = json.loads(preview)
+        disabled = bool((preview or {}).get("is_disabled")) or params.get("disable_web_page_preview") in (True, "true")
+        with self.lock:
+            sent = SentMessage(
+                chat.id, self._next_message_id(), text, parse_mode, time.time(), params.get("reply_markup"), disabled
+            )
+            self.messages.append(sent)
+            self.lock.notify_all()
+        return {
+            "message_id": sent.message_id,
+            "date": int(sent.date),
+            "chat": self._chat_json(chat),
+            "text": visible,
+            "from": self._m_getMe({}),
+        }
+
+    def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        document = params.get("document")
+        filename, data = document if isinstance(document, tuple) else ("file", str(document).encode())
+        with self.lock:
+            sent = SentMessage(
+                chat.id,
+                self._next_message_id(),
+                str(params.get("caption", "")),
+                params.get("parse_mode"),
+                time.time(),
+                document=data,
+                filename=filename,
+            )
+            self.messages.append(sent)
+            self.lock.notify_all()
+        return {
+            "message_id": sent.message_id,
+            "date": int(sent.date),
+            "chat": self._chat_json(chat),
+            "document": {
+                "file_id": f"f{sent.message_id}",
+                "file_unique_id": f"u{sent.message_id}",
+                "file_name": filename,
+            },
+        }
+
+    def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        return {
+            **self._chat_json(chat),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+            },
+        }
+
+    def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        user_id = int(params.get("user_id", 0))
+        status = chat.members.get(user_id, "left")
+        member: dict[str, Any] = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "u"}}
+        if status == "administrator":
+            member.update(
+                dict.fromkeys(
+                    (
+                        "can_be_edited",
+                        "can_manage_chat",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_restrict_members",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                    ),
+                    True,
+                )
+            )
+            member["is_anonymous"] = False
+        elif status == "creator":
+            member["is_anonymous"] = False
+        return member
+
+    def _m_sendChatAction(self, _: dict[str, Any]) -> bool:
+        return True
+
+    def _m_answerCallbackQuery(self, _: dict[str, Any]) -> bool:
+        return True
