@@ -86,10 +86,12 @@ class ChatPacer:
 
 
 class Sender:
-    def __init__(self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2) -> None:
+    def __init__(self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2,
+                 backoff: float = 0.5) -> None:
         self.bot = bot
         self.pacer = pacer or ChatPacer()
         self.network_retries = network_retries
+        self.backoff = backoff  # first in-call wait after a network error; doubles each time
 
     async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True,
                    skip: int = 0) -> Outcome:
@@ -134,6 +136,6 @@ class Sender:
                 attempt += 1
                 if attempt > self.network_retries:
                     return Retry(min(30.0 * attempt, 300.0), f"network: {exc.message}")
-                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+                await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 5.0))
             except TelegramError as exc:
                 return Failed(exc.message)
