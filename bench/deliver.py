@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from telegram.ext import AIORateLimiter, ApplicationBuilder  # noqa: E402
+from telegram.ext import AIORateLimiter, ApplicationBuilder
 
-from core.models import Hit, Item, Match  # noqa: E402
-from delivery.cluster import Entry  # noqa: E402
-from delivery.digest import build_digest  # noqa: E402
-from delivery.render import visible_length  # noqa: E402
-from delivery.sender import ChatPacer, Sender, Sent  # noqa: E402
-from tgemu import BotApiEmulator  # noqa: E402
+from core.models import Hit, Item, Match
+from delivery.cluster import Entry
+from delivery.digest import build_digest
+from delivery.render import visible_length
+from delivery.sender import ChatPacer, Sender, Sent
+from tgemu import BotApiEmulator
 
 STORIES = [
     ("ru", "КНДР направит в Россию {n} военных строителей", "РИА Новости"),
@@ -51,10 +51,16 @@ def synthetic_entries(n: int, seed: int = 7) -> list[Entry]:
         lang, template, outlet = STORIES[i % len(STORIES)]
         story = i // 3 if rng.random() < 0.3 else i  # ~30 % are the same story from another outlet
         title = template.format(n=story)
-        item = Item(feed_url=f"https://{i % 9}.example/rss", uid=str(i), title=title,
-                    summary=f"{title}. " * 5, link=f"https://{i % 9}.example/{i}",
-                    published=now + timedelta(minutes=rng.randint(0, 1440)), lang=lang,
-                    feed_name=rng.choice([outlet, *OUTLETS]))
+        item = Item(
+            feed_url=f"https://{i % 9}.example/rss",
+            uid=str(i),
+            title=title,
+            summary=f"{title}. " * 5,
+            link=f"https://{i % 9}.example/{i}",
+            published=now + timedelta(minutes=rng.randint(0, 1440)),
+            lang=lang,
+            feed_name=rng.choice([outlet, *OUTLETS]),
+        )
         hits = (Hit("DPRK", "title", 0, 4, title.split()[0]), Hit("RUSSIA", "title", 5, 9, "Россия"))
         rule = "dprk_russia_military" if i % 2 else "dprk_russia_context"
         entries.append(Entry(item, (Match(rule, "instant" if i % 2 else "digest", hits),)))
@@ -64,11 +70,17 @@ def synthetic_entries(n: int, seed: int = 7) -> list[Entry]:
 def render_benchmark(n: int) -> None:
     entries = synthetic_entries(n)
     started = time.perf_counter()
-    chunks = build_digest(entries, period_start=datetime(2026, 5, 1, tzinfo=UTC),
-                          period_end=datetime(2026, 5, 2, tzinfo=UTC), tz=ZoneInfo("Europe/Moscow"))
+    chunks = build_digest(
+        entries,
+        period_start=datetime(2026, 5, 1, tzinfo=UTC),
+        period_end=datetime(2026, 5, 2, tzinfo=UTC),
+        tz=ZoneInfo("Europe/Moscow"),
+    )
     elapsed = time.perf_counter() - started
-    print(f"digest of {n} matches: {elapsed * 1000:7.1f} ms (cluster + render + split), {len(chunks)} messages, "
-          f"{sum(visible_length(c) for c in chunks)} visible characters, largest {max(map(visible_length, chunks))}")
+    print(
+        f"digest of {n} matches: {elapsed * 1000:7.1f} ms (cluster + render + split), {len(chunks)} messages, "
+        f"{sum(visible_length(c) for c in chunks)} visible characters, largest {max(map(visible_length, chunks))}"
+    )
 
 
 async def send_benchmark(messages: int) -> None:
@@ -81,12 +93,15 @@ async def send_benchmark(messages: int) -> None:
         async with app:
             sender = Sender(app.bot, ChatPacer())
             started = time.perf_counter()
-            results = await asyncio.gather(*(sender.send(chats[i % len(chats)], [f"<b>alert</b> {i}"])
-                                             for i in range(messages)))
+            results = await asyncio.gather(
+                *(sender.send(chats[i % len(chats)], [f"<b>alert</b> {i}"]) for i in range(messages))
+            )
             elapsed = time.perf_counter() - started
     ok = sum(isinstance(r, Sent) for r in results)
-    print(f"sent {ok}/{messages} messages to {len(chats)} chats in {elapsed:5.2f} s: "
-          f"{ok / elapsed:5.1f} messages/s (Telegram's overall limit: 30/s)")
+    print(
+        f"sent {ok}/{messages} messages to {len(chats)} chats in {elapsed:5.2f} s: "
+        f"{ok / elapsed:5.1f} messages/s (Telegram's overall limit: 30/s)"
+    )
 
 
 def main() -> None:

@@ -546,9 +546,7 @@ def morphology() -> None:
     def lemmas(alias: str, sentence: str) -> bool:
         return _phrase_found(tokens(alias), tokens(sentence), lambda a, b: cached_lemma(a) == cached_lemma(b))
 
-    groups = "\n".join(
-        f"  {k}:\n    aliases: [{json.dumps(v, ensure_ascii=False)}]" for k, v in MORPH_ALIASES.items()
-    )
+    groups = "\n".join(f"  {k}:\n    aliases: [{json.dumps(v, ensure_ascii=False)}]" for k, v in MORPH_ALIASES.items())
     rs = parse_rule_text(f"version: 1\ngroups:\n{groups}\n", "morph.yaml")
 
     def forms(alias: str, sentence: str) -> bool:

@@ -22,13 +22,32 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import feedparser  # noqa: E402
+import feedparser
 
-from core.models import Feed  # noqa: E402
-from watchers import PollSettings, make_client, poll_feeds  # noqa: E402
+from core.models import Feed
+from watchers import PollSettings, make_client, poll_feeds
 
-WORDS = ("КНДР Россия военные переговоры Пхеньян делегация North Korea Russia troops Kursk "
-         "북한 러시아 파병 군사협력 economy weather sport culture").split()
+WORDS = [
+    "КНДР",
+    "Россия",
+    "военные",
+    "переговоры",
+    "Пхеньян",
+    "делегация",
+    "North",
+    "Korea",
+    "Russia",
+    "troops",
+    "Kursk",
+    "북한",
+    "러시아",
+    "파병",
+    "군사협력",
+    "economy",
+    "weather",
+    "sport",
+    "culture",
+]
 
 
 def feed_body(n: int, items: int = 20) -> bytes:
@@ -40,9 +59,11 @@ def feed_body(n: int, items: int = 20) -> bytes:
             f"<link>https://news{n}.example/{i}</link><pubDate>Tue, 05 Nov 2024 10:{i:02d}:00 +0000</pubDate>"
             f"<description>&lt;p&gt;{words} {words} {words}&lt;/p&gt;</description></item>"
         )
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Feed {n}</title>'
-            f"<link>https://news{n}.example/</link><description>bench</description>{''.join(entries)}"
-            "</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Feed {n}</title>'
+        f"<link>https://news{n}.example/</link><description>bench</description>{''.join(entries)}"
+        "</channel></rss>"
+    ).encode()
 
 
 def serve(port_queue: Any, feeds: int, latency: float) -> None:
@@ -91,22 +112,22 @@ def peak_rss_mb() -> float:
 
 async def run(args: argparse.Namespace, base: str) -> None:
     settings = PollSettings(timeout=30, concurrency=args.concurrency, allow_private_urls=True)
-    feeds = [Feed(id=n, url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600)
-             for n in range(args.feeds)]
+    feeds = [Feed(id=n, url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)]
     async with make_client(settings) as client:
         started = time.perf_counter()
         first = await poll_feeds(client, feeds, settings)
         t1 = time.perf_counter() - started
         ok = sum(p.outcome == "ok" for p in first)
         items = sum(len(p.items) for p in first)
-        revisited = [Feed(id=f.id, url=f.url, name=f.name, lang=None, interval=600, etag=p.etag)
-                     for f, p in zip(feeds, first, strict=True)]
+        revisited = [
+            Feed(id=f.id, url=f.url, name=f.name, lang=None, interval=600, etag=p.etag)
+            for f, p in zip(feeds, first, strict=True)
+        ]
         started = time.perf_counter()
         second = await poll_feeds(client, revisited, settings)
         t2 = time.perf_counter() - started
         not_modified = sum(p.outcome == "not_modified" for p in second)
-    print(f"first cycle (200, parsed): {t1:6.2f} s  {ok}/{args.feeds} ok, {items} items  "
-          f"(target ≤ 10 s for 1,000)")
+    print(f"first cycle (200, parsed): {t1:6.2f} s  {ok}/{args.feeds} ok, {items} items  (target ≤ 10 s for 1,000)")
     print(f"second cycle (304):        {t2:6.2f} s  {not_modified}/{args.feeds} not modified  (target ≤ 3 s)")
     print(f"peak RSS:                  {peak_rss_mb():6.1f} MB  (target ≤ 150 MB)")
     sample = min(args.naive_sample, args.feeds)
@@ -114,8 +135,9 @@ async def run(args: argparse.Namespace, base: str) -> None:
     for n in range(sample):
         feedparser.parse(f"{base}/feed/{n}")
     naive = (time.perf_counter() - started) * args.feeds / sample
-    print(f"naive sequential feedparser.parse(url): {naive:6.2f} s for {args.feeds} "
-          f"(measured on {sample}, extrapolated)")
+    print(
+        f"naive sequential feedparser.parse(url): {naive:6.2f} s for {args.feeds} (measured on {sample}, extrapolated)"
+    )
     print(f"speed-up over naive:       {naive / t1:6.1f}×")
 
 
@@ -131,8 +153,10 @@ def main() -> None:
     server.start()
     try:
         base = f"http://127.0.0.1:{ports.get(timeout=30)}"
-        print(f"{args.feeds} feeds × 20 items, {args.latency * 1000:.0f} ms latency each, "
-              f"concurrency {args.concurrency}, server {base}")
+        print(
+            f"{args.feeds} feeds × 20 items, {args.latency * 1000:.0f} ms latency each, "
+            f"concurrency {args.concurrency}, server {base}"
+        )
         asyncio.run(run(args, base))
     finally:
         server.terminate()

@@ -98,8 +98,14 @@ def _features(entry: Entry) -> _Features:
     distinct = frozenset(t.replace(",", "").replace(".", "") for t in _DISTINCT.findall(f"{item.title} {item.summary}"))
     numbers = frozenset(t.replace(",", "").replace(".", "") for t in _NUMBER.findall(item.title))
     spans = [(h.start, h.end) for m in entry.matches for h in m.hits if h.field == "title"]
-    return _Features(item.lang, title_key(item, spans), frozenset(h.group for m in entry.matches for h in m.hits),
-                     numbers, distinct, _when(item))
+    return _Features(
+        item.lang,
+        title_key(item, spans),
+        frozenset(h.group for m in entry.matches for h in m.hits),
+        numbers,
+        distinct,
+        _when(item),
+    )
 
 
 def _same(a: _Features, b: _Features) -> bool:

@@ -28,8 +28,9 @@ def scheduled_before(now: datetime, at: time, tz: ZoneInfo) -> datetime:
     return candidate
 
 
-def digest_due(now: datetime, at: time, tz: ZoneInfo, last_digest_at: datetime | None,
-               created_at: datetime | None = None) -> datetime | None:
+def digest_due(
+    now: datetime, at: time, tz: ZoneInfo, last_digest_at: datetime | None, created_at: datetime | None = None
+) -> datetime | None:
     """The scheduled time of the digest that is due now, or None."""
     scheduled = scheduled_before(now, at, tz)
     reference = last_digest_at or created_at
@@ -63,8 +64,11 @@ def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
 
 def _entry_block(c: Cluster, tz: ZoneInfo) -> str:
     lead = c.lead.item
-    when = max(e.item.published for e in c.members if e.item.published) if any(
-        e.item.published for e in c.members) else None
+    when = (
+        max(e.item.published for e in c.members if e.item.published)
+        if any(e.item.published for e in c.members)
+        else None
+    )
     stamp = when.astimezone(tz).strftime("%d.%m %H:%M") if when else ""
     sources = []
     seen: set[str] = set()
@@ -105,8 +109,10 @@ def build_digest(
         return [f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new."] if send_empty else []
     stories = cluster(entries)
     sources = {e.item.feed_name or e.item.feed_url for e in entries}
-    header = (f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))})\n"
-              f"{len(stories)} stories · {len(entries)} items · {len(sources)} sources")
+    header = (
+        f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))})\n"
+        f"{len(stories)} stories · {len(entries)} items · {len(sources)} sources"
+    )
     sections: dict[str, list[Cluster]] = {}
     for story in stories:
         sections.setdefault(story.rules[0], []).append(story)

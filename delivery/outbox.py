@@ -27,8 +27,9 @@ Notify = Callable[[str], Awaitable[None]]
 
 
 class MessageSender(Protocol):
-    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True,
-                   skip: int = 0) -> Outcome: ...
+    async def send(
+        self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0
+    ) -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -46,8 +47,15 @@ def telegram_chat_id(chat_id: str) -> int | str:
     return chat_id if chat_id.startswith("@") else int(chat_id)
 
 
-async def _handle_failure(store: Store, chat_id: str, outcome: Outcome, ids: Sequence[int], now: datetime,
-                          report: DeliveryReport, notify: Notify | None) -> None:
+async def _handle_failure(
+    store: Store,
+    chat_id: str,
+    outcome: Outcome,
+    ids: Sequence[int],
+    now: datetime,
+    report: DeliveryReport,
+    notify: Notify | None,
+) -> None:
     if isinstance(outcome, Retry):
         for outbox_id in ids:
             store.mark_retry(outbox_id, now, now + timedelta(seconds=max(outcome.after, 1.0)), outcome.error)
@@ -69,8 +77,9 @@ async def _handle_failure(store: Store, chat_id: str, outcome: Outcome, ids: Seq
         log.error("delivery_dropped chat=%s error=%r", chat_id, outcome.error)
 
 
-async def deliver_instant(store: Store, sender: MessageSender, now: Callable[[], datetime], *,
-                          notify: Notify | None = None, limit: int = 200) -> DeliveryReport:
+async def deliver_instant(
+    store: Store, sender: MessageSender, now: Callable[[], datetime], *, notify: Notify | None = None, limit: int = 200
+) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; one chat's failure (its later
     alerts wait with it, keeping their order) never stops the others."""
     report = DeliveryReport()
@@ -112,19 +121,30 @@ def due_digests(store: Store, defaults: DigestDefaults, now: datetime) -> list[D
     return plans
 
 
-def render_digest(store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime,
-                  rule_titles: dict[str, str] | None = None) -> tuple[list[str], list[int]]:
+def render_digest(
+    store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
+) -> tuple[list[str], list[int]]:
     entries = store.digest_entries(plan.subscription.id, now)
     chunks = build_digest(
-        [Entry(e.item, e.matches) for e in entries], period_start=plan.subscription.last_digest_at,
-        period_end=now, tz=plan.tz, rule_titles=rule_titles, send_empty=defaults.send_empty,
+        [Entry(e.item, e.matches) for e in entries],
+        period_start=plan.subscription.last_digest_at,
+        period_end=now,
+        tz=plan.tz,
+        rule_titles=rule_titles,
+        send_empty=defaults.send_empty,
     )
     return chunks, [e.id for e in entries]
 
 
-async def deliver_digests(store: Store, sender: MessageSender, defaults: DigestDefaults,
-                          now: Callable[[], datetime], *, notify: Notify | None = None,
-                          rule_titles: dict[str, str] | None = None) -> DeliveryReport:
+async def deliver_digests(
+    store: Store,
+    sender: MessageSender,
+    defaults: DigestDefaults,
+    now: Callable[[], datetime],
+    *,
+    notify: Notify | None = None,
+    rule_titles: dict[str, str] | None = None,
+) -> DeliveryReport:
     """Send every digest that is due at its subscription's local time."""
     report = DeliveryReport()
     for plan in due_digests(store, defaults, now()):
@@ -139,6 +159,7 @@ async def deliver_digests(store: Store, sender: MessageSender, defaults: DigestD
             report.digests += 1
             report.sent += len(ids)
         else:
-            await _handle_failure(store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [],
-                                  now(), report, notify)
+            await _handle_failure(
+                store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [], now(), report, notify
+            )
     return report

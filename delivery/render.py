@@ -90,6 +90,7 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
     parts.append(render_why(matches))
     text = "\n".join(parts)
     if visible_length(text) > MAX_MESSAGE:  # only a pathological title could do this
-        text = "\n".join([head if visible_length(head) < 1000 else escape(shorten(item.title, 900)), meta,
-                          render_why(matches[:3])])
+        text = "\n".join(
+            [head if visible_length(head) < 1000 else escape(shorten(item.title, 900)), meta, render_why(matches[:3])]
+        )
     return text

@@ -86,15 +86,15 @@ class ChatPacer:
 
 
 class Sender:
-    def __init__(self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2,
-                 backoff: float = 0.5) -> None:
+    def __init__(
+        self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2, backoff: float = 0.5
+    ) -> None:
         self.bot = bot
         self.pacer = pacer or ChatPacer()
         self.network_retries = network_retries
         self.backoff = backoff  # first in-call wait after a network error; doubles each time
 
-    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True,
-                   skip: int = 0) -> Outcome:
+    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0) -> Outcome:
         """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``."""
         ids: list[int] = []
         options = LinkPreviewOptions(is_disabled=not preview)
@@ -115,8 +115,10 @@ class Sender:
             await self.pacer.wait(chat_id)
             try:
                 message = await self.bot.send_message(
-                    chat_id, strip_html(text) if plain else text,
-                    parse_mode=None if plain else ParseMode.HTML, link_preview_options=options,
+                    chat_id,
+                    strip_html(text) if plain else text,
+                    parse_mode=None if plain else ParseMode.HTML,
+                    link_preview_options=options,
                 )
                 return message.message_id
             except RetryAfter as exc:
@@ -127,8 +129,7 @@ class Sender:
                 return Gone(exc.message)
             except BadRequest as exc:
                 if "parse entities" in exc.message.lower() and not plain:
-                    log.warning("send_entities_refused chat=%s error=%r; resending as plain text", chat_id,
-                                exc.message)
+                    log.warning("send_entities_refused chat=%s error=%r; resending as plain text", chat_id, exc.message)
                     plain = True
                     continue
                 return Failed(exc.message)

@@ -147,9 +147,7 @@ class _Scanner:
                 max_before = max([b for b, _ in sizes] + [0])
                 max_after = max([a for _, a in sizes] + [0])
                 single = slot.single and kind == "s"  # the others are in ``singles``/``prefixes``
-                entries.append(
-                    (gid, excl, kind, stem_value, single, exact_tails, other_tails, max_before, max_after)
-                )
+                entries.append((gid, excl, kind, stem_value, single, exact_tails, other_tails, max_before, max_after))
             self.automaton.add_word(key, (len(key), tuple(singles), tuple(prefixes), tuple(entries)))
         if slots:
             self.automaton.make_automaton()
@@ -430,9 +428,7 @@ class _CompiledRule:
         self.near = rule.near
         self.min_hits = rule.min_hits
         self.positive = frozenset(gids[t.group] for t, pos in iter_group_terms((*rule.all, *rule.any)) if pos)
-        self.referenced = frozenset(
-            gids[t.group] for t, _ in iter_group_terms((*rule.all, *rule.any, *rule.none))
-        )
+        self.referenced = frozenset(gids[t.group] for t, _ in iter_group_terms((*rule.all, *rule.any, *rule.none)))
         # Pre-checks on the set of groups hit, before any real evaluation.
         self.required = frozenset(gids[t.group] for t in rule.all if isinstance(t, GroupTerm))
         self.any_gids = (
@@ -502,9 +498,7 @@ def _term_hits(
     return [] if _term_hits(term[1], hits, cr, None) is None else None
 
 
-def _positive_hits(
-    cr: _CompiledRule, hits: dict[int, list[_Pos]], window: _Window | None
-) -> list[_Pos] | None:
+def _positive_hits(cr: _CompiledRule, hits: dict[int, list[_Pos]], window: _Window | None) -> list[_Pos] | None:
     if cr.simple and window is None and cr.full_scope:
         acc: list[_Pos] = []
         for gid in cr.required:
@@ -612,9 +606,7 @@ def _word_windows(item: _Item, hits: list[_Pos], size: int) -> list[list[_Pos]]:
     return out
 
 
-def _evaluate(
-    cr: _CompiledRule, item: _Item, names: Sequence[str], explain: bool
-) -> tuple[list[_Pos] | None, str]:
+def _evaluate(cr: _CompiledRule, item: _Item, names: Sequence[str], explain: bool) -> tuple[list[_Pos] | None, str]:
     """Hits that make ``cr`` match ``item`` (sorted, distinct), or None and (if asked) the reason."""
     hits = item.hits
     for t in cr.none:
@@ -782,9 +774,7 @@ class RuleSet:
         found, reason = _evaluate(cr, it, self._group_names, True)
         if found is None:
             seen = Match(name, cr.rule.priority, self._all_hits(it)).why_text()
-            return Verdict(
-                name, False, (), f"{reason}; found {seen}" if seen else f"{reason}; no group found"
-            )
+            return Verdict(name, False, (), f"{reason}; found {seen}" if seen else f"{reason}; no group found")
         return Verdict(name, True, tuple(it.hit(h, self._group_names) for h in found))
 
     def scan(self, title: str, summary: str = "") -> tuple[Hit, ...]:

@@ -221,11 +221,7 @@ def _duplicate_keys(text: str, file: str) -> list[Problem]:
                 if isinstance(k, yaml.ScalarNode):
                     line = k.start_mark.line + 1
                     if k.value in seen:
-                        out.append(
-                            Problem(
-                                file, line, str(k.value), f"duplicate key (first at line {seen[k.value]})"
-                            )
-                        )
+                        out.append(Problem(file, line, str(k.value), f"duplicate key (first at line {seen[k.value]})"))
                     else:
                         seen[k.value] = line
                 stack.append(v)
@@ -263,9 +259,7 @@ def _parse_groups(r: _Reader, raw: Any) -> list[Group]:
             r.fail(path, shown, "a group needs 'aliases' (a list of words or phrases)")
         aliases = _parse_aliases(r, body.get("aliases"), (*path, "aliases"), f"{shown}.aliases", True)
         exclude = _parse_aliases(r, body.get("exclude"), (*path, "exclude"), f"{shown}.exclude", False)
-        out.append(
-            Group(name, kind, description, tuple(aliases), tuple(exclude), r.doc.file, r.doc.line(path))
-        )
+        out.append(Group(name, kind, description, tuple(aliases), tuple(exclude), r.doc.file, r.doc.line(path)))
     return out
 
 
@@ -489,9 +483,7 @@ def _parse_term(r: _Reader, raw: Any, path: PathKey, shown: str, depth: int) -> 
         if not isinstance(value, list) or not value:
             r.fail((*path, key), f"{shown}.{key}", f"must be a non-empty list of terms, got {_type(value)}")
             return None
-        subs = [
-            _parse_term(r, t, (*path, key, i), f"{shown}.{key}[{i}]", depth + 1) for i, t in enumerate(value)
-        ]
+        subs = [_parse_term(r, t, (*path, key, i), f"{shown}.{key}[{i}]", depth + 1) for i, t in enumerate(value)]
         kept = tuple(t for t in subs if t is not None)
         if len(kept) != len(subs):
             return None
@@ -626,13 +618,9 @@ def check_references(files: Sequence[RuleFile]) -> list[Problem]:
             for term, _ in iter_group_terms((*rule.all, *rule.any, *rule.none)):
                 if term.group not in groups:
                     hint = _did_you_mean(term.group, groups)
-                    problems.append(
-                        Problem(rule.file, term.line, term.path, f"unknown group {term.group!r}{hint}")
-                    )
+                    problems.append(Problem(rule.file, term.line, term.path, f"unknown group {term.group!r}{hint}"))
     if total > MAX_RULES:
-        problems.append(
-            Problem(files[-1].file, None, "rules", f"{total} rules in all; the limit is {MAX_RULES}")
-        )
+        problems.append(Problem(files[-1].file, None, "rules", f"{total} rules in all; the limit is {MAX_RULES}"))
     return problems
 
 

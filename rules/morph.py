@@ -244,12 +244,7 @@ def _nominative_parse(word: str, *, pos: frozenset[str], number: str | None, gen
             continue
         if number and tag.number and tag.number != number:
             continue
-        if (
-            gender
-            and tag.number == "sing"
-            and tag.gender in ("masc", "femn", "neut")
-            and tag.gender != gender
-        ):
+        if gender and tag.number == "sing" and tag.gender in ("masc", "femn", "neut") and tag.gender != gender:
             continue
         return p
     return None
@@ -277,9 +272,7 @@ def _find_chain(words: Sequence[str]) -> list[tuple[int, Any]]:
     return []
 
 
-def _forms_matching(
-    parse: Any, case: str, number: str | None, gender: str | None, animacy: str | None
-) -> set[str]:
+def _forms_matching(parse: Any, case: str, number: str | None, gender: str | None, animacy: str | None) -> set[str]:
     out: set[str] = set()
     for f in _lexeme(parse):
         tag = f.tag

@@ -90,8 +90,7 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
     state = _state(app)
     assert state.sender is not None
-    report = await deliver_instant(state.store, state.sender, state.clock,
-                                   notify=lambda text: notify_admins(app, text))
+    report = await deliver_instant(state.store, state.sender, state.clock, notify=lambda text: notify_admins(app, text))
     if report.sent or report.retried or report.dropped:
         log.info("delivery sent=%d retried=%d dropped=%d", report.sent, report.retried, report.dropped)
 
@@ -100,9 +99,14 @@ async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
     state = _state(app)
     assert state.sender is not None
     async with state.lock:
-        report = await deliver_digests(state.store, state.sender, state.config.digest, state.clock,
-                                       notify=lambda text: notify_admins(app, text),
-                                       rule_titles=state.rule_titles())
+        report = await deliver_digests(
+            state.store,
+            state.sender,
+            state.config.digest,
+            state.clock,
+            notify=lambda text: notify_admins(app, text),
+            rule_titles=state.rule_titles(),
+        )
     if report.digests:
         log.info("digests sent=%d items=%d", report.digests, report.sent)
 
@@ -159,8 +163,12 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     jq.run_repeating(_poll_job, interval=TICK, first=1, name="poll")
     jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
     jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
-    log.info("bot_started feeds=%d rules=%d subscriptions=%d", len(state.config.feeds), len(state.rules.rules),
-             len(state.store.subscriptions()))
+    log.info(
+        "bot_started feeds=%d rules=%d subscriptions=%d",
+        len(state.config.feeds),
+        len(state.rules.rules),
+        len(state.store.subscriptions()),
+    )
 
 
 async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
@@ -216,8 +224,11 @@ def prepare(config: Config) -> BotState | None:
 def run_bot(config: Config) -> int:
     token = config.telegram.token()
     if not token:
-        print(f"error: no bot token: set the {config.telegram.token_env} environment variable "
-              "(the token BotFather gave you); it is never read from config.yaml", file=sys.stderr)
+        print(
+            f"error: no bot token: set the {config.telegram.token_env} environment variable "
+            "(the token BotFather gave you); it is never read from config.yaml",
+            file=sys.stderr,
+        )
         return 1
     from delivery.redact import install_token_redaction
 

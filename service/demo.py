@@ -40,8 +40,9 @@ def demo_polling() -> PollingConfig:
 
 
 async def demo_cycle(server_url: str, store: Store, ruleset: RuleSet, now: datetime) -> CycleReport:
-    feeds = [FeedConfig(url=f"{server_url}/{name}", name=title, lang=lang, interval=900)
-             for name, title, lang in DEMO_FEEDS]
+    feeds = [
+        FeedConfig(url=f"{server_url}/{name}", name=title, lang=lang, interval=900) for name, title, lang in DEMO_FEEDS
+    ]
     store.sync_feeds(feeds, now)
     store.upsert_subscription(DEMO_CHAT, now, mode="both", chat_title="Demo chat")
     polling = demo_polling()
@@ -59,16 +60,24 @@ def run_demo(*, show_digest: bool = True, out: TextIO | None = None) -> int:
             report = asyncio.run(demo_cycle(server.url, store, ruleset, now))
             alerts = store.pending_instant(now, limit=1000)
             alerted = {(e.item.feed_url, e.item.uid) for e in alerts}
-            digest_only = [e for e in store.digest_entries(store.subscription(DEMO_CHAT).id, now)  # type: ignore[union-attr]
-                           if (e.item.feed_url, e.item.uid) not in alerted]
-            quiet = [i for i in store.recent_items(now.replace(year=now.year - 1))
-                     if (i.feed_url, i.uid) not in alerted
-                     and all((i.feed_url, i.uid) != (e.item.feed_url, e.item.uid) for e in digest_only)]
+            digest_only = [
+                e
+                for e in store.digest_entries(store.subscription(DEMO_CHAT).id, now)  # type: ignore[union-attr]
+                if (e.item.feed_url, e.item.uid) not in alerted
+            ]
+            quiet = [
+                i
+                for i in store.recent_items(now.replace(year=now.year - 1))
+                if (i.feed_url, i.uid) not in alerted
+                and all((i.feed_url, i.uid) != (e.item.feed_url, e.item.uid) for e in digest_only)
+            ]
         finally:
             store.close()
     w = out.write
-    w(f"Demo: {len(DEMO_FEEDS)} bundled feeds served from {server.url} (127.0.0.1), rules: "
-      f"{', '.join(r.name for r in ruleset.rules)}\n")
+    w(
+        f"Demo: {len(DEMO_FEEDS)} bundled feeds served from {server.url} (127.0.0.1), rules: "
+        f"{', '.join(r.name for r in ruleset.rules)}\n"
+    )
     w(f"Cycle: {report.summary()}\n")
     if report.errors:
         for url, error in report.errors:

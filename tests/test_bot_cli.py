@@ -16,8 +16,13 @@ FEEDS = REPO / "examples" / "feeds"
 
 def bot(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(REPO / "bot.py"), *args], input=stdin, capture_output=True, text=True, timeout=60,
-        cwd=REPO, env={**os.environ, **(env or {})},
+        [sys.executable, str(REPO / "bot.py"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -30,8 +35,9 @@ def test_check_passes_on_the_shipped_config() -> None:
 def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - name: x\n    all: [NOPE]\n", encoding="utf-8")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("rules: {files: [rules.yaml]}\nfeeds:\n  - {url: 'https://a.example/', interval: 5}\n",
-                   encoding="utf-8")
+    cfg.write_text(
+        "rules: {files: [rules.yaml]}\nfeeds:\n  - {url: 'https://a.example/', interval: 5}\n", encoding="utf-8"
+    )
     result = bot("--config", str(cfg), "check")
     assert result.returncode == 1
     assert f"{cfg}:3: feeds[0].interval: must be ≥ 60 seconds" in result.stderr
@@ -43,12 +49,19 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
 
 def test_match_jsonl_contract(tmp_path: Path) -> None:
     lines = [
-        json.dumps({"id": "a", "title": "В КНДР сообщили о новых военных переговорах с Россией",
-                    "summary": "Глава Минобороны КНДР принял делегацию российских военных", "lang": "ru"},
-                   ensure_ascii=False),
+        json.dumps(
+            {
+                "id": "a",
+                "title": "В КНДР сообщили о новых военных переговорах с Россией",
+                "summary": "Глава Минобороны КНДР принял делегацию российских военных",
+                "lang": "ru",
+            },
+            ensure_ascii=False,
+        ),
         "{not json",
-        json.dumps({"id": 2, "title": "КНДР запустила баллистическую ракету в сторону Японского моря"},
-                   ensure_ascii=False),
+        json.dumps(
+            {"id": 2, "title": "КНДР запустила баллистическую ракету в сторону Японского моря"}, ensure_ascii=False
+        ),
         "",
         json.dumps({"id": "c", "summary": 5}),
     ]
@@ -94,8 +107,9 @@ def test_match_bad_input_exits_2_with_one_line(tmp_path: Path, content: str | No
 
 def test_match_reads_stdin_and_explicit_rules(tmp_path: Path) -> None:
     rules = tmp_path / "r.yaml"
-    rules.write_text("version: 1\ngroups:\n  A: {aliases: [apple]}\nrules:\n  - {name: fruit, all: [A]}\n",
-                     encoding="utf-8")
+    rules.write_text(
+        "version: 1\ngroups:\n  A: {aliases: [apple]}\nrules:\n  - {name: fruit, all: [A]}\n", encoding="utf-8"
+    )
     result = bot("match", "--input", "-", "--rules", str(rules), stdin='{"id": 1, "title": "Apples"}\n')
     assert json.loads(result.stdout)["rules"] == ["fruit"]
 

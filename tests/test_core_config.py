@@ -143,5 +143,10 @@ def test_subscriptions_from_config(tmp_path: Path) -> None:
     )
     first, second = cfg.subscriptions
     assert (first.chat, first.mode, first.rules, first.digest_time, first.timezone) == (
-        "@dprk_watch", "digest", (), time(9, 15), "Asia/Seoul")
+        "@dprk_watch",
+        "digest",
+        (),
+        time(9, 15),
+        "Asia/Seoul",
+    )
     assert (second.chat, second.mode) == (-1001234567890, "both")

@@ -22,10 +22,18 @@ MOSCOW = ZoneInfo("Europe/Moscow")
     [
         ("before local time", datetime(2026, 5, 1, 23, 59, tzinfo=UTC), datetime(2026, 5, 1, 0, 0, tzinfo=UTC), False),
         ("at local time", datetime(2026, 5, 2, 0, 0, tzinfo=UTC), datetime(2026, 5, 1, 0, 0, tzinfo=UTC), True),
-        ("already sent today", datetime(2026, 5, 2, 5, 0, tzinfo=UTC), datetime(2026, 5, 2, 0, 0, 5, tzinfo=UTC),
-         False),
-        ("missed while down: sent once", datetime(2026, 5, 5, 3, 0, tzinfo=UTC), datetime(2026, 5, 1, 0, 0, tzinfo=UTC),
-         True),
+        (
+            "already sent today",
+            datetime(2026, 5, 2, 5, 0, tzinfo=UTC),
+            datetime(2026, 5, 2, 0, 0, 5, tzinfo=UTC),
+            False,
+        ),
+        (
+            "missed while down: sent once",
+            datetime(2026, 5, 5, 3, 0, tzinfo=UTC),
+            datetime(2026, 5, 1, 0, 0, tzinfo=UTC),
+            True,
+        ),
     ],
 )
 def test_digest_due_in_local_time(name: str, now: datetime, last: datetime, due: bool) -> None:
@@ -39,10 +47,24 @@ def test_new_subscription_waits_for_its_first_local_time() -> None:
 
 
 def entry(title: str, feed: str, rule: str, hours: int, lang: str = "en") -> Entry:
-    item = Item(f"https://{feed}.example/rss", title, title, "", f"https://{feed}.example/{hours}",
-                datetime(2026, 5, 1, hours, tzinfo=UTC), lang, feed)
-    return Entry(item, (Match(rule, "digest", (Hit("DPRK", "title", 0, 11, "North Korea"),
-                                               Hit("RUSSIA", "title", 17, 23, "Russia"))),))
+    item = Item(
+        f"https://{feed}.example/rss",
+        title,
+        title,
+        "",
+        f"https://{feed}.example/{hours}",
+        datetime(2026, 5, 1, hours, tzinfo=UTC),
+        lang,
+        feed,
+    )
+    return Entry(
+        item,
+        (
+            Match(
+                rule, "digest", (Hit("DPRK", "title", 0, 11, "North Korea"), Hit("RUSSIA", "title", 17, 23, "Russia"))
+            ),
+        ),
+    )
 
 
 def test_digest_groups_by_rule_newest_first_with_sources_and_why() -> None:
@@ -52,9 +74,13 @@ def test_digest_groups_by_rule_newest_first_with_sources_and_why() -> None:
         entry("North Korea and Russia sign a treaty on partnership", "TASS", "military", 5),
         entry("North Korea & Russia: <new> rail link", "AP", "context", 3),
     ]
-    (message,) = build_digest(entries, period_start=datetime(2026, 5, 1, tzinfo=UTC),
-                              period_end=datetime(2026, 5, 2, tzinfo=UTC), tz=MOSCOW,
-                              rule_titles={"military": "Military ties"})
+    (message,) = build_digest(
+        entries,
+        period_start=datetime(2026, 5, 1, tzinfo=UTC),
+        period_end=datetime(2026, 5, 2, tzinfo=UTC),
+        tz=MOSCOW,
+        rule_titles={"military": "Military ties"},
+    )
     parse_html(message)
     text = strip_html(message)
     lines = text.splitlines()
@@ -62,7 +88,7 @@ def test_digest_groups_by_rule_newest_first_with_sources_and_why() -> None:
     assert lines[1] == "3 stories · 4 items · 4 sources"
     assert text.index("Military ties") < text.index("treaty") < text.index("5,000 builders") < text.index("context")
     assert text.count("5,000 builders") == 1
-    builders = text[text.index("5,000 builders"):].split("\n\n")[0]
+    builders = text[text.index("5,000 builders") :].split("\n\n")[0]
     assert "Yonhap" in builders and "Reuters" in builders
     assert "DPRK: «North Korea»" in text
     assert "<new>" in text  # escaped in HTML, visible as typed

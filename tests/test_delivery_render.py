@@ -12,13 +12,24 @@ from delivery.digest import split_blocks
 from delivery.render import render_alert, shorten, strip_html, visible_length
 from tgemu.server import parse_html
 
-MATCH = Match("dprk_russia_military", "instant",
-              (Hit("DPRK", "title", 0, 4, "КНДР"), Hit("RUSSIA", "title", 10, 20, "российских")))
+MATCH = Match(
+    "dprk_russia_military",
+    "instant",
+    (Hit("DPRK", "title", 0, 4, "КНДР"), Hit("RUSSIA", "title", 10, 20, "российских")),
+)
 
 
 def item(title: str, link: str | None = "https://news.example/a", summary: str = "s") -> Item:
-    return Item("https://news.example/rss", "1", title, summary, link, datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
-                "ru", "News & <Co>")
+    return Item(
+        "https://news.example/rss",
+        "1",
+        title,
+        summary,
+        link,
+        datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        "ru",
+        "News & <Co>",
+    )
 
 
 @pytest.mark.parametrize(

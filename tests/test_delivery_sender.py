@@ -38,8 +38,7 @@ async def setup() -> AsyncIterator[tuple[BotApiEmulator, Sender]]:
         ("bad entities resent as plain text", "400_entities", 1, Sent),
     ],
 )
-async def test_outcomes(setup: tuple[BotApiEmulator, Sender], name: str, kind: str, times: int,
-                        expected: type) -> None:
+async def test_outcomes(setup: tuple[BotApiEmulator, Sender], name: str, kind: str, times: int, expected: type) -> None:
     emu, sender = setup
     emu.fail_next("sendMessage", kind, chat_id=1, times=times, retry_after=9, new_chat_id=-100777)
     outcome = await sender.send(1, ["<b>Kim &amp; Putin</b>"])

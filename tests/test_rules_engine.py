@@ -231,9 +231,7 @@ RULE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "title", "summary", "must", "must_not"), RULE_CASES, ids=[c[0] for c in RULE_CASES]
-)
+@pytest.mark.parametrize(("name", "title", "summary", "must", "must_not"), RULE_CASES, ids=[c[0] for c in RULE_CASES])
 def test_rule_semantics(
     rules_rs: RuleSet, name: str, title: str, summary: str, must: set[str], must_not: set[str]
 ) -> None:
@@ -335,9 +333,7 @@ def test_parse_rule_text_replaces_one_file_and_keeps_the_others() -> None:
     base = parse_rule_text(dedent(GROUPS), "groups.yaml")
     with_rules = parse_rule_text("version: 1\nrules:\n  - name: a\n    all: [DPRK]\n", "r.yaml", others=base)
     assert [m.rule for m in with_rules.match_text("КНДР")] == ["a"]
-    edited = parse_rule_text(
-        "version: 1\nrules:\n  - name: b\n    all: [RUSSIA]\n", "r.yaml", others=with_rules
-    )
+    edited = parse_rule_text("version: 1\nrules:\n  - name: b\n    all: [RUSSIA]\n", "r.yaml", others=with_rules)
     assert [m.rule for m in edited.match_text("КНДР и Россия")] == ["b"]
     assert [str(p) for p in edited.files] == ["groups.yaml", "r.yaml"]
     # An invalid edit raises and leaves the old rule set untouched.
@@ -396,12 +392,9 @@ def test_failing_examples_are_load_errors_with_line_and_why() -> None:
     ]
     assert "did not match but must: 'Только КНДР' (all: no RUSSIA; found DPRK: «КНДР»)" in problems[0].message
     assert problems[1].message == (
-        "matched but must not: 'Северная Корея и Россия провели учения' "
-        "(DPRK: «Северная Корея», RUSSIA: «Россия»)"
+        "matched but must not: 'Северная Корея и Россия провели учения' (DPRK: «Северная Корея», RUSSIA: «Россия»)"
     )
-    assert str(problems[0]).startswith(
-        f"test.yaml:{problems[0].line}: rules[pair].examples.match[2]: did not"
-    )
+    assert str(problems[0]).startswith(f"test.yaml:{problems[0].line}: rules[pair].examples.match[2]: did not")
 
 
 def test_examples_of_a_disabled_rule_are_checked_too() -> None:

@@ -96,8 +96,7 @@ def test_defaults() -> None:
 
 def test_a_string_example_goes_to_the_first_field_in_scope() -> None:
     rf, _ = parse_file(
-        GROUPS + "rules:\n  - name: r\n    scope: [summary]\n    all: [DPRK]\n    examples:\n"
-        "      match: [КНДР]\n",
+        GROUPS + "rules:\n  - name: r\n    scope: [summary]\n    all: [DPRK]\n    examples:\n      match: [КНДР]\n",
         "x.yaml",
     )
     ex = rf.rules[0].examples_match[0]
@@ -215,9 +214,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("name", "text", "path", "message"), ERRORS, ids=[c[0] for c in ERRORS])
-def test_invalid_rule_file_is_reported_with_file_line_and_path(
-    name: str, text: str, path: str, message: str
-) -> None:
+def test_invalid_rule_file_is_reported_with_file_line_and_path(name: str, text: str, path: str, message: str) -> None:
     problems = problems_of(text)
     wanted = [p for p in problems if p.path == path and message in p.message]
     assert wanted, [str(p) for p in problems]

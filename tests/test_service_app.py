@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from core.config import load_config
-from service.app import BotState, build_application, post_init, post_shutdown, prepare, run_digests, run_poll
+from service.app import build_application, post_init, post_shutdown, prepare, run_digests, run_poll
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,11 +57,16 @@ def test_run_delivers_an_instant_alert_within_one_cycle_and_stops_on_sigterm(
     tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer
 ) -> None:
     httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
-    config = write_config(tmp_path, emu, [(httpserver.url_for("/ru.xml"), "РБК")],
-                          "subscriptions:\n  - {chat: 100, mode: instant}\n")
+    config = write_config(
+        tmp_path, emu, [(httpserver.url_for("/ru.xml"), "РБК")], "subscriptions:\n  - {chat: 100, mode: instant}\n"
+    )
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run"], cwd=REPO,
-        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run"],
+        cwd=REPO,
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         sent = emu.wait_for(100, 2, timeout=30)
@@ -106,9 +110,13 @@ async def test_digest_arrives_at_local_time_with_one_entry_per_story(
     httpserver.expect_request("/a.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
     copy = RU_FEED.replace(b"news.example.ru", b"other.example.ru").replace(b"rbc-", b"oth-")
     httpserver.expect_request("/b.xml").respond_with_data(copy, content_type="application/rss+xml")
-    config = write_config(tmp_path, emu, [(httpserver.url_for("/a.xml"), "РБК"), (httpserver.url_for("/b.xml"), "ТАСС")],
-                          "subscriptions:\n  - {chat: 300, mode: digest}\n")
-    app, state = await start_app(config, clock)
+    config = write_config(
+        tmp_path,
+        emu,
+        [(httpserver.url_for("/a.xml"), "РБК"), (httpserver.url_for("/b.xml"), "ТАСС")],
+        "subscriptions:\n  - {chat: 300, mode: digest}\n",
+    )
+    app, _state = await start_app(config, clock)
     try:
         await run_poll(app)
         await run_digests(app)
@@ -118,7 +126,7 @@ async def test_digest_arrives_at_local_time_with_one_entry_per_story(
         (digest,) = emu.sent(300)
         assert digest.link_preview_disabled
         assert digest.text.count(SEED_TITLE) == 1, "the same story from two outlets is one entry"
-        entry = digest.text[digest.text.index(SEED_TITLE):].split("\n\n")[0]
+        entry = digest.text[digest.text.index(SEED_TITLE) :].split("\n\n")[0]
         assert "РБК" in entry and "ТАСС" in entry
         assert "09:01" in digest.text.split("\n")[0]
         await run_digests(app)
@@ -131,8 +139,12 @@ async def test_429_delays_without_loss_and_403_pauses_only_that_chat(
     tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, clock: list[datetime]
 ) -> None:
     httpserver.expect_request("/a.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
-    config = write_config(tmp_path, emu, [(httpserver.url_for("/a.xml"), "РБК")],
-                          "subscriptions:\n  - {chat: 100, mode: instant}\n  - {chat: -200, mode: instant}\n")
+    config = write_config(
+        tmp_path,
+        emu,
+        [(httpserver.url_for("/a.xml"), "РБК")],
+        "subscriptions:\n  - {chat: 100, mode: instant}\n  - {chat: -200, mode: instant}\n",
+    )
     emu.fail_next("sendMessage", "429", chat_id=100, retry_after=3)
     emu.fail_next("sendMessage", "403", chat_id=-200)
     app, state = await start_app(config, clock)

@@ -67,7 +67,9 @@ def etag_feed(body: bytes, counter: dict[str, int]):  # type: ignore[no-untyped-
     return handler
 
 
-async def test_first_poll_backlog_then_304_then_restart(httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet) -> None:
+async def test_first_poll_backlog_then_304_then_restart(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
     entries = [(f"g{i}", f"КНДР и Россия: новость {i}", NOW - timedelta(hours=i * 10)) for i in range(6)]
     counter = {"hits": 0, "304": 0}
     httpserver.expect_request("/feed").respond_with_handler(etag_feed(rss(*entries), counter))
@@ -91,18 +93,26 @@ async def test_first_poll_backlog_then_304_then_restart(httpserver: HTTPServer, 
         report = await cycle(store, ruleset, NOW + timedelta(minutes=30), config)
         assert report.new_items == 1  # type: ignore[attr-defined]
         assert [e.item.title for e in store.pending_instant(NOW + timedelta(hours=1))][-1] == (
-            "North Korea and Russia sign a deal")
+            "North Korea and Russia sign a deal"
+        )
 
 
-async def test_failing_feed_backs_off_and_never_blocks_others(httpserver: HTTPServer, tmp_path: Path,
-                                                             ruleset: RuleSet) -> None:
-    httpserver.expect_request("/good").respond_with_data(rss(("a", "КНДР и Россия", NOW)),
-                                                         content_type="application/rss+xml")
+async def test_failing_feed_backs_off_and_never_blocks_others(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    httpserver.expect_request("/good").respond_with_data(
+        rss(("a", "КНДР и Россия", NOW)), content_type="application/rss+xml"
+    )
     httpserver.expect_request("/bad").respond_with_data("oops", status=503)
     config = polling()
     with Store.open(tmp_path / "b.sqlite3") as store:
-        store.sync_feeds([FeedConfig(httpserver.url_for("/bad"), "Bad", None, 600),
-                          FeedConfig(httpserver.url_for("/good"), "Good", None, 600)], NOW)
+        store.sync_feeds(
+            [
+                FeedConfig(httpserver.url_for("/bad"), "Bad", None, 600),
+                FeedConfig(httpserver.url_for("/good"), "Good", None, 600),
+            ],
+            NOW,
+        )
         now = NOW
         waits = []
         for _ in range(3):
@@ -118,10 +128,12 @@ async def test_failing_feed_backs_off_and_never_blocks_others(httpserver: HTTPSe
         assert good is not None and good.failures == 0 and good.initialised
 
 
-async def test_no_backlog_delivery_when_configured_off(httpserver: HTTPServer, tmp_path: Path,
-                                                       ruleset: RuleSet) -> None:
-    httpserver.expect_request("/feed").respond_with_data(rss(("a", "КНДР и Россия", NOW)),
-                                                         content_type="application/rss+xml")
+async def test_no_backlog_delivery_when_configured_off(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    httpserver.expect_request("/feed").respond_with_data(
+        rss(("a", "КНДР и Россия", NOW)), content_type="application/rss+xml"
+    )
     with Store.open(tmp_path / "c.sqlite3") as store:
         store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", None, 600)], NOW)
         store.upsert_subscription(1, NOW)

@@ -21,8 +21,16 @@ DIGEST = Match("context", "digest", (Hit("DPRK", "summary", 3, 9, "North Korea")
 
 
 def item(uid: str, title: str = "КНДР и Россия") -> Item:
-    return Item(feed_url=URL, uid=uid, title=title, summary="s", link=f"https://news.example/{uid}",
-                published=NOW - timedelta(hours=1), lang="ru", feed_name="News")
+    return Item(
+        feed_url=URL,
+        uid=uid,
+        title=title,
+        summary="s",
+        link=f"https://news.example/{uid}",
+        published=NOW - timedelta(hours=1),
+        lang="ru",
+        feed_name="News",
+    )
 
 
 @pytest.fixture
@@ -40,8 +48,16 @@ def feed_id(store: Store) -> int:
 
 
 def commit(store: Store, *items: ProcessedItem, ok: bool = True) -> object:
-    return store.commit_poll(feed_id(store), NOW, ok=ok, etag='"e"', last_modified=None, error=None if ok else "x",
-                             next_poll_at=NOW + timedelta(minutes=10), items=items)
+    return store.commit_poll(
+        feed_id(store),
+        NOW,
+        ok=ok,
+        etag='"e"',
+        last_modified=None,
+        error=None if ok else "x",
+        next_poll_at=NOW + timedelta(minutes=10),
+        items=items,
+    )
 
 
 def test_new_store_is_migrated_in_wal_mode(tmp_path: Path) -> None:
@@ -81,13 +97,29 @@ def test_items_are_never_processed_twice_across_restarts(tmp_path: Path) -> None
     with Store.open(path) as s:
         s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
         s.upsert_subscription(42, NOW)
-        first = s.commit_poll(feed_id(s), NOW, ok=True, etag=None, last_modified=None, error=None,
-                              next_poll_at=NOW, items=[ProcessedItem(item("a"), (INSTANT,), True)])
+        first = s.commit_poll(
+            feed_id(s),
+            NOW,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=NOW,
+            items=[ProcessedItem(item("a"), (INSTANT,), True)],
+        )
         assert (first.new_items, first.outbox_rows) == (1, 2)  # instant + digest for a "both" chat
     with Store.open(path) as s:
         assert s.unseen_uids(feed_id(s), ["a", "b"]) == {"b"}
-        again = s.commit_poll(feed_id(s), NOW, ok=True, etag=None, last_modified=None, error=None,
-                              next_poll_at=NOW, items=[ProcessedItem(item("a"), (INSTANT,), True)])
+        again = s.commit_poll(
+            feed_id(s),
+            NOW,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=NOW,
+            items=[ProcessedItem(item("a"), (INSTANT,), True)],
+        )
         assert (again.new_items, again.matches, again.outbox_rows) == (0, 0, 0)
         assert len(s.pending_instant(NOW)) == 1
 
@@ -113,8 +145,9 @@ def test_commit_is_all_or_nothing(store: Store) -> None:
         ("chat following the digest rule", "both", ("context",), (INSTANT, DIGEST), {"digest"}),
     ],
 )
-def test_fan_out(store: Store, name: str, mode: str, rules: tuple[str, ...], matches: tuple[Match, ...],
-                 kinds: set[str]) -> None:
+def test_fan_out(
+    store: Store, name: str, mode: str, rules: tuple[str, ...], matches: tuple[Match, ...], kinds: set[str]
+) -> None:
     store.upsert_subscription(7, NOW, mode=mode, rules=rules)
     commit(store, ProcessedItem(item("x"), matches, True))
     got = {k for (k, state), n in store.queue_sizes().items() if state == "pending" and n}

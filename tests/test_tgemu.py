@@ -25,7 +25,7 @@ def emu() -> Iterator[BotApiEmulator]:
 @pytest.mark.parametrize(
     ("html", "visible"),
     [
-        ("<b>bold</b> &amp; <a href=\"https://x.example/?a=1&amp;b=2\">link</a>", "bold & link"),
+        ('<b>bold</b> &amp; <a href="https://x.example/?a=1&amp;b=2">link</a>', "bold & link"),
         ("a &lt;b&gt; &#1055;", "a <b> П"),
     ],
 )
@@ -48,7 +48,7 @@ async def test_ptb_bot_round_trip_and_errors(emu: BotApiEmulator) -> None:
             await bot.send_message(100, "<script>", parse_mode="HTML")
         with pytest.raises(BadRequest, match="too long"):
             await bot.send_message(100, "x" * 4097)
-        with pytest.raises(BadRequest, match="(?i)chat not found"):
+        with pytest.raises(BadRequest, match=r"(?i)chat not found"):
             await bot.send_message(999, "x")
         emu.fail_next("sendMessage", "429", retry_after=7)
         with pytest.raises(RetryAfter) as info:

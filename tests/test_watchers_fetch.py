@@ -70,8 +70,13 @@ async def test_last_modified_round_trip_gives_304(httpserver: HTTPServer, client
     ],
 )
 async def test_http_errors(
-    httpserver: HTTPServer, client: httpx.AsyncClient, status: str, headers: dict[str, str], error: str,
-    gone: bool, retry_after: int | None,
+    httpserver: HTTPServer,
+    client: httpx.AsyncClient,
+    status: str,
+    headers: dict[str, str],
+    error: str,
+    gone: bool,
+    retry_after: int | None,
 ) -> None:
     httpserver.expect_request("/feed").respond_with_data("no", status=int(status), headers=headers)
     result = await fetch(client, httpserver.url_for("/feed"), SETTINGS)
@@ -174,7 +179,9 @@ async def test_slow_drip_body_hits_the_whole_fetch_deadline(raw_server: tuple[st
     assert time.monotonic() - started < 4
 
 
-async def test_connection_reset_is_a_clear_error(raw_server: tuple[str, dict[str, str]], client: httpx.AsyncClient) -> None:
+async def test_connection_reset_is_a_clear_error(
+    raw_server: tuple[str, dict[str, str]], client: httpx.AsyncClient
+) -> None:
     url, behaviour = raw_server
     behaviour["mode"] = "reset"
     result = await fetch(client, url, SETTINGS)

@@ -56,8 +56,9 @@ async def test_broken_and_slow_feeds_do_not_break_or_delay_the_others(httpserver
     ],
 )
 def test_backoff(name: str, failures: int, retry_after: int | None, low: int, high: int) -> None:
-    when = next_poll_at(feed("https://x.example/rss", failures), NOW, ok=failures == 0,
-                        retry_after=retry_after, backoff_max=3600)
+    when = next_poll_at(
+        feed("https://x.example/rss", failures), NOW, ok=failures == 0, retry_after=retry_after, backoff_max=3600
+    )
     assert timedelta(seconds=low) <= when - NOW <= timedelta(seconds=high), name
 
 
