@@ -149,9 +149,6 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     settings = PollSettings.from_config(state.config.polling)
     state.client = make_client(settings)
     state.sender = Sender(app.bot)
-    now = state.clock()
-    state.store.sync_feeds(state.config.feeds, now)
-    state.store.sync_config_subscriptions(state.config.subscriptions, now)
     try:
         await app.bot.set_my_commands([BotCommand("start", "what this bot does"), BotCommand("help", "help")])
     except Exception as exc:
@@ -200,8 +197,9 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
     return app
 
 
-def prepare(config: Config) -> BotState | None:
-    """Load rules and open the store, printing clear errors; None when the bot cannot start."""
+def prepare(config: Config, now: datetime | None = None) -> BotState | None:
+    """Load rules, open the store and sync the config's feeds and subscriptions into it, printing
+    clear errors; None when the bot cannot start."""
     try:
         ruleset = load_rules(config.rule_files)
     except ProblemError as exc:
@@ -218,6 +216,9 @@ def prepare(config: Config) -> BotState | None:
     except StoreError as exc:
         print(f"storage: {exc}", file=sys.stderr)
         return None
+    now = now or utcnow()
+    store.sync_feeds(config.feeds, now)
+    store.sync_config_subscriptions(config.subscriptions, now)
     return BotState(config=config, store=store, rules=ruleset)
 
 

@@ -15,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from core.config import load_config
-from service.app import build_application, post_init, post_shutdown, prepare, run_digests, run_poll
+from service.app import build_application, post_init, post_shutdown, prepare, print_digest, run_digests, run_poll
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def clock() -> list[datetime]:
 
 
 async def start_app(config_path: Path, clock: list[datetime]):  # type: ignore[no-untyped-def]
-    state = prepare(load_config(config_path))
+    state = prepare(load_config(config_path), clock[0])
     assert state is not None
     state.clock = lambda: clock[0]
     state.schedule_jobs = False
@@ -164,3 +164,30 @@ async def test_429_delays_without_loss_and_403_pauses_only_that_chat(
         assert emu.sent(-200) == []
     finally:
         await stop_app(app)
+
+
+async def test_digest_dry_run_prints_what_would_be_sent(
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    clock: list[datetime],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    httpserver.expect_request("/a.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
+    config = write_config(
+        tmp_path,
+        emu,
+        [(httpserver.url_for("/a.xml"), "РБК")],
+        "subscriptions:\n  - {chat: '@dprk_watch', mode: digest}\n",
+    )
+    app, _state = await start_app(config, clock)
+    try:
+        await run_poll(app)
+    finally:
+        await stop_app(app)
+    assert print_digest(load_config(config), chat="@dprk_watch", dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- message 1/1 (parse_mode=HTML, previews off) ---")
+    assert SEED_TITLE in out
+    assert print_digest(load_config(config), chat="@nobody", dry_run=True) == 1
+    assert emu.sent("@dprk_watch") == [], "a dry run sends nothing"
