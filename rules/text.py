@@ -223,7 +223,7 @@ def script_of_char(c: str) -> Script:
     return "other"
 
 
-_BREAK_CHARS = ".!?…\n\r\u2029\u3002\uff01\uff1f"
+_BREAK_CHARS = ".!?…;\n\r\u2029\u3002\uff01\uff1f\uff1b"
 
 
 def word_counts(text: str, positions: Iterable[int]) -> dict[int, int]:
@@ -249,7 +249,8 @@ def word_counts(text: str, positions: Iterable[int]) -> dict[int, int]:
 def sentence_starts(norm: NormText) -> list[int]:
     """Offsets (in the normalised text) where a new sentence starts, ascending.
 
-    Sentences end at ``! ? …``, line breaks, ``...``, and ``.`` — except after a one-letter word
+    Sentences end at ``! ? … ;``, line breaks, ``...``, and ``.`` (a semicolon separates the items of a
+    headline list as surely as a full stop) — except after a one-letter word
     (initials, ``г.``), a known abbreviation (``тыс.``, ``Mr.``), between digits (``5.5``), or when the
     next word starts in lowercase in the original text. Cheap heuristics, good enough for "in the same
     sentence"; only the break characters are visited (found with ``str.find``).
