@@ -23,7 +23,7 @@ def feed(url: str, failures: int = 0, interval: int = 600) -> Feed:
 
 async def test_broken_and_slow_feeds_do_not_break_or_delay_the_others(httpserver: HTTPServer) -> None:
     def slow(_: Request) -> Response:
-        time.sleep(3)
+        time.sleep(5)
         return Response(RSS)
 
     httpserver.expect_request("/good").respond_with_data(RSS, content_type="application/rss+xml")
@@ -41,8 +41,8 @@ async def test_broken_and_slow_feeds_do_not_break_or_delay_the_others(httpserver
     assert html.outcome == "error" and html.error and "not a feed" in html.error
     assert failed.error == "HTTP 500"
     assert slow_poll.error == "timed out after 1s"
-    assert good.elapsed < 1.0, "the good feed was not held up by the slow one"
-    assert elapsed < 3.0
+    assert good.elapsed < 2.5, "the good feed was not held up by the slow one"
+    assert elapsed < 4.5, "the slow feed was cut at its deadline, not waited for"
 
 
 @pytest.mark.parametrize(
