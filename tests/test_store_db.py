@@ -97,29 +97,11 @@ def test_items_are_never_processed_twice_across_restarts(tmp_path: Path) -> None
     with Store.open(path) as s:
         s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
         s.upsert_subscription(42, NOW)
-        first = s.commit_poll(
-            feed_id(s),
-            NOW,
-            ok=True,
-            etag=None,
-            last_modified=None,
-            error=None,
-            next_poll_at=NOW,
-            items=[ProcessedItem(item("a"), (INSTANT,), True)],
-        )
+        first = commit(s, ProcessedItem(item("a"), (INSTANT,), True))
         assert (first.new_items, first.outbox_rows) == (1, 2)  # instant + digest for a "both" chat
     with Store.open(path) as s:
         assert s.unseen_uids(feed_id(s), ["a", "b"]) == {"b"}
-        again = s.commit_poll(
-            feed_id(s),
-            NOW,
-            ok=True,
-            etag=None,
-            last_modified=None,
-            error=None,
-            next_poll_at=NOW,
-            items=[ProcessedItem(item("a"), (INSTANT,), True)],
-        )
+        again = commit(s, ProcessedItem(item("a"), (INSTANT,), True))
         assert (again.new_items, again.matches, again.outbox_rows) == (0, 0, 0)
         assert len(s.pending_instant(NOW)) == 1
 

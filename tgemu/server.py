@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -397,6 +398,22 @@ class BotApiEmulator:
             raise LookupError("chat not found")
         return chat
 
+    def _record(self, chat: _Chat, make: Callable[[int], SentMessage]) -> SentMessage:
+        """Keep what the bot sent (under the lock, with the next message id) and wake waiters."""
+        with self.lock:
+            sent = make(self._next_message_id())
+            self.messages.append(sent)
+            self.lock.notify_all()
+        return sent
+
+    def _message_json(self, sent: SentMessage, chat: _Chat) -> dict[str, Any]:
+        return {
+            "message_id": sent.message_id,
+            "date": int(sent.date),
+            "chat": self._chat_json(chat),
+            "from": self._m_getMe({}),
+        }
+
     def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params.get("chat_id"))
         text = str(params.get("text", ""))
@@ -410,40 +427,23 @@ class BotApiEmulator:
         if isinstance(preview, str):
             preview = json.loads(preview)
         disabled = bool((preview or {}).get("is_disabled")) or params.get("disable_web_page_preview") in (True, "true")
-        with self.lock:
-            sent = SentMessage(
-                chat.id, self._next_message_id(), text, parse_mode, time.time(), params.get("reply_markup"), disabled
-            )
-            self.messages.append(sent)
-            self.lock.notify_all()
-        return {
-            "message_id": sent.message_id,
-            "date": int(sent.date),
-            "chat": self._chat_json(chat),
-            "text": visible,
-            "from": self._m_getMe({}),
-        }
+        sent = self._record(
+            chat,
+            lambda mid: SentMessage(chat.id, mid, text, parse_mode, time.time(), params.get("reply_markup"), disabled),
+        )
+        return {**self._message_json(sent, chat), "text": visible}
 
     def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params.get("chat_id"))
         document = params.get("document")
         filename, data = document if isinstance(document, tuple) else ("file", str(document).encode())
-        with self.lock:
-            sent = SentMessage(
-                chat.id,
-                self._next_message_id(),
-                str(params.get("caption", "")),
-                params.get("parse_mode"),
-                time.time(),
-                document=data,
-                filename=filename,
-            )
-            self.messages.append(sent)
-            self.lock.notify_all()
+        caption, parse_mode = str(params.get("caption", "")), params.get("parse_mode")
+        sent = self._record(
+            chat,
+            lambda mid: SentMessage(chat.id, mid, caption, parse_mode, time.time(), document=data, filename=filename),
+        )
         return {
-            "message_id": sent.message_id,
-            "date": int(sent.date),
-            "chat": self._chat_json(chat),
+            **self._message_json(sent, chat),
             "document": {
                 "file_id": f"f{sent.message_id}",
                 "file_unique_id": f"u{sent.message_id}",
