@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -59,18 +59,12 @@ def run_demo(*, show_digest: bool = True, out: TextIO | None = None) -> int:
         try:
             report = asyncio.run(demo_cycle(server.url, store, ruleset, now))
             alerts = store.pending_instant(now, limit=1000)
-            alerted = {(e.item.feed_url, e.item.uid) for e in alerts}
-            digest_only = [
-                e
-                for e in store.digest_entries(store.subscription(DEMO_CHAT).id, now)  # type: ignore[union-attr]
-                if (e.item.feed_url, e.item.uid) not in alerted
-            ]
-            quiet = [
-                i
-                for i in store.recent_items(now.replace(year=now.year - 1))
-                if (i.feed_url, i.uid) not in alerted
-                and all((i.feed_url, i.uid) != (e.item.feed_url, e.item.uid) for e in digest_only)
-            ]
+            subscription = store.subscription(DEMO_CHAT)
+            assert subscription is not None
+            alerted = {e.item.key for e in alerts}
+            digest_only = [e for e in store.digest_entries(subscription.id, now) if e.item.key not in alerted]
+            held = {e.item.key for e in digest_only}
+            quiet = [i for i in store.recent_items(now - timedelta(days=1)) if i.key not in alerted | held]
         finally:
             store.close()
     w = out.write

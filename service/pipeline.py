@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -172,6 +172,4 @@ def _dedupe(items: list[Item]) -> list[Item]:
 
 
 def _with_failures(feed: Feed, failures: int) -> Feed:
-    from dataclasses import replace
-
     return replace(feed, failures=failures)

@@ -124,3 +124,14 @@ def test_run_without_token_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     result = bot("--config", str(tmp_path / "nope.yaml"), "run")
     assert result.returncode == 1 and "config file not found" in result.stderr
+
+
+def test_run_with_an_unwritable_store_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\nstorage: {{path: blocker/sub/bot.sqlite3}}\n", encoding="utf-8"
+    )
+    result = bot("--config", str(cfg), "run", env={"TELEGRAM_BOT_TOKEN": "1:x"})
+    assert result.returncode == 1
+    assert "storage:" in result.stderr and "blocker" in result.stderr and "not a directory" in result.stderr
