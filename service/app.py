@@ -11,26 +11,23 @@ updater, let the job in flight finish, then close the store.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-import httpx
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CommandHandler, ContextTypes, Defaults
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
+from chat.handlers import bot_commands, register
 from core.config import Config
 from core.errors import ProblemError
 from delivery.outbox import deliver_digests, deliver_instant, due_digests, render_digest
 from delivery.sender import Sender
-from rules import RuleSet, load_rules
+from rules import load_rules
 from service.checks import storage_problem
-from service.pipeline import Pipeline
+from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
 from watchers import PollSettings, make_client
 
@@ -40,40 +37,8 @@ TICK = 30.0
 DELIVER_EVERY = 10.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class BotState:
-    """Everything the jobs and handlers share; one per Application (no untyped bot_data lookups)."""
-
-    config: Config
-    store: Store
-    rules: RuleSet
-    clock: Callable[[], datetime] = utcnow
-    client: httpx.AsyncClient | None = None
-    sender: Sender | None = None
-    schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def pipeline(self) -> Pipeline:
-        assert self.client is not None
-        return Pipeline(self.store, self.client, lambda: self.rules, self.config.polling)
-
-    def rule_titles(self) -> dict[str, str]:
-        return {r.name: (r.description or r.name) for r in self.rules.rules}
-
-
-def _state(app: Application) -> BotState:  # type: ignore[type-arg]
-    state = app.bot_data.get("state")
-    assert isinstance(state, BotState)
-    return state
-
-
 async def notify_admins(app: Application, text: str) -> None:  # type: ignore[type-arg]
-    for admin in _state(app).config.admins:
+    for admin in state_of(app).config.admins:
         try:
             await app.bot.send_message(admin, text, parse_mode=None)
         except Exception as exc:  # telling admins must never break delivery
@@ -81,14 +46,14 @@ async def notify_admins(app: Application, text: str) -> None:  # type: ignore[ty
 
 
 async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
-    state = _state(app)
+    state = state_of(app)
     async with state.lock:
         await state.pipeline.run_cycle(state.clock())
         await run_deliver_locked(app)
 
 
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
-    state = _state(app)
+    state = state_of(app)
     assert state.sender is not None
     report = await deliver_instant(state.store, state.sender, state.clock, notify=lambda text: notify_admins(app, text))
     if report.sent or report.retried or report.dropped:
@@ -96,7 +61,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
 
 
 async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
-    state = _state(app)
+    state = state_of(app)
     assert state.sender is not None
     async with state.lock:
         report = await deliver_digests(
@@ -116,7 +81,7 @@ async def _poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _deliver_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    state = _state(context.application)
+    state = state_of(context.application)
     async with state.lock:
         await run_deliver_locked(context.application)
 
@@ -125,32 +90,17 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await run_digests(context.application)
 
 
-HELP = (
-    "<b>DPRK–Russia monitor</b>\n"
-    "I watch Russian, English and Korean news feeds for military ties between the DPRK and Russia and "
-    "post alerts here, each with why it matched.\n\n"
-    "Subscriptions and rules are managed by the admins listed in the bot's config."
-)
-
-
-async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if update.effective_message is not None:
-        user = update.effective_user
-        who = f"\nYour Telegram user id: <code>{user.id}</code>" if user else ""
-        await update.effective_message.reply_text(HELP + who)
-
-
 async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("handler_error error=%r", context.error, exc_info=context.error)
 
 
 async def post_init(app: Application) -> None:  # type: ignore[type-arg]
-    state = _state(app)
+    state = state_of(app)
     settings = PollSettings.from_config(state.config.polling)
     state.client = make_client(settings)
     state.sender = Sender(app.bot)
     try:
-        await app.bot.set_my_commands([BotCommand("start", "what this bot does"), BotCommand("help", "help")])
+        await app.bot.set_my_commands(bot_commands())
     except Exception as exc:
         log.warning("set_my_commands_failed error=%r", exc)
     jq = app.job_queue
@@ -169,7 +119,7 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
 
 
 async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-    state = _state(app)
+    state = state_of(app)
     if state.client is not None:
         await state.client.aclose()
     state.store.close()
@@ -191,8 +141,9 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
         builder = builder.base_file_url(state.config.telegram.base_file_url)
     app = builder.build()
     app.bot_data["state"] = state
-    # Handler order: commands first; the error handler logs whatever a handler raised.
-    app.add_handler(CommandHandler(["start", "help"], _start))
+    # Handler order: the chat commands (one CommandHandler each); the error handler logs whatever a
+    # handler raised.
+    register(app)
     app.add_error_handler(_error_handler)
     return app
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from chat.commands import COMMANDS
 from core.config import load_config
 from service.app import build_application, post_init, post_shutdown, prepare, print_digest, run_digests, run_poll
 from tgemu import BotApiEmulator
@@ -75,7 +76,7 @@ def test_run_delivers_an_instant_alert_within_one_cycle_and_stops_on_sigterm(
         assert any(SEED_TITLE in t for t in texts)
         assert not any("баллистическую ракету" in t.split("\n")[0] for t in texts), "the teaser must not alert"
         assert all(m.parse_mode == "HTML" for m in sent)
-        assert [c["command"] for c in emu.commands] == ["start", "help"]
+        assert [c["command"] for c in emu.commands] == [name for name, _, _ in COMMANDS]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

@@ -1,0 +1,212 @@
+"""What each chat command does, with plain values in and HTML text out: no Telegram objects here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from core.config import MODES, Config, parse_clock, valid_timezone
+from core.durations import format_duration, parse_duration
+from delivery.render import escape
+from rules import RuleSet
+from store import Store
+
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    # (command, usage, description) — the order of /help and of setMyCommands
+    ("start", "/start", "what this bot does, and your user id"),
+    ("help", "/help", "commands and who may use them"),
+    ("subscribe", "/subscribe [@channel] [rules…] [instant|digest|both]", "subscribe this chat (or a channel)"),
+    ("unsubscribe", "/unsubscribe [@channel]", "stop deliveries to this chat (or a channel)"),
+    ("subscriptions", "/subscriptions", "show this chat's subscription (admins: all)"),
+    ("digest_time", "/digest_time HH:MM [Area/City] [@channel]", "set the daily digest time and zone"),
+    ("mute", "/mute <duration|off> [@channel]", "pause instant alerts for a while, e.g. /mute 8h"),
+    ("rules", "/rules", "the rules, with matches in the last 7 days"),
+    ("test", "/test <text>", "which rules match a text, and why"),
+    ("status", "/status", "feeds, queues and digests (admins)"),
+)
+USAGE = {name: usage for name, usage, _ in COMMANDS}
+MUTATING = frozenset({"subscribe", "unsubscribe", "digest_time", "mute"})
+MAX_TEST_TEXT = 4000
+
+
+class CommandError(ValueError):
+    """Bad arguments: the message is shown to the user, with the usage line."""
+
+    def __init__(self, command: str, problem: str) -> None:
+        super().__init__(f"{problem}\nUsage: {USAGE[command]}")
+
+
+def split_target(args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """A leading or trailing ``@channel`` names the chat to act on; the rest are the arguments."""
+    rest = list(args)
+    for index in (0, -1):
+        if rest and rest[index].startswith("@") and len(rest[index]) > 1:
+            return rest.pop(index), rest
+    return None, rest
+
+
+def help_text(user_id: int | None) -> str:
+    lines = [
+        "<b>DPRK–Russia monitor</b>",
+        "Alerts and daily digests about military ties between the DPRK and Russia, from Russian, "
+        "English and Korean news feeds; every alert says why it matched.",
+        "",
+    ]
+    lines += [f"{escape(usage)} — {escape(text)}" for _, usage, text in COMMANDS]
+    lines += ["", "Changing a chat's subscription needs its administrators (or the bot's admins)."]
+    if user_id is not None:
+        lines.append(f"Your Telegram user id: <code>{user_id}</code>")
+    return "\n".join(lines)
+
+
+def subscribe(
+    store: Store,
+    ruleset: RuleSet,
+    chat: str,
+    args: Sequence[str],
+    now: datetime,
+    *,
+    chat_title: str | None = None,
+    chat_type: str | None = None,
+) -> str:
+    modes = [a for a in args if a in MODES]
+    names = [a for a in args if a not in MODES]
+    if len(modes) > 1:
+        raise CommandError("subscribe", "Give one mode: instant, digest or both.")
+    unknown = [n for n in names if n != "all" and ruleset.rule(n) is None]
+    if unknown:
+        known = ", ".join(r.name for r in ruleset.rules)
+        raise CommandError("subscribe", f"Unknown rule(s): {', '.join(unknown)}. Rules: {known}.")
+    existing = store.subscription(chat)
+    mode = modes[0] if modes else (existing.mode if existing else "both")
+    rules = tuple(n for n in names if n != "all") if names else (existing.rules if existing else ())
+    sub = store.upsert_subscription(
+        chat,
+        now,
+        mode=mode,
+        rules=rules,
+        digest_time=existing.digest_time if existing else None,
+        timezone=existing.timezone if existing else None,
+        chat_title=chat_title,
+        chat_type=chat_type,
+    )
+    if sub.paused:
+        store.set_paused(chat, False, None, now)
+    followed = ", ".join(sub.rules) if sub.rules else "all rules"
+    return f"✅ Subscribed <b>{escape(chat)}</b>: {escape(followed)}, mode <b>{sub.mode}</b>."
+
+
+def unsubscribe(store: Store, chat: str) -> str:
+    if store.delete_subscription(chat):
+        return f"Unsubscribed {escape(chat)}: nothing more will be sent there."
+    return f"{escape(chat)} has no subscription."
+
+
+def describe(store: Store, config: Config, chats: Sequence[str] | None) -> str:
+    subs = [s for s in store.subscriptions() if chats is None or s.chat_id in chats]
+    if not subs:
+        return "No subscription here. Use /subscribe."
+    lines = []
+    for s in subs:
+        at = s.digest_time or config.digest.time.strftime("%H:%M")
+        zone = s.timezone or config.digest.timezone
+        state = f" — paused: {escape(s.paused_reason or '')}" if s.paused else ""
+        if s.muted_until:
+            state += f" — muted until {s.muted_until:%Y-%m-%d %H:%M} UTC"
+        rules = ", ".join(s.rules) if s.rules else "all rules"
+        last = f"; last digest {s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else ""
+        lines.append(
+            f"• <b>{escape(s.chat_title or s.chat_id)}</b> ({escape(s.chat_id)}): {s.mode}, "
+            f"{escape(rules)}, digest {at} {escape(zone)}{last}{state}"
+        )
+    return "\n".join(lines)
+
+
+def digest_time(store: Store, config: Config, chat: str, args: Sequence[str], now: datetime) -> str:
+    if not args or len(args) > 2:
+        raise CommandError("digest_time", "Give a time, and optionally a time zone.")
+    at = parse_clock(args[0])
+    if at is None:
+        raise CommandError("digest_time", f"{args[0]!r} is not a time of day HH:MM.")
+    zone = args[1] if len(args) == 2 else None
+    if zone is not None and not valid_timezone(zone):
+        raise CommandError("digest_time", f"Unknown time zone {zone!r} (e.g. Europe/Moscow, Asia/Seoul).")
+    sub = store.subscription(chat)
+    if sub is None:
+        raise CommandError("digest_time", f"{chat} has no subscription yet: /subscribe first.")
+    store.upsert_subscription(
+        chat, now, mode=sub.mode, rules=sub.rules, digest_time=at.strftime("%H:%M"), timezone=zone or sub.timezone
+    )
+    shown = zone or sub.timezone or config.digest.timezone
+    local = now.astimezone(ZoneInfo(shown))
+    return f"🕗 Daily digest for {escape(chat)} at {at:%H:%M} {escape(shown)} (now {local:%H:%M} there)."
+
+
+def mute(store: Store, chat: str, args: Sequence[str], now: datetime) -> str:
+    if len(args) != 1:
+        raise CommandError("mute", "Give a duration such as 30m, 8h or 2d, or 'off'.")
+    if store.subscription(chat) is None:
+        raise CommandError("mute", f"{chat} has no subscription.")
+    if args[0].lower() == "off":
+        store.set_muted_until(chat, None, now)
+        return f"🔔 Instant alerts resumed for {escape(chat)}."
+    try:
+        seconds = parse_duration(args[0])
+    except ValueError:
+        raise CommandError("mute", f"{args[0]!r} is not a duration.") from None
+    if not 0 < seconds <= 30 * 86400:
+        raise CommandError("mute", "A mute lasts from 1 second to 30 days.")
+    store.set_muted_until(chat, now + timedelta(seconds=seconds), now)
+    return (
+        f"🔕 Instant alerts for {escape(chat)} muted for {format_duration(seconds)}; they wait in the "
+        "queue and arrive when the mute ends. Digests are not affected."
+    )
+
+
+def list_rules(store: Store, ruleset: RuleSet, now: datetime) -> str:
+    counts = store.match_counts(now - timedelta(days=7))
+    lines = ["<b>Rules</b> (matches in the last 7 days)"]
+    for rule in ruleset.rules:
+        flag = "" if rule.enabled else " (disabled)"
+        lines.append(f"• <b>{escape(rule.name)}</b> [{rule.priority}] — {counts.get(rule.name, 0)}{flag}")
+        if rule.description:
+            lines.append(f"  <i>{escape(rule.description)}</i>")
+    return "\n".join(lines)
+
+
+def test_text(ruleset: RuleSet, text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise CommandError("test", "Give the text to test.")
+    if len(text) > MAX_TEST_TEXT:
+        raise CommandError("test", f"The text is over {MAX_TEST_TEXT} characters.")
+    title, _, summary = text.partition("\n")
+    matches = ruleset.match_text(title, summary)
+    if not matches:
+        return "No rule matches this text."
+    lines = []
+    for m in matches:
+        lines.append(f"✅ <b>{escape(m.rule)}</b> [{m.priority}] — {escape(m.why_text())}")
+    return "\n".join(lines)
+
+
+def status(store: Store, now: datetime) -> str:
+    feeds = store.all_feeds(enabled_only=True)
+    failing = [f for f in feeds if f.failures]
+    lines = [f"<b>Feeds</b>: {len(feeds) - len(failing)} OK, {len(failing)} failing"]
+    for f in failing[:20]:
+        nxt = f" — next try {f.next_poll_at:%H:%M} UTC" if f.next_poll_at else ""
+        lines.append(f"  ⚠️ {escape(f.name)}: {escape(f.last_error or '?')} (×{f.failures}){nxt}")
+    sizes = store.queue_sizes()
+    pending = {kind: n for (kind, state), n in sizes.items() if state == "pending"}
+    lines.append(
+        f"<b>Queue</b>: {pending.get('instant', 0)} instant, {pending.get('digest', 0)} digest pending; "
+        f"{sum(n for (_, state), n in sizes.items() if state == 'dropped')} dropped"
+    )
+    subs = store.subscriptions()
+    lines.append(f"<b>Subscriptions</b>: {len(subs)}")
+    for s in subs[:30]:
+        last = f"{s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else "never"
+        lines.append(f"  • {escape(s.chat_id)}: {s.mode}, last digest {last}" + (" (paused)" if s.paused else ""))
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The state the bot's jobs and chat handlers share: one typed object per Application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from telegram.ext import Application
+
+from core.config import Config
+from delivery.sender import Sender
+from rules import RuleSet
+from service.pipeline import Pipeline
+from store import Store
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class BotState:
+    """Everything the jobs and handlers share; one per Application (no untyped bot_data lookups)."""
+
+    config: Config
+    store: Store
+    rules: RuleSet
+    clock: Callable[[], datetime] = utcnow
+    client: httpx.AsyncClient | None = None
+    sender: Sender | None = None
+    schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        assert self.client is not None
+        return Pipeline(self.store, self.client, lambda: self.rules, self.config.polling)
+
+    def rule_titles(self) -> dict[str, str]:
+        return {r.name: (r.description or r.name) for r in self.rules.rules}
+
+
+def state_of(app: Application) -> BotState:  # type: ignore[type-arg]
+    state = app.bot_data.get("state")
+    assert isinstance(state, BotState)
+    return state

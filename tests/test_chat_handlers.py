@@ -1,0 +1,150 @@
+"""Chat commands end to end: a user types in Telegram (the emulator), the bot answers and acts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import load_config
+from service.app import build_application, post_init, post_shutdown, prepare
+from service.state import BotState
+from tgemu import BotApiEmulator
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "4242:CHAT-token"
+ADMIN, ANALYST, STRANGER, GROUP_ADMIN = 42, 7, 9, 8
+NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def emu() -> Iterator[BotApiEmulator]:
+    with BotApiEmulator(TOKEN) as e:
+        for user in (ADMIN, ANALYST, STRANGER):
+            e.add_chat(user, "private")
+        e.add_chat(-200, "supergroup", "Desk")
+        e.set_member(-200, GROUP_ADMIN, "administrator")
+        e.set_member(-200, STRANGER, "member")
+        e.add_chat("@dprk_watch", "channel", "DPRK watch", "dprk_watch")
+        e.set_member("@dprk_watch", ANALYST, "administrator")
+        yield e
+
+
+@pytest.fixture
+async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[BotState]:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\n"
+        f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\nrules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
+        "digest: {time: '08:00', timezone: Europe/Moscow}\n",
+        encoding="utf-8",
+    )
+    state = prepare(load_config(config), NOW)
+    assert state is not None
+    state.clock = lambda: NOW
+    state.schedule_jobs = False
+    app = build_application(state, TOKEN)
+    await app.initialize()
+    await post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        yield state
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await post_shutdown(app)
+        await app.shutdown()
+
+
+async def say(emu: BotApiEmulator, chat: Any, user: int, text: str) -> str:
+    """Send as a user and wait (off the event loop, where the bot runs) for the bot's reply."""
+    before = len(emu.sent(chat))
+    emu.user_sends(chat, user, text)
+    replies = await asyncio.to_thread(emu.wait_for, chat, before + 1, 10)
+    assert len(replies) > before, f"no reply to {text!r}"
+    return replies[-1].text
+
+
+async def test_a_user_subscribes_their_private_chat(emu: BotApiEmulator, bot: BotState) -> None:
+    reply = await say(emu, ANALYST, ANALYST, "/subscribe dprk_russia_military instant")
+    assert "Subscribed" in reply and "instant" in reply
+    sub = bot.store.subscription(ANALYST)
+    assert sub is not None and (sub.mode, sub.rules) == ("instant", ("dprk_russia_military",))
+    assert "09:30 Asia/Seoul" in await say(emu, ANALYST, ANALYST, "/digest_time 09:30 Asia/Seoul")
+    assert "muted for 8h" in await say(emu, ANALYST, ANALYST, "/mute 8h")
+    assert "muted until" in await say(emu, ANALYST, ANALYST, "/subscriptions")
+    assert "Unsubscribed" in await say(emu, ANALYST, ANALYST, "/unsubscribe")
+    assert bot.store.subscription(ANALYST) is None
+
+
+async def test_group_changes_need_a_group_administrator(emu: BotApiEmulator, bot: BotState) -> None:
+    reply = await say(emu, -200, STRANGER, "/subscribe digest")
+    assert "Only administrators" in reply and "Nothing was changed" in reply
+    assert bot.store.subscription(-200) is None
+    assert "Subscribed" in await say(emu, -200, GROUP_ADMIN, "/subscribe digest")
+    assert "Only administrators" in await say(emu, -200, STRANGER, "/unsubscribe")
+    assert bot.store.subscription(-200) is not None
+
+
+async def test_a_channel_is_managed_from_a_private_chat(emu: BotApiEmulator, bot: BotState) -> None:
+    assert "Subscribed <b>@dprk_watch</b>" in await say(emu, ANALYST, ANALYST, "/subscribe @dprk_watch both")
+    assert "Only administrators of @dprk_watch" in await say(emu, STRANGER, STRANGER, "/subscribe @dprk_watch")
+    assert "muted for 1h" in await say(emu, ADMIN, ADMIN, "/mute 1h @dprk_watch")  # config admins: any chat
+    sub = bot.store.subscription("@dprk_watch")
+    assert sub is not None and sub.mode == "both"
+
+
+async def test_everyone_may_test_and_list_rules_but_not_see_status(emu: BotApiEmulator, bot: BotState) -> None:
+    reply = await say(emu, STRANGER, STRANGER, "/test Шойгу прибыл в Пхеньян для переговоров о военном сотрудничестве")
+    assert "dprk_russia_military" in reply and "DPRK: «Пхеньян»" in reply
+    assert (
+        await say(emu, STRANGER, STRANGER, "/test КНДР запустила баллистическую ракету") == "No rule matches this text."
+    )
+    assert "dprk_russia_military" in await say(emu, STRANGER, STRANGER, "/rules")
+    assert "Only the bot's admins" in await say(emu, STRANGER, STRANGER, "/status")
+    assert "Feeds" in await say(emu, ADMIN, ADMIN, "/status")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/subscribe nosuchrule", "Unknown rule(s): nosuchrule"),
+        ("/subscribe instant digest", "Give one mode"),
+        ("/digest_time 25:00", "is not a time of day"),
+        ("/digest_time 08:00 Mars/Olympus", "Unknown time zone"),
+        ("/mute forever", "is not a duration"),
+        ("/test", "Give the text to test"),
+    ],
+)
+async def test_bad_arguments_get_the_problem_and_the_usage(
+    emu: BotApiEmulator, bot: BotState, text: str, expected: str
+) -> None:
+    await say(emu, ANALYST, ANALYST, "/subscribe")
+    reply = await say(emu, ANALYST, ANALYST, text)
+    assert expected in reply and "Usage: /" in reply
+
+
+async def test_help_lists_commands_and_shows_the_user_id(emu: BotApiEmulator, bot: BotState) -> None:
+    reply = await say(emu, STRANGER, STRANGER, "/help")
+    assert "/subscribe" in reply and "/test" in reply and f"<code>{STRANGER}</code>" in reply
+
+
+@pytest.mark.parametrize(
+    ("args", "target", "rest"),
+    [
+        (["@chan", "instant"], "@chan", ["instant"]),
+        (["1h", "@chan"], "@chan", ["1h"]),
+        (["digest"], None, ["digest"]),
+        (["@"], None, ["@"]),
+    ],
+)
+def test_split_target(args: list[str], target: str | None, rest: list[str]) -> None:
+    from chat.commands import split_target
+
+    assert split_target(args) == (target, rest)
