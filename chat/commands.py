@@ -24,6 +24,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("rules", "/rules", "the rules, with matches in the last 7 days"),
     ("test", "/test <text>", "which rules match a text, and why"),
     ("status", "/status", "feeds, queues and digests (admins)"),
+    ("rule", "/rule NAME", "show a rule's YAML and examples (admins)"),
+    ("rule_add", "/rule_add + YAML on the next lines", "add a rule: validated, back-tested, confirmed (admins)"),
+    ("rule_edit", "/rule_edit NAME + YAML on the next lines", "replace a rule (admins)"),
+    ("rule_delete", "/rule_delete NAME", "delete a rule (admins)"),
+    ("alias_add", "/alias_add GROUP alias, alias …", "add aliases to a group (admins)"),
+    ("alias_remove", "/alias_remove GROUP alias, alias …", "remove aliases from a group (admins)"),
+    ("undo", "/undo", "revert the last rule change (admins)"),
 )
 USAGE = {name: usage for name, usage, _ in COMMANDS}
 MUTATING = frozenset({"subscribe", "unsubscribe", "digest_time", "mute"})

@@ -9,21 +9,27 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeAlias
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from chat import commands
+from chat import commands, rule_edits
 from chat.commands import COMMANDS, CommandError
+from chat.rule_edits import EditError, Proposal
+from core.errors import RuleError
 from delivery.render import escape
+from rules import load_rules
 from service.state import BotState, state_of
 
 log = logging.getLogger(__name__)
 
 Context: TypeAlias = ContextTypes.DEFAULT_TYPE
-Handler: TypeAlias = Callable[[Update, Context, BotState, str, list[str]], Awaitable[str]]
+Answer: TypeAlias = str | tuple[str, InlineKeyboardMarkup]
+Handler: TypeAlias = Callable[[Update, Context, BotState, str, list[str]], Awaitable[Answer]]
 MAX_ARGS_TEXT = 4096
 
 
@@ -73,11 +79,13 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
                     parse_mode=None,
                 )
                 return
+            markup = None
             try:
-                text = await func(update, context, state, target, rest)
-            except CommandError as exc:
+                answer = await func(update, context, state, target, rest)
+                text, markup = answer if isinstance(answer, tuple) else (answer, None)
+            except (CommandError, EditError) as exc:
                 text = f"⚠️ {escape(str(exc))}"
-            await message.reply_text(text)
+            await message.reply_text(text, reply_markup=markup)
 
         return handler
 
@@ -138,6 +146,155 @@ async def status(update: Update, context: Context, state: BotState, target: str,
     return commands.status(state.store, state.clock())
 
 
+def _body(update: Update) -> str:
+    """What follows the command's first line (a YAML snippet is sent on the lines after the command)."""
+    text = update.effective_message.text if update.effective_message else None
+    return (text or "").partition("\n")[2]
+
+
+def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tuple[str, str]]) -> Answer:
+    old_text = file.read_text(encoding="utf-8")
+    new_text, action = build(old_text)
+    recent = state.store.recent_items(state.clock() - timedelta(days=7))
+    try:
+        proposal = rule_edits.propose(state.rules, file, old_text, new_text, action, user, recent)
+    except RuleError as exc:
+        problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
+        return f"❌ <b>{escape(action)}</b> is not valid; nothing was changed.\n{problems}"
+    state.proposals[proposal.token] = proposal
+    lines = [
+        f"📝 <b>{escape(action)}</b> in {escape(file.name)}: valid, its examples pass.",
+        f"Back-test on {len(recent)} items of the last 7 days: "
+        f"<b>+{len(proposal.added)}</b> alerts, <b>−{len(proposal.removed)}</b> alerts.",
+    ]
+    lines += [f"+ {escape(i.title[:120])}" for i in proposal.added[:5]]
+    lines += [f"− {escape(i.title[:120])}" for i in proposal.removed[:5]]
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("✅ Apply", callback_data=f"rules:apply:{proposal.token}"),
+                InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{proposal.token}"),
+            ]
+        ]
+    )
+    return "\n".join(lines), keyboard
+
+
+def apply(state: BotState, proposal: Proposal) -> str:
+    """Write a confirmed edit (previous text kept for /undo) and swap the running rules."""
+    current = proposal.file.read_text(encoding="utf-8")
+    if current != proposal.old_text:
+        return "⚠️ The file changed since this edit was proposed; nothing was written. Propose it again."
+    state.store.push_rule_version(str(proposal.file), current, proposal.action, str(proposal.author), state.clock())
+    rule_edits.write_atomically(proposal.file, proposal.new_text)
+    state.rules = proposal.ruleset
+    return f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle. /undo reverts it."
+
+
+@command("rule", admin_only=True)
+async def rule(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    if len(args) != 1:
+        raise CommandError("rule", "Give one rule name.")
+    return f"<pre>{escape(rule_edits.show_rule(state.rules, args[0]))}</pre>"
+
+
+@command("rule_add", admin_only=True)
+async def rule_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    files = state.config.rule_files
+    file = files[0] if files else None
+    if file is None:
+        raise CommandError("rule_add", "No rule file is configured.")
+    user = update.effective_user.id if update.effective_user else 0
+    return _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
+
+
+@command("rule_edit", admin_only=True)
+async def rule_edit(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    if not args:
+        raise CommandError("rule_edit", "Give the rule name, then the rule's new YAML on the next lines.")
+    name = args[0]
+    user = update.effective_user.id if update.effective_user else 0
+    file = rule_edits.file_of_rule(state.rules, name)
+    return _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
+
+
+@command("rule_delete", admin_only=True)
+async def rule_delete(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    if len(args) != 1:
+        raise CommandError("rule_delete", "Give one rule name.")
+    user = update.effective_user.id if update.effective_user else 0
+    file = rule_edits.file_of_rule(state.rules, args[0])
+    return _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
+
+
+async def _aliases(update: Update, state: BotState, args: list[str], *, add: bool) -> Answer:
+    name = "alias_add" if add else "alias_remove"
+    if len(args) < 2:
+        raise CommandError(name, "Give the group, then the aliases (separate phrases with commas).")
+    group = args[0]
+    message = update.effective_message
+    text = (message.text or "") if message else ""
+    rest = text.split(maxsplit=2)[2] if len(text.split(maxsplit=2)) > 2 else ""
+    aliases = rule_edits.split_aliases(rest)
+    user = update.effective_user.id if update.effective_user else 0
+    file = rule_edits.file_of_group(state.rules, group)
+    return _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
+
+
+@command("alias_add", admin_only=True)
+async def alias_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    return await _aliases(update, state, args, add=True)
+
+
+@command("alias_remove", admin_only=True)
+async def alias_remove(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    return await _aliases(update, state, args, add=False)
+
+
+def undo_last(state: BotState) -> str:
+    """Restore the file of the latest rule change, byte for byte, and reload the rules."""
+    previous = state.store.pop_rule_version()
+    if previous is None:
+        return "Nothing to undo."
+    file, content, action = previous
+    if content is None:
+        return "⚠️ That history entry has no content."
+    path = Path(file)
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    rule_edits.write_atomically(path, content)
+    try:
+        state.rules = load_rules(state.config.rule_files)
+    except RuleError as exc:
+        if current is not None:
+            rule_edits.write_atomically(path, current)
+        problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
+        return f"❌ Undoing {escape(action)} would leave invalid rules; nothing was changed.\n{problems}"
+    return f"↩️ Undone: <b>{escape(action)}</b>; {escape(path.name)} is back to its previous version."
+
+
+@command("undo", admin_only=True)
+async def undo(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    return undo_last(state)
+
+
+async def on_rule_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    if query is None or not query.data:
+        return
+    state = state_of(context.application)
+    _, verb, token = [*query.data.split(":"), "", ""][:3]
+    if query.from_user.id not in state.config.admins:
+        await query.answer("Only the bot's admins may change rules.", show_alert=True)
+        return
+    proposal = state.proposals.pop(token, None)
+    if proposal is None:
+        await query.answer("This edit is no longer pending.")
+        return
+    text = apply(state, proposal) if verb == "apply" else f"✖ Cancelled {escape(proposal.action)}; nothing changed."
+    await query.answer()
+    await query.edit_message_text(text)
+
+
 HANDLERS = {
     "start": start,
     "help": start,
@@ -149,12 +306,20 @@ HANDLERS = {
     "rules": rules,
     "test": test,
     "status": status,
+    "rule": rule,
+    "rule_add": rule_add,
+    "rule_edit": rule_edit,
+    "rule_delete": rule_delete,
+    "alias_add": alias_add,
+    "alias_remove": alias_remove,
+    "undo": undo,
 }
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
+    app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|cancel):"))
 
 
 def bot_commands() -> list[BotCommand]:

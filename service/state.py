@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from telegram.ext import Application
@@ -31,6 +32,7 @@ class BotState:
     clock: Callable[[], datetime] = utcnow
     client: httpx.AsyncClient | None = None
     sender: Sender | None = None
+    proposals: dict[str, Any] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
     schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -42,6 +42,11 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
 BOT_ID = 777000111
 
 
+def _json_param(value: Any) -> Any:
+    """Bot API parameters such as reply_markup arrive JSON-serialised inside the request."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 class EntityError(ValueError):
     pass
 
@@ -207,6 +212,29 @@ class BotApiEmulator:
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         self._push({"message": message})
+
+    def user_clicks(self, chat_id: int | str, user_id: int, message_id: int, data: str) -> None:
+        """Press an inline-keyboard button of the bot's message ``message_id``."""
+        chat = self.chats[str(chat_id)]
+        sent = next(m for m in self.sent(chat_id) if m.message_id == message_id)
+        message = {
+            "message_id": message_id,
+            "date": int(sent.date),
+            "chat": self._chat_json(chat),
+            "text": sent.text,
+            "from": self._m_getMe({}),
+        }
+        self._push(
+            {
+                "callback_query": {
+                    "id": str(self.update_id),
+                    "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                    "chat_instance": str(chat_id),
+                    "data": data,
+                    "message": message,
+                }
+            }
+        )
 
     def fail_next(
         self,
@@ -436,7 +464,9 @@ class BotApiEmulator:
         disabled = bool((preview or {}).get("is_disabled")) or params.get("disable_web_page_preview") in (True, "true")
         sent = self._record(
             chat,
-            lambda mid: SentMessage(chat.id, mid, text, parse_mode, time.time(), params.get("reply_markup"), disabled),
+            lambda mid: SentMessage(
+                chat.id, mid, text, parse_mode, time.time(), _json_param(params.get("reply_markup")), disabled
+            ),
         )
         return {**self._message_json(sent, chat), "text": visible}
 
@@ -500,6 +530,21 @@ class BotApiEmulator:
         elif status == "creator":
             member["is_anonymous"] = False
         return member
+
+    def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        message_id = int(params.get("message_id", 0))
+        text = str(params.get("text", ""))
+        visible = parse_html(text) if params.get("parse_mode") == "HTML" else text
+        with self.lock:
+            for sent in self.messages:
+                if str(sent.chat_id) == str(params.get("chat_id")) and sent.message_id == message_id:
+                    sent.text, sent.reply_markup = text, _json_param(params.get("reply_markup"))
+                    break
+            else:
+                raise LookupError("message to edit not found")
+            self.lock.notify_all()
+        return {**self._message_json(sent, chat), "text": visible}
 
     def _m_sendChatAction(self, _: dict[str, Any]) -> bool:
         return True

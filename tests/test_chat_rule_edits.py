@@ -1,0 +1,172 @@
+"""Editing rules from Telegram: validated, back-tested, confirmed, written atomically, undoable."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.rule_edits import EditError, change_aliases, split_aliases
+from core.config import FeedConfig, load_config
+from core.models import Item
+from service.app import build_application, post_init, post_shutdown, prepare
+from service.state import BotState
+from store import ProcessedItem
+from tgemu import BotApiEmulator
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "5151:RULES-token"
+ADMIN, OTHER = 42, 7
+NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+GRAIN = "Россия и КНДР договорились о поставках зерна"
+
+
+@pytest.fixture
+def emu() -> Iterator[BotApiEmulator]:
+    with BotApiEmulator(TOKEN) as e:
+        e.add_chat(ADMIN, "private")
+        e.add_chat(OTHER, "private")
+        yield e
+
+
+@pytest.fixture
+async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[tuple[BotState, Path]]:
+    (tmp_path / "rules").mkdir()
+    rule_file = tmp_path / "rules" / "dprk_russia.yaml"
+    shutil.copy(REPO / "rules" / "dprk_russia.yaml", rule_file)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\nstorage: {{path: bot.sqlite3}}\n",
+        encoding="utf-8",
+    )
+    state = prepare(load_config(config), NOW)
+    assert state is not None
+    state.clock = lambda: NOW
+    state.schedule_jobs = False
+    feed = FeedConfig("https://news.example/rss", "News", "ru", 600)
+    state.store.sync_feeds([feed], NOW)
+    feed_id = state.store.feed_by_url(feed.url).id  # type: ignore[union-attr]
+    state.store.commit_poll(
+        feed_id,
+        NOW,
+        ok=True,
+        etag=None,
+        last_modified=None,
+        error=None,
+        next_poll_at=NOW,
+        items=[ProcessedItem(Item(feed.url, "g1", GRAIN, "", published=NOW), (), False)],
+    )
+    app = build_application(state, TOKEN)
+    await app.initialize()
+    await post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        yield state, rule_file
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await post_shutdown(app)
+        await app.shutdown()
+
+
+async def say(emu: BotApiEmulator, user: int, text: str) -> Any:
+    before = len(emu.sent(user))
+    emu.user_sends(user, user, text)
+    replies = await asyncio.to_thread(emu.wait_for, user, before + 1, 10)
+    assert len(replies) > before, f"no reply to {text!r}"
+    return replies[-1]
+
+
+async def click(emu: BotApiEmulator, user: int, message_id: int, data: str, expect: str) -> str:
+    emu.user_clicks(user, user, message_id, data)
+    for _ in range(100):
+        text = next(m.text for m in emu.sent(user) if m.message_id == message_id)
+        if expect in text:
+            return text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{expect!r} never appeared")
+
+
+NEW_RULE = f"""/rule_add
+name: dprk_russia_any
+description: Any sentence naming both countries
+all: [DPRK, RUSSIA]
+near: sentence
+examples:
+  match: ["{GRAIN}"]
+"""
+
+
+async def test_add_backtest_confirm_then_undo_byte_for_byte(emu: BotApiEmulator, bot: tuple[BotState, Path]) -> None:
+    state, rule_file = bot
+    original = rule_file.read_bytes()
+    proposal = await say(emu, ADMIN, NEW_RULE)
+    assert "valid, its examples pass" in proposal.text
+    assert "<b>+1</b> alerts" in proposal.text and GRAIN in proposal.text
+    assert rule_file.read_bytes() == original, "nothing is written before confirmation"
+    token = proposal.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    assert "Only the bot's admins" not in await click(emu, ADMIN, proposal.message_id, token, "Applied")
+    text = rule_file.read_text(encoding="utf-8")
+    assert "name: dprk_russia_any" in text
+    assert "# How it is built (read this before editing):" in text, "hand-written comments survive"
+    assert state.rules.rule("dprk_russia_any") is not None
+    assert state.pipeline.rules().rule("dprk_russia_any") is not None, "the next poll cycle uses it"
+    reply = await say(emu, ADMIN, "/undo")
+    assert "Undone" in reply.text
+    assert rule_file.read_bytes() == original
+    assert state.rules.rule("dprk_russia_any") is None
+
+
+async def test_unauthorised_users_change_nothing(emu: BotApiEmulator, bot: tuple[BotState, Path]) -> None:
+    state, rule_file = bot
+    original = rule_file.read_bytes()
+    for command in (NEW_RULE, "/rule_delete dprk_in_kursk", "/alias_add DPRK Пэктусан", "/undo", "/rule dprk_in_kursk"):
+        assert "Only the bot's admins" in (await say(emu, OTHER, command)).text
+    proposal = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
+    token = proposal.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    emu.user_clicks(ADMIN, OTHER, proposal.message_id, token)  # someone else presses the admin's button
+    cancel = proposal.reply_markup["inline_keyboard"][0][1]["callback_data"]
+    # updates are handled in order: when the admin's Cancel lands, the stranger's Apply was refused
+    await click(emu, ADMIN, proposal.message_id, cancel, "Cancelled")
+    assert rule_file.read_bytes() == original
+    assert state.rules.rule("dprk_in_kursk") is not None
+
+
+async def test_invalid_edit_is_refused_with_line_numbers(emu: BotApiEmulator, bot: tuple[BotState, Path]) -> None:
+    _state, rule_file = bot
+    original = rule_file.read_bytes()
+    reply = await say(emu, ADMIN, "/rule_edit dprk_in_kursk\nall: [DPRK, KURSKK]\n")
+    assert "is not valid; nothing was changed" in reply.text
+    assert "KURSKK" in reply.text and "dprk_russia.yaml:" in reply.text
+    assert reply.reply_markup is None
+    assert rule_file.read_bytes() == original
+    reply = await say(emu, ADMIN, "/rule_edit dprk_in_kursk\na: &x [1]\nb: *x\n")
+    assert "aliases" in reply.text
+
+
+async def test_show_a_rule_and_cancel_an_edit(emu: BotApiEmulator, bot: tuple[BotState, Path]) -> None:
+    _state, rule_file = bot
+    assert "name: dprk_in_kursk" in (await say(emu, ADMIN, "/rule dprk_in_kursk")).text
+    original = rule_file.read_bytes()
+    proposal = await say(emu, ADMIN, "/alias_add KURSK Белгородская область, Брянская область")
+    cancel = proposal.reply_markup["inline_keyboard"][0][1]["callback_data"]
+    await click(emu, ADMIN, proposal.message_id, cancel, "Cancelled")
+    assert rule_file.read_bytes() == original
+    assert "Nothing to undo" in (await say(emu, ADMIN, "/undo")).text
+
+
+def test_alias_helpers() -> None:
+    assert split_aliases("Северная Корея, КНДР") == ["Северная Корея", "КНДР"]
+    assert split_aliases("КНДР Пхеньян") == ["КНДР", "Пхеньян"]
+    text = "version: 1\ngroups:\n  A:\n    aliases: [x]  # keep me\nrules: []\n"
+    added, _ = change_aliases(text, "A", ["y"], add=True)
+    assert "keep me" in added and "y" in added
+    with pytest.raises(EditError, match="Not aliases of A"):
+        change_aliases(text, "A", ["zz"], add=False)
