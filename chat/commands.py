@@ -21,8 +21,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("subscriptions", "/subscriptions", "show this chat's subscription (admins: all)"),
     ("digest_time", "/digest_time HH:MM [Area/City] [@channel]", "set the daily digest time and zone"),
     ("mute", "/mute <duration|off> [@channel]", "pause instant alerts for a while, e.g. /mute 8h"),
+    ("digest_now", "/digest_now [@channel]", "send the digest of everything queued, now"),
     ("rules", "/rules", "the rules, with matches in the last 7 days"),
-    ("test", "/test <text>", "which rules match a text, and why"),
+    ("test", "/test <text or URL>", "which rules match a text, a page or a feed, and why"),
     ("status", "/status", "feeds, queues and digests (admins)"),
     ("rule", "/rule NAME", "show a rule's YAML and examples (admins)"),
     ("rule_add", "/rule_add + YAML on the next lines", "add a rule: validated, back-tested, confirmed (admins)"),
@@ -31,9 +32,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("alias_add", "/alias_add GROUP alias, alias …", "add aliases to a group (admins)"),
     ("alias_remove", "/alias_remove GROUP alias, alias …", "remove aliases from a group (admins)"),
     ("undo", "/undo", "revert the last rule change (admins)"),
+    ("feeds", "/feeds", "the polled feeds and their health (admins)"),
+    ("feed_add", "/feed_add URL [name]", "add a feed after checking it works (admins)"),
+    ("feed_remove", "/feed_remove URL", "stop polling a feed (admins)"),
 )
 USAGE = {name: usage for name, usage, _ in COMMANDS}
-MUTATING = frozenset({"subscribe", "unsubscribe", "digest_time", "mute"})
 MAX_TEST_TEXT = 4000
 
 

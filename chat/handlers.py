@@ -12,15 +12,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from chat import commands, rule_edits
+from chat import commands, feeds, rule_edits
 from chat.commands import COMMANDS, CommandError
 from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
+from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import escape
 from rules import load_rules
 from service.state import BotState, state_of
@@ -138,12 +140,17 @@ async def test(update: Update, context: Context, state: BotState, target: str, a
     message = update.effective_message
     text = (message.text or "") if message else ""
     body = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
+    if feeds.is_url(body) and state.client is not None:
+        return await feeds.test_url(state.rules, state.config, state.client, body.strip())
     return commands.test_text(state.rules, body)
 
 
 @command("status", admin_only=True)
 async def status(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     return commands.status(state.store, state.clock())
+
+
+MAX_DOCUMENT = 100_000
 
 
 def _body(update: Update) -> str:
@@ -277,6 +284,45 @@ async def undo(update: Update, context: Context, state: BotState, target: str, a
     return undo_last(state)
 
 
+async def on_rule_document(update: Update, context: Context) -> None:
+    """A YAML document sent with ``/rule_add`` or ``/rule_edit NAME`` as its caption."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or message.document is None or user is None:
+        return
+    state = state_of(context.application)
+    if user.id not in state.config.admins:
+        await message.reply_text("⛔ Only the bot's admins may use this command.")
+        return
+    document = message.document
+    if (document.file_size or 0) > MAX_DOCUMENT:
+        await message.reply_text(f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.")
+        return
+    data = await (await document.get_file()).download_as_bytearray()
+    try:
+        body = bytes(data[: MAX_DOCUMENT + 1]).decode("utf-8")
+    except UnicodeDecodeError:
+        await message.reply_text("⚠️ The document is not UTF-8 text; nothing was changed.")
+        return
+    words = (message.caption or "").split()
+    markup = None
+    try:
+        if words[0].split("@")[0] == "/rule_add":
+            files = state.config.rule_files
+            if not files:
+                raise CommandError("rule_add", "No rule file is configured.")
+            answer = _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
+        elif len(words) == 2:
+            name = words[1]
+            file = rule_edits.file_of_rule(state.rules, name)
+            answer = _propose(state, user.id, file, lambda text: rule_edits.edit_rule(text, name, body))
+        else:
+            raise CommandError("rule_edit", "Give the rule name in the caption.")
+        text, markup = answer if isinstance(answer, tuple) else (answer, None)
+    except (CommandError, EditError) as exc:
+        text = f"⚠️ {escape(str(exc))}"
+    await message.reply_text(text, reply_markup=markup)
+
+
 async def on_rule_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None or not query.data:
@@ -293,6 +339,46 @@ async def on_rule_button(update: Update, context: Context) -> None:
     text = apply(state, proposal) if verb == "apply" else f"✖ Cancelled {escape(proposal.action)}; nothing changed."
     await query.answer()
     await query.edit_message_text(text)
+
+
+@command("digest_now", manage=True)
+async def digest_now(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    sub = state.store.subscription(target)
+    if sub is None or state.sender is None:
+        raise CommandError("digest_now", f"{target} has no subscription: /subscribe first.")
+    now = state.clock()
+    plan = DigestPlan(sub, now, ZoneInfo(sub.timezone or state.config.digest.timezone))
+    report = DeliveryReport()
+    async with state.lock:
+        await send_digest(
+            state.store, state.sender, plan, state.config.digest, state.clock, report, rule_titles=state.rule_titles()
+        )
+    if report.digests:
+        return f"🗞 Digest sent to {escape(target)}: {report.sent} items."
+    if report.retried or report.paused_chats or report.dropped:
+        return f"⚠️ The digest could not be sent to {escape(target)} now; it will be retried."
+    return f"Nothing new for {escape(target)} since the last digest."
+
+
+@command("feeds", admin_only=True)
+async def feeds_list(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    return feeds.list_feeds(state.store)
+
+
+@command("feed_add", admin_only=True)
+async def feed_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    if not args or state.client is None:
+        raise CommandError("feed_add", "Give the feed's URL.")
+    user = update.effective_user.id if update.effective_user else 0
+    name = " ".join(args[1:]) or None
+    return await feeds.add_feed(state.store, state.config, state.client, args[0], name, user, state.clock())
+
+
+@command("feed_remove", admin_only=True)
+async def feed_remove(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    if len(args) != 1:
+        raise CommandError("feed_remove", "Give the feed's URL.")
+    return feeds.remove_feed(state.store, args[0])
 
 
 HANDLERS = {
@@ -313,6 +399,10 @@ HANDLERS = {
     "alias_add": alias_add,
     "alias_remove": alias_remove,
     "undo": undo,
+    "digest_now": digest_now,
+    "feeds": feeds_list,
+    "feed_add": feed_add,
+    "feed_remove": feed_remove,
 }
 
 
@@ -320,6 +410,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
     app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|cancel):"))
+    app.add_handler(
+        MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)
+    )
 
 
 def bot_commands() -> list[BotCommand]:

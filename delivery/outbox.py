@@ -136,6 +136,34 @@ def render_digest(
     return chunks, [e.id for e in entries]
 
 
+async def send_digest(
+    store: Store,
+    sender: MessageSender,
+    plan: DigestPlan,
+    defaults: DigestDefaults,
+    now: Callable[[], datetime],
+    report: DeliveryReport,
+    *,
+    notify: Notify | None = None,
+    rule_titles: dict[str, str] | None = None,
+) -> None:
+    """Send one subscription's digest now (or record an empty period) and complete it on success."""
+    sub = plan.subscription
+    chunks, ids = render_digest(store, plan, defaults, now(), rule_titles)
+    if not chunks:
+        store.complete_digest(sub.id, ids, now())
+        return
+    outcome = await sender.send(telegram_chat_id(sub.chat_id), chunks, preview=False)
+    if isinstance(outcome, Sent):
+        store.complete_digest(sub.id, ids, now())
+        report.digests += 1
+        report.sent += len(ids)
+    else:
+        await _handle_failure(
+            store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [], now(), report, notify
+        )
+
+
 async def deliver_digests(
     store: Store,
     sender: MessageSender,
@@ -148,18 +176,5 @@ async def deliver_digests(
     """Send every digest that is due at its subscription's local time."""
     report = DeliveryReport()
     for plan in due_digests(store, defaults, now()):
-        sub = plan.subscription
-        chunks, ids = render_digest(store, plan, defaults, now(), rule_titles)
-        if not chunks:
-            store.complete_digest(sub.id, ids, now())
-            continue
-        outcome = await sender.send(telegram_chat_id(sub.chat_id), chunks, preview=False)
-        if isinstance(outcome, Sent):
-            store.complete_digest(sub.id, ids, now())
-            report.digests += 1
-            report.sent += len(ids)
-        else:
-            await _handle_failure(
-                store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [], now(), report, notify
-            )
+        await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
     return report

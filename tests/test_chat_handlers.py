@@ -40,7 +40,7 @@ async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[BotState]:
     config.write_text(
         f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\n"
         f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\nrules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
-        "digest: {time: '08:00', timezone: Europe/Moscow}\n",
+        "digest: {time: '08:00', timezone: Europe/Moscow}\npolling: {allow_private_urls: true, timeout: 5}\n",
         encoding="utf-8",
     )
     state = prepare(load_config(config), NOW)
@@ -148,3 +148,55 @@ def test_split_target(args: list[str], target: str | None, rest: list[str]) -> N
     from chat.commands import split_target
 
     assert split_target(args) == (target, rest)
+
+
+RU_FEED = (REPO / "examples" / "feeds" / "ru-politics.xml").read_bytes()
+
+
+async def test_admins_manage_feeds_after_a_live_check(emu: BotApiEmulator, bot: BotState, httpserver: Any) -> None:
+    httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/page").respond_with_data("<html><body>hi</body></html>", content_type="text/html")
+    url = httpserver.url_for("/ru.xml")
+    assert "Only the bot's admins" in await say(emu, ANALYST, ANALYST, f"/feed_add {url}")
+    assert "Not added: not a feed" in await say(emu, ADMIN, ADMIN, f"/feed_add {httpserver.url_for('/page')}")
+    assert "Added <b>Пример RU</b> (7 items now)" in await say(emu, ADMIN, ADMIN, f"/feed_add {url} Пример RU")
+    assert url in await say(emu, ADMIN, ADMIN, "/feeds")
+    assert "Removed" in await say(emu, ADMIN, ADMIN, f"/feed_remove {url}")
+    assert all(f.url != url for f in bot.store.all_feeds(enabled_only=True))
+
+
+async def test_test_accepts_a_feed_url(emu: BotApiEmulator, bot: BotState, httpserver: Any) -> None:
+    httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
+    reply = await say(emu, STRANGER, STRANGER, f"/test {httpserver.url_for('/ru.xml')}")
+    assert reply.startswith("Feed with 7 items: 2 match.")
+    assert "В КНДР сообщили о новых военных переговорах с Россией" in reply
+
+
+async def test_digest_now_sends_what_is_queued(emu: BotApiEmulator, bot: BotState) -> None:
+    from core.config import FeedConfig
+    from core.models import Hit, Item, Match
+    from store import ProcessedItem
+
+    await say(emu, ANALYST, ANALYST, "/subscribe digest")
+    assert "Nothing new" in await say(emu, ANALYST, ANALYST, "/digest_now")
+    feed = FeedConfig("https://news.example/rss", "News", "en", 600)
+    bot.store.sync_feeds([feed], NOW)
+    feed_id = bot.store.feed_by_url(feed.url).id  # type: ignore[union-attr]
+    match = Match("dprk_russia_military", "instant", (Hit("DPRK", "title", 0, 11, "North Korea"),))
+    item = Item(feed.url, "x1", "North Korea sends troops to Russia", "", "https://news.example/x1", NOW, "en", "News")
+    bot.store.commit_poll(
+        feed_id,
+        NOW,
+        ok=True,
+        etag=None,
+        last_modified=None,
+        error=None,
+        next_poll_at=NOW,
+        items=[ProcessedItem(item, (match,), True)],
+    )
+    before = len(emu.sent(ANALYST))
+    emu.user_sends(ANALYST, ANALYST, "/digest_now")
+    sent = await asyncio.to_thread(emu.wait_for, ANALYST, before + 2, 10)
+    digest, reply = sent[-2], sent[-1]
+    assert "North Korea sends troops to Russia" in digest.text and digest.link_preview_disabled
+    assert reply.text.startswith("🗞 Digest sent to 7: 1 items")

@@ -41,7 +41,8 @@ async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[tuple[BotSta
     shutil.copy(REPO / "rules" / "dprk_russia.yaml", rule_file)
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\nstorage: {{path: bot.sqlite3}}\n",
+        f"telegram: {{base_url: '{emu.base_url}', base_file_url: '{emu.base_file_url}'}}\nadmins: [{ADMIN}]\n"
+        "storage: {path: bot.sqlite3}\n",
         encoding="utf-8",
     )
     state = prepare(load_config(config), NOW)
@@ -160,6 +161,11 @@ async def test_show_a_rule_and_cancel_an_edit(emu: BotApiEmulator, bot: tuple[Bo
     await click(emu, ADMIN, proposal.message_id, cancel, "Cancelled")
     assert rule_file.read_bytes() == original
     assert "Nothing to undo" in (await say(emu, ADMIN, "/undo")).text
+    assert "Not aliases of KURSK: Марс" in (await say(emu, ADMIN, "/alias_remove KURSK Марс")).text
+    removal = await say(emu, ADMIN, "/alias_remove KURSK Kursk")
+    # the rule dprk_in_kursk has an English example about Kursk: the edit would break it, so it is refused
+    assert "alias_remove KURSK: Kursk</b> is not valid" in removal.text and "examples.match" in removal.text
+    assert rule_file.read_bytes() == original
 
 
 def test_alias_helpers() -> None:
@@ -170,3 +176,22 @@ def test_alias_helpers() -> None:
     assert "keep me" in added and "y" in added
     with pytest.raises(EditError, match="Not aliases of A"):
         change_aliases(text, "A", ["zz"], add=False)
+
+
+async def test_rule_sent_as_a_yaml_document(emu: BotApiEmulator, bot: tuple[BotState, Path]) -> None:
+    _state, rule_file = bot
+    original = rule_file.read_bytes()
+    yaml_text = NEW_RULE.split("\n", 1)[1].encode()
+    before = len(emu.sent(ADMIN))
+    emu.user_sends_document(ADMIN, ADMIN, "rule.yaml", yaml_text, caption="/rule_add")
+    replies = await asyncio.to_thread(emu.wait_for, ADMIN, before + 1, 10)
+    assert "<b>+1</b> alerts" in replies[-1].text and replies[-1].reply_markup is not None
+    before = len(emu.sent(OTHER))
+    emu.user_sends_document(OTHER, OTHER, "rule.yaml", yaml_text, caption="/rule_add")
+    replies = await asyncio.to_thread(emu.wait_for, OTHER, before + 1, 10)
+    assert "Only the bot's admins" in replies[-1].text
+    before = len(emu.sent(ADMIN))
+    emu.user_sends_document(ADMIN, ADMIN, "big.yaml", b"# x\n" * 40_000, caption="/rule_edit dprk_in_kursk")
+    replies = await asyncio.to_thread(emu.wait_for, ADMIN, before + 1, 10)
+    assert "over 100 kB" in replies[-1].text
+    assert rule_file.read_bytes() == original

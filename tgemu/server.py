@@ -15,7 +15,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 ALLOWED_TAGS = frozenset(
     [
@@ -133,6 +133,7 @@ class BotApiEmulator:
         self.chats: dict[str, _Chat] = {}
         self.faults: list[_Fault] = []
         self.commands: list[dict[str, Any]] = []
+        self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
         emulator = self
 
@@ -165,6 +166,11 @@ class BotApiEmulator:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_file_url(self) -> str:
+        """What to give PTB's ``base_file_url``."""
+        return f"{self.url}/file/bot"
 
     @property
     def base_url(self) -> str:
@@ -211,6 +217,29 @@ class BotApiEmulator:
         }
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        self._push({"message": message})
+
+    def user_sends_document(self, chat_id: int, user_id: int, filename: str, data: bytes, caption: str = "") -> None:
+        chat = self.chats[str(chat_id)]
+        with self.lock:
+            file_id = f"doc{len(self.files) + 1}"
+            self.files[file_id] = data
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(),
+            "date": int(time.time()),
+            "chat": self._chat_json(chat),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_name": filename,
+                "file_size": len(data),
+            },
+        }
+        if caption:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                message["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": len(caption.split()[0])}]
         self._push({"message": message})
 
     def user_clicks(self, chat_id: int | str, user_id: int, message_id: int, data: str) -> None:
@@ -324,6 +353,14 @@ class BotApiEmulator:
         self._reply(request, code, payload)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        download = re.fullmatch(r"/file/bot([^/]+)/documents/(\w+)", unquote(request.path))
+        if download:
+            data = self.files.get(download.group(2)) if download.group(1) == self.token else None
+            request.send_response(200 if data is not None else 404)
+            request.send_header("Content-Length", str(len(data or b"")))
+            request.end_headers()
+            request.wfile.write(data or b"")
+            return
         m = re.fullmatch(r"/bot([^/]+)/(\w+)", request.path.split("?")[0])
         if not m or m.group(1) != self.token:
             self._error(request, 404, "Not Found")
@@ -545,6 +582,17 @@ class BotApiEmulator:
                 raise LookupError("message to edit not found")
             self.lock.notify_all()
         return {**self._message_json(sent, chat), "text": visible}
+
+    def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            raise LookupError("invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
 
     def _m_sendChatAction(self, _: dict[str, Any]) -> bool:
         return True

@@ -1,0 +1,87 @@
+"""Feed management and URL tests from chat: the I/O-bearing commands (they fetch once to check)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from html import unescape
+from urllib.parse import urlsplit
+
+import httpx
+
+from core.config import Config
+from delivery.render import escape
+from rules import RuleSet
+from store import Store
+from watchers import PollSettings, fetch, parse_feed, plain_text
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+MAX_PAGE_TEXT = 4000
+
+
+def is_url(text: str) -> bool:
+    parts = urlsplit(text.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text.strip()
+
+
+async def add_feed(
+    store: Store, config: Config, client: httpx.AsyncClient, url: str, name: str | None, author: int, now: datetime
+) -> str:
+    """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling)."""
+    if not is_url(url):
+        return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
+    if store.feed_by_url(url) is not None and any(f.url == url for f in store.all_feeds(enabled_only=True)):
+        return f"{escape(url)} is already polled."
+    settings = PollSettings.from_config(config.polling)
+    result = await fetch(client, url, settings)
+    if result.outcome != "ok":
+        return f"❌ Not added: {escape(result.error or 'no answer')}"
+    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
+    if parsed.error:
+        return f"❌ Not added: {escape(parsed.error)}"
+    title = name or urlsplit(url).hostname or url
+    store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
+    return (
+        f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). Its first poll follows the "
+        "backlog policy, so old items are not sent."
+    )
+
+
+def remove_feed(store: Store, url: str) -> str:
+    return f"Removed {escape(url)}." if store.remove_feed(url) else f"⚠️ {escape(url)} is not a feed here."
+
+
+def list_feeds(store: Store) -> str:
+    feeds = store.all_feeds(enabled_only=True)
+    if not feeds:
+        return "No feeds."
+    lines = [f"<b>Feeds</b> ({len(feeds)})"]
+    for f in feeds:
+        mark = "⚠️" if f.failures else "✅"
+        error = f" — {escape(f.last_error or '')} (×{f.failures})" if f.failures else ""
+        lines.append(f"{mark} {escape(f.name)} [{f.lang or '?'}] {escape(f.url)}{error}")
+    return "\n".join(lines)
+
+
+async def test_url(ruleset: RuleSet, config: Config, client: httpx.AsyncClient, url: str) -> str:
+    """Fetch ``url`` (same safety rules as feeds): a feed is matched item by item, a page as one text."""
+    result = await fetch(client, url, PollSettings.from_config(config.polling))
+    if result.outcome != "ok":
+        return f"❌ Could not fetch it: {escape(result.error or 'no answer')}"
+    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
+    if not parsed.error:
+        matched = [(item, ruleset.match(item)) for item in parsed.items]
+        hits = [(item, m) for item, m in matched if m]
+        lines = [f"Feed with {len(parsed.items)} items: {len(hits)} match."]
+        lines += [
+            f"✅ {escape(item.title[:120])} — {escape(m[0].rule)}: {escape(m[0].why_text())}" for item, m in hits[:10]
+        ]
+        return "\n".join(lines)
+    html = result.body.decode("utf-8", errors="replace")
+    found = _TITLE.search(html)
+    title = unescape(found.group(1)).strip() if found else ""
+    text = plain_text(re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", html))[:MAX_PAGE_TEXT]
+    matches = ruleset.match_text(title, text)
+    if not matches:
+        return f"No rule matches the page «{escape(title[:120])}»."
+    return "\n".join(f"✅ <b>{escape(m.rule)}</b> [{m.priority}] — {escape(m.why_text())}" for m in matches)
