@@ -4,6 +4,7 @@ Jobs (named, on the Application's JobQueue, which runs on APScheduler):
     poll      every ``TICK`` s: poll the due feeds, match, queue; then send instant alerts at once
     deliver   every ``DELIVER_EVERY`` s: retry instant alerts whose back-off has passed
     digests   every ``TICK`` s: send each subscription's digest when its local time has come
+    prune     daily: drop the text of items older than ``RETENTION_DAYS`` (their ids stay)
 
 Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
 updater, let the job in flight finish, then close the store.
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TICK = 30.0
 DELIVER_EVERY = 10.0
+RETENTION_DAYS = 60  # seen items older than this are deleted (unless still queued); dedup needs them, so keep it long
 
 
 async def notify_admins(app: Application, text: str) -> None:  # type: ignore[type-arg]
@@ -90,6 +92,13 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await run_digests(context.application)
 
 
+async def _prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    state = state_of(context.application)
+    async with state.lock:
+        removed = state.store.prune(state.clock(), keep_days=RETENTION_DAYS)
+    log.info("store_pruned items=%d", removed)
+
+
 async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("handler_error error=%r", context.error, exc_info=context.error)
 
@@ -110,6 +119,7 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     jq.run_repeating(_poll_job, interval=TICK, first=1, name="poll")
     jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
     jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
+    jq.run_repeating(_prune_job, interval=86400, first=600, name="prune")
     log.info(
         "bot_started feeds=%d rules=%d subscriptions=%d",
         len(state.config.feeds),

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -255,10 +255,6 @@ class Store:
         row = self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,)).fetchone()
         return self._feed(row) if row else None
 
-    def feed_is_gone(self, feed_id: int) -> bool:
-        row = self.conn.execute("SELECT gone FROM feeds WHERE id = ?", (feed_id,)).fetchone()
-        return bool(row and row[0])
-
     # -- items ---------------------------------------------------------------------------------------
 
     def unseen_uids(self, feed_id: int, uids: Sequence[str]) -> set[str]:
@@ -359,14 +355,15 @@ class Store:
         return {r[0]: r[1] for r in rows}
 
     def prune(self, now: datetime, keep_days: int = 60) -> int:
-        """Delete items older than ``keep_days`` that nothing is still waiting to deliver."""
-        from datetime import timedelta
-
+        """Drop the stored text of items seen more than ``keep_days`` ago that nothing still waits to
+        deliver, and their delivered outbox rows. The item rows themselves stay (a few dozen bytes): a
+        feed that still lists an old entry must never see it as new and alert again."""
         cutoff = ts(now - timedelta(days=keep_days))
         with self.transaction() as conn:
+            conn.execute("DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (cutoff,))
             return conn.execute(
-                "DELETE FROM items WHERE seen_at < ? AND id NOT IN "
-                "(SELECT item_id FROM outbox WHERE state = 'pending')",
+                "UPDATE items SET title = '', summary = '', link = NULL WHERE seen_at < ? AND title != '' "
+                "AND id NOT IN (SELECT item_id FROM outbox WHERE state = 'pending')",
                 (cutoff,),
             ).rowcount
 
@@ -594,16 +591,3 @@ class Store:
                 return None
             conn.execute("DELETE FROM rule_history WHERE id = ?", (row[0],))
             return row[1], row[2], row[3]
-
-    # -- kv ------------------------------------------------------------------------------------------
-
-    def get_kv(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_kv(self, key: str, value: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )

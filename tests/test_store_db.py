@@ -210,8 +210,11 @@ def test_rule_history_is_a_stack(store: Store) -> None:
     assert store.pop_rule_version("rules/a.yaml") is None
 
 
-def test_prune_keeps_items_still_waiting(store: Store) -> None:
+def test_prune_drops_old_text_but_never_forgets_an_item(store: Store) -> None:
     store.upsert_subscription(7, NOW)
     commit(store, ProcessedItem(item("queued"), (INSTANT,), True), ProcessedItem(item("quiet"), (), True))
-    assert store.prune(NOW + timedelta(days=90), keep_days=60) == 1
-    assert store.unseen_uids(feed_id(store), ["queued", "quiet"]) == {"quiet"}
+    later = NOW + timedelta(days=90)
+    assert store.prune(later, keep_days=60) == 1  # "queued" still waits for delivery: kept whole
+    assert store.unseen_uids(feed_id(store), ["queued", "quiet", "new"]) == {"new"}, "both stay seen"
+    assert [e.item.title for e in store.pending_instant(later)] == ["КНДР и Россия"]
+    assert store.prune(later, keep_days=60) == 0
