@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.config import load_config
-from service.app import build_application, post_init, post_shutdown, prepare
 from service.state import BotState
+from tests.running import running_bot
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,23 +42,8 @@ async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[BotState]:
         "digest: {time: '08:00', timezone: Europe/Moscow}\npolling: {allow_private_urls: true, timeout: 5}\n",
         encoding="utf-8",
     )
-    state = prepare(load_config(config), NOW)
-    assert state is not None
-    state.clock = lambda: NOW
-    state.schedule_jobs = False
-    app = build_application(state, TOKEN)
-    await app.initialize()
-    await post_init(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
+    async with running_bot(config, TOKEN, NOW) as state:
         yield state
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await post_shutdown(app)
-        await app.shutdown()
 
 
 async def say(emu: BotApiEmulator, chat: Any, user: int, text: str) -> str:

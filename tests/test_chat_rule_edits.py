@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from chat.rule_edits import EditError, change_aliases, split_aliases
-from core.config import FeedConfig, load_config
+from core.config import FeedConfig
 from core.models import Item
-from service.app import build_application, post_init, post_shutdown, prepare
 from service.state import BotState
 from store import ProcessedItem
+from tests.running import running_bot
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,36 +45,21 @@ async def bot(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[tuple[BotSta
         "storage: {path: bot.sqlite3}\n",
         encoding="utf-8",
     )
-    state = prepare(load_config(config), NOW)
-    assert state is not None
-    state.clock = lambda: NOW
-    state.schedule_jobs = False
-    feed = FeedConfig("https://news.example/rss", "News", "ru", 600)
-    state.store.sync_feeds([feed], NOW)
-    feed_id = state.store.feed_by_url(feed.url).id  # type: ignore[union-attr]
-    state.store.commit_poll(
-        feed_id,
-        NOW,
-        ok=True,
-        etag=None,
-        last_modified=None,
-        error=None,
-        next_poll_at=NOW,
-        items=[ProcessedItem(Item(feed.url, "g1", GRAIN, "", published=NOW), (), False)],
-    )
-    app = build_application(state, TOKEN)
-    await app.initialize()
-    await post_init(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
+    async with running_bot(config, TOKEN, NOW) as state:
+        feed = FeedConfig("https://news.example/rss", "News", "ru", 600)
+        state.store.sync_feeds([feed], NOW)
+        feed_id = state.store.feed_by_url(feed.url).id  # type: ignore[union-attr]
+        state.store.commit_poll(
+            feed_id,
+            NOW,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=NOW,
+            items=[ProcessedItem(Item(feed.url, "g1", GRAIN, "", published=NOW), (), False)],
+        )
         yield state, rule_file
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await post_shutdown(app)
-        await app.shutdown()
 
 
 async def say(emu: BotApiEmulator, user: int, text: str) -> Any:

@@ -1,0 +1,35 @@
+"""Running the real bot in-process against the emulator, for end-to-end chat tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from core.config import load_config
+from service.app import build_application, post_init, post_shutdown, prepare
+from service.state import BotState
+
+
+@asynccontextmanager
+async def running_bot(config: Path, token: str, now: datetime) -> AsyncIterator[BotState]:
+    """The bot as ``bot.py run`` builds it, polling for updates, with the clock fixed at ``now`` and no
+    scheduled jobs (tests drive cycles themselves)."""
+    state = prepare(load_config(config), now)
+    assert state is not None
+    state.clock = lambda: now
+    state.schedule_jobs = False
+    app = build_application(state, token)
+    await app.initialize()
+    await post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        yield state
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await post_shutdown(app)
+        await app.shutdown()
