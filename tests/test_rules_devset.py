@@ -4,11 +4,11 @@ An item counts as positive when ANY rule of the default file matches it. The tes
 table per language and overall, then every false positive and false negative with the rules' *why*
 (or, for a miss, the groups that were found), so an analyst editing the rules sees what changed.
 
-The blind hold-out set (tests/data/holdout_*.jsonl) is deliberately not read here.
+The blind sets (tests/data/holdout_*.jsonl, blind_*.jsonl) are deliberately not read here.
 
 Item format (one JSON object per line): ``{"id": ..., "lang": "ru|en|ko", "title": ..., "summary": ...,
 "label": true|false}`` — ``label`` may also be spelled ``relevant``/``positive``, or given as 0/1 or
-"pos"/"neg"; ``lang`` defaults to the file's suffix (devset_ru.jsonl → ru).
+"pos"/"neg"; ``lang`` defaults to the file's suffix (devset_ru.jsonl, devset_lead_ru.jsonl → ru).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _label(raw: dict[str, Any], where: str) -> bool:
 def load_devset() -> list[Labelled]:
     items: list[Labelled] = []
     for path in sorted(DATA.glob("devset_*.jsonl")):
-        default_lang = path.stem.removeprefix("devset_")
+        default_lang = path.stem.rsplit("_", 1)[-1]  # devset_ru, devset_lead_ru → ru
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
