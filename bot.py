@@ -80,7 +80,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="config.yaml", help="path to config.yaml (default: %(default)s)")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("MONITOR_CONFIG") or "config.yaml",
+        help="path to config.yaml (default: $MONITOR_CONFIG, else config.yaml; now %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
