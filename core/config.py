@@ -9,6 +9,7 @@ reads the environment except :meth:`TelegramConfig.token`, called only by ``bot.
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class DigestDefaults:
     time: time = time(8, 0)
     timezone: str = "UTC"
     send_empty: bool = False  # an empty period sends a short "nothing new" line instead of nothing
+    trend: bool = False  # after a non-empty digest, a PNG chart of matches per day (last 14 days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,29 @@ class TelegramConfig:
     def token(self) -> str | None:
         value = os.environ.get(self.token_env, "").strip()
         return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """The /metrics and /healthz HTTP endpoint; off unless ``metrics.listen`` is set."""
+
+    host: str | None = None  # None = off
+    port: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.host is not None
+
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    format: LogFormat = "text"  # text: key=value lines; json: one object a line
+    level: str = "info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +120,8 @@ class Config:
     digest: DigestDefaults = field(default_factory=DigestDefaults)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     subscriptions: tuple[SubscriptionConfig, ...] = ()
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 class _Reader:
@@ -200,6 +227,38 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"``, ``"[::1]:9464"``, ``"localhost:9464"`` → (host, port); ValueError says why."""
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"must be HOST:PORT with an IPv6 host in brackets ([::1]:9464), got {value!r}")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"must be HOST:PORT (e.g. 127.0.0.1:9464), got {value!r}")
+        if ":" in host:
+            raise ValueError(f"put an IPv6 host in brackets ([::1]:9464), got {value!r}")
+        if re.fullmatch(r"[\d.]+", host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IPv4 address") from None
+        elif not _HOSTNAME.match(host):
+            raise ValueError(f"{host!r} is not an IPv4 address or host name")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be a number from 1 to 65535, got {port_text!r}")
+    return host, int(port_text)
+
+
 def _valid_feed_url(url: str) -> str | None:
     """An error message, or None. file:// is allowed (bundled and local feeds)."""
     parts = urlsplit(url)
@@ -213,7 +272,9 @@ def _valid_feed_url(url: str) -> str | None:
 def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     r = _Reader(doc)
     top = r.mapping(
-        doc.data, (), {"feeds", "rules", "storage", "admins", "polling", "digest", "telegram", "subscriptions"}
+        doc.data,
+        (),
+        {"feeds", "rules", "storage", "admins", "polling", "digest", "telegram", "subscriptions", "metrics", "logging"},
     )
 
     # polling
@@ -343,12 +404,13 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 r.fail(("admins", i), f"must be a numeric Telegram user id (> 0), got {a!r}")
 
     # digest
-    dm = r.mapping(top.get("digest"), ("digest",), {"time", "timezone", "send_empty"})
+    dm = r.mapping(top.get("digest"), ("digest",), {"time", "timezone", "send_empty", "trend"})
     dd = DigestDefaults()
     digest = DigestDefaults(
         time=r.clock(dm, "time", ("digest",), dd.time) or dd.time,
         timezone=r.zone(dm, "timezone", ("digest",), dd.timezone) or dd.timezone,
         send_empty=r.get(dm, "send_empty", ("digest",), bool, dd.send_empty),
+        trend=r.get(dm, "trend", ("digest",), bool, dd.trend),
     )
 
     # telegram
@@ -404,6 +466,26 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             )
         )
 
+    # metrics endpoint and logging
+    mm = r.mapping(top.get("metrics"), ("metrics",), {"listen"})
+    metrics = MetricsConfig()
+    listen = r.get(mm, "listen", ("metrics",), str, None)
+    if listen is not None:
+        try:
+            host, port = parse_listen(listen)
+            metrics = MetricsConfig(host=host, port=port)
+        except ValueError as exc:
+            r.fail(("metrics", "listen"), str(exc))
+    lm = r.mapping(top.get("logging"), ("logging",), {"format", "level"})
+    log_format = r.get(lm, "format", ("logging",), str, "text")
+    if log_format not in LOG_FORMATS:
+        r.fail(("logging", "format"), f"must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+        log_format = "text"
+    log_level = r.get(lm, "level", ("logging",), str, "info").lower()
+    if log_level not in LOG_LEVELS:
+        r.fail(("logging", "level"), f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_level = "info"
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -416,6 +498,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         digest=digest,
         telegram=telegram,
         subscriptions=tuple(subs),
+        metrics=metrics,
+        logging=LoggingConfig(format=log_format, level=log_level),
     )
 
 

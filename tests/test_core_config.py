@@ -150,3 +150,55 @@ def test_subscriptions_from_config(tmp_path: Path) -> None:
         "Asia/Seoul",
     )
     assert (second.chat, second.mode) == (-1001234567890, "both")
+
+
+def test_metrics_and_logging_default_to_off_and_text(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "feeds: []\n"))
+    assert not cfg.metrics.enabled
+    assert (cfg.logging.format, cfg.logging.level) == ("text", "info")
+
+
+@pytest.mark.parametrize(
+    ("listen", "host", "port"),
+    [
+        ("127.0.0.1:9464", "127.0.0.1", 9464),
+        ("0.0.0.0:80", "0.0.0.0", 80),
+        ("'[::1]:9464'", "::1", 9464),
+        ("metrics.internal:65535", "metrics.internal", 65535),
+    ],
+)
+def test_metrics_listen_forms(tmp_path: Path, listen: str, host: str, port: int) -> None:
+    cfg = load_config(write(tmp_path, f"metrics:\n  listen: {listen}\nlogging: {{format: json, level: DEBUG}}\n"))
+    assert cfg.metrics.enabled
+    assert (cfg.metrics.host, cfg.metrics.port) == (host, port)
+    assert (cfg.logging.format, cfg.logging.level) == ("json", "debug")
+
+
+@pytest.mark.parametrize(
+    ("name", "listen", "fragment"),
+    [
+        ("port zero", "127.0.0.1:0", "port must be a number from 1 to 65535, got '0'"),
+        ("port too big", "127.0.0.1:70000", "port must be a number from 1 to 65535, got '70000'"),
+        ("no port", "localhost", "must be HOST:PORT (e.g. 127.0.0.1:9464)"),
+        ("no host", "':9464'", "must be HOST:PORT"),
+        ("bare IPv6", "'::1:9464'", "put an IPv6 host in brackets"),
+        ("bad IPv4", "300.1.2.3:80", "'300.1.2.3' is not an IPv4 address"),
+        ("bad IPv6", "'[nope]:80'", "'nope' is not an IPv6 address"),
+        ("bad host", "'ex ample:80'", "is not an IPv4 address or host name"),
+        ("a number", "9464", "must be a string, got 9464"),
+    ],
+)
+def test_metrics_listen_problems_name_file_line_and_path(tmp_path: Path, name: str, listen: str, fragment: str) -> None:
+    path = write(tmp_path, f"feeds: []\nmetrics:\n  listen: {listen}\n")
+    found = problems(path)
+    assert len(found) == 1, name
+    assert found[0].startswith(f"{path}:3: metrics.listen: "), found
+    assert fragment in found[0], found
+
+
+def test_logging_problems(tmp_path: Path) -> None:
+    path = write(tmp_path, "logging:\n  format: xml\n  level: loud\n  colour: true\n")
+    found = problems(path)
+    assert any(":2: logging.format: must be one of text, json, got 'xml'" in p for p in found), found
+    assert any(":3: logging.level: must be one of debug, info, warning, error, got 'loud'" in p for p in found), found
+    assert any(":4: logging.colour: unknown key" in p for p in found), found
