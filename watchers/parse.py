@@ -3,8 +3,9 @@
 feedparser's dicts stop here. An entry becomes an Item with a stable ``uid`` (guid/id, else the
 canonical link, else a hash of title and summary), plain-text title and summary (HTML stripped,
 entities decoded, whitespace collapsed), a UTC ``published`` time, and a language. A ``bozo`` feed that
-still has entries is used; one with no entries is a per-feed error. A bad entry is skipped and counted,
-never allowed to break the rest.
+still has entries is used; one with no entries is a per-feed error, and so is a feed whose every entry
+lacks a title and summary (a well-formed empty feed is not). A bad entry is skipped and counted, never
+allowed to break the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ import feedparser
 
 from core.models import Item
 
+log = logging.getLogger(__name__)
 MAX_SUMMARY = 4000
 KNOWN_LANGS = ("ru", "en", "ko")
 _TRACKING = re.compile(r"^(utm_|yclid$|gclid$|fbclid$|_openstat$|from$|ref$)")
@@ -176,6 +179,7 @@ def parse_feed(
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     except Exception as exc:  # feedparser is robust, but a feed must never crash the poll
+        log.warning("feed_parser_failed url=%s", feed_url, exc_info=True)
         return ParseResult((), error=f"parser failed: {type(exc).__name__}: {exc}"[:300])
     feed_lang = _lang(parsed.feed.get("language")) if parsed.get("feed") else None
     entries = parsed.get("entries") or []
@@ -185,6 +189,8 @@ def parse_feed(
             text = str(reason).splitlines()[0] if reason else "unreadable"
             if content_type and "html" in content_type.lower():
                 text = f"got HTML ({content_type.split(';')[0]}), not a feed"
+            elif parsed.get("version"):
+                return ParseResult((), error=f"ill-formed feed with no entries: {text}"[:300])
             return ParseResult((), error=f"not a feed: {text}"[:300])
         if not parsed.get("version"):
             return ParseResult((), error="not a feed: no RSS/Atom/RDF document found")
@@ -195,9 +201,13 @@ def parse_feed(
         try:
             item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang)
         except Exception:
+            log.warning("feed_entry_failed url=%s", feed_url, exc_info=True)
             item = None
         if item is None:
             skipped += 1
         else:
             items.append(item)
+    if not items:
+        noun = "entry" if skipped == 1 else "entries"
+        return ParseResult((), error=f"no usable entries: {skipped} {noun} without a title or summary", skipped=skipped)
     return ParseResult(tuple(items), skipped=skipped, language=feed_lang)
