@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ class CycleReport:
     queued: int = 0
     instant_outbox_ids: list[int] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (feed url, error)
+    matches_by_rule: Counter[str] = field(default_factory=Counter)  # rule name → new items it matched
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -144,6 +146,7 @@ class Pipeline:
             matches: list[Match] = ruleset.match(item)
             if matches:
                 report.matched_items += 1
+                report.matches_by_rule.update(m.rule for m in matches)
             processed.append(ProcessedItem(item, tuple(matches), item.uid in deliverable))
         result = self.store.commit_poll(
             feed.id,
