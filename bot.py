@@ -5,6 +5,7 @@
     python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
     python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item
     python bot.py digest --chat ID --dry-run   print the digest a subscription would get now
+    python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
 
 This module wires things together and holds no logic of its own: each command is a few lines that call
 into service/, which calls the pipeline stages.
@@ -78,6 +79,18 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return print_digest(config, chat=args.chat, dry_run=args.dry_run)
 
 
+def cmd_feeds_import(args: argparse.Namespace) -> int:
+    from service.feeds_cmd import run_import
+
+    return run_import(args.config, args.file, check=args.check, progress=not args.no_progress)
+
+
+def cmd_feeds_export(args: argparse.Namespace) -> int:
+    from service.feeds_cmd import run_export
+
+    return run_export(args.config, args.output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -103,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--chat", required=True, help="chat id or @channel of the subscription")
     digest.add_argument("--dry-run", action="store_true", help="print instead of sending")
     digest.set_defaults(func=cmd_digest)
+
+    feeds = sub.add_parser("feeds", help="import or export the feed list as OPML")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    feeds_import = feeds_sub.add_parser("import", help="add the feeds of an OPML file (duplicates skipped)")
+    feeds_import.add_argument("file", metavar="FILE.opml", help="OPML file ('-' = stdin)")
+    feeds_import.add_argument("--check", action="store_true", help="fetch each new feed once first, as /feed_add")
+    feeds_import.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    feeds_import.set_defaults(func=cmd_feeds_import)
+    feeds_export = feeds_sub.add_parser("export", help="write every enabled feed as OPML")
+    feeds_export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    feeds_export.set_defaults(func=cmd_feeds_export)
     return parser
 
 

@@ -1,0 +1,184 @@
+"""The feed list in and out as OPML, for ``bot.py feeds import|export`` and the chat's /feeds_export and
+OPML uploads. Plain values in, a report out; no Telegram objects.
+
+An imported feed is added the way /feed_add adds one (same URL rules, stored with ``added_by`` "import…",
+so it survives restarts and the config sync), except that by default nothing is fetched: the private-URL
+guard is applied to what the URL itself says (IP literals, localhost, single-label and .local/.internal
+names), and every poll checks the resolved address again. With a client, each feed is also fetched and
+parsed once, as /feed_add does, and DNS answers are checked too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from chat.feeds import is_url
+from core.config import Config
+from core.opml import OpmlFeed, parse_opml, render_opml
+from delivery.render import escape
+from store import Store
+from watchers import PollSettings, fetch, parse_feed
+
+EXPORT_TITLE = "DPRK–Russia monitor feeds"
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: list[str] = field(default_factory=list)  # names of the feeds added
+    duplicates: list[str] = field(default_factory=list)  # URLs already polled (or twice in the file)
+    errors: list[str] = field(default_factory=list)  # "outline 7 (line 12): …"
+
+    def summary(self) -> str:
+        """``added 12, skipped 3 duplicates, 2 errors``."""
+        return f"added {len(self.added)}, skipped {_plural(len(self.duplicates), 'duplicate')}, " + _plural(
+            len(self.errors), "error"
+        )
+
+
+def normalise_url(url: str) -> str:
+    """The key two URLs of one feed share: scheme dropped (http = https), host lowercased, default port,
+    fragment and trailing slash removed; path and query kept as they are."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
+def url_problem(url: str, allow_private: bool) -> str | None:
+    """Why ``url`` may not be added, judged from the URL alone (no DNS), or None."""
+    if not is_url(url):
+        return f"{url!r} is not an http(s) URL"
+    parts = urlsplit(url)
+    try:
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        return f"{url!r} has a bad port"
+    host = (parts.hostname or "").lower().rstrip(".")
+    if allow_private:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host:
+            return f"{host} is a local host name; refused (polling.allow_private_urls)"
+        return None
+    a = address  # the same test as watchers.fetch applies to resolved addresses
+    if a.is_private or a.is_loopback or a.is_link_local or a.is_unspecified or a.is_reserved or a.is_multicast:
+        return f"{host} is a private or local address; refused (polling.allow_private_urls)"
+    return None
+
+
+async def _live_problem(client: httpx.AsyncClient, config: Config, url: str) -> tuple[str | None, str | None]:
+    """Fetch and parse once, as /feed_add does: (problem or None, the feed's language)."""
+    result = await fetch(client, url, PollSettings.from_config(config.polling))
+    if result.outcome != "ok":
+        return result.error or "no answer", None
+    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
+    return parsed.error, parsed.language
+
+
+async def import_feeds(
+    store: Store,
+    config: Config,
+    feeds: Sequence[OpmlFeed],
+    added_by: str,
+    now: datetime,
+    *,
+    client: httpx.AsyncClient | None = None,
+    tick: Callable[[], object] | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
+    """Add each feed not polled yet (by :func:`normalise_url`, config feeds included); ``tick`` after each."""
+    report = report or ImportReport()
+    known = {normalise_url(f.url) for f in store.all_feeds(enabled_only=True)}
+    known |= {normalise_url(f.url) for f in config.feeds}
+    for feed in feeds:
+        try:
+            problem = url_problem(feed.url, config.polling.allow_private_urls)
+            lang = feed.lang
+            key = normalise_url(feed.url)
+            if problem is None and key in known:
+                report.duplicates.append(feed.url)
+                continue
+            if problem is None and client is not None:
+                problem, found = await _live_problem(client, config, feed.url)
+                lang = lang or found
+            if problem is not None:
+                report.errors.append(f"{feed.where}: {problem}")
+                continue
+            store.add_feed(feed.url, feed.name, lang, config.polling.default_interval, added_by, now)
+            known.add(key)
+            report.added.append(feed.name)
+        finally:
+            if tick is not None:
+                tick()
+    report.errors.sort(key=_outline_number)  # the file's problems and the feeds' in file order
+    return report
+
+
+def _outline_number(error: str) -> int:
+    words = error.split(maxsplit=2)
+    return int(words[1]) if len(words) > 1 and words[0] == "outline" and words[1].isdigit() else 0
+
+
+async def import_opml(
+    store: Store,
+    config: Config,
+    data: bytes,
+    added_by: str,
+    now: datetime,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> ImportReport:
+    """Parse ``data`` and import its feeds; the file's problems come first in the report's errors."""
+    parsed = parse_opml(data)
+    return await import_feeds(
+        store, config, parsed.feeds, added_by, now, client=client, report=ImportReport(errors=list(parsed.problems))
+    )
+
+
+def export_feeds(store: Store, config: Config) -> list[OpmlFeed]:
+    """Every enabled feed: the config's (as configured), then those added from chat or by import."""
+    feeds: list[OpmlFeed] = []
+    seen: set[str] = set()
+    candidates = [(f.url, f.name, f.lang) for f in config.feeds]
+    candidates += [(f.url, f.name, f.lang) for f in store.all_feeds(enabled_only=True)]
+    for url, name, lang in candidates:
+        key = normalise_url(url)
+        if key not in seen:
+            seen.add(key)
+            feeds.append(OpmlFeed(url, name, lang))
+    return feeds
+
+
+def export_opml(store: Store, config: Config, now: datetime | None = None) -> tuple[bytes, int]:
+    """The OPML document of :func:`export_feeds` and how many feeds it lists."""
+    feeds = export_feeds(store, config)
+    return render_opml(feeds, EXPORT_TITLE, now), len(feeds)
+
+
+def report_text(report: ImportReport, limit: int = 15) -> str:
+    """The chat reply: summary first, then at most ``limit`` error lines (HTML-escaped)."""
+    mark = "⚠️" if report.errors else "✅"
+    lines = [f"{mark} OPML import: {escape(report.summary())}."]
+    lines += [f"• {escape(error)}" for error in report.errors[:limit]]
+    if len(report.errors) > limit:
+        lines.append(f"… and {len(report.errors) - limit} more.")
+    if report.added:
+        lines.append("New feeds are polled from the next cycle; their first poll follows the backlog policy.")
+    return "\n".join(lines)
