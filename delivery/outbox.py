@@ -7,6 +7,7 @@ message and loses nothing. A chat that fails never holds up the others: its entr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class MessageSender(Protocol):
     async def send(
         self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0
     ) -> Outcome: ...
+
+    async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -173,8 +176,37 @@ async def deliver_digests(
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
 ) -> DeliveryReport:
+        if defaults.trend and ids:
+            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
     """Send every digest that is due at its subscription's local time."""
     report = DeliveryReport()
     for plan in due_digests(store, defaults, now()):
         await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
     return report
+TREND_DAYS = 14
+TREND_CAPTION = "Matches per day, last 14 days"
+
+
+async def send_trend(
+    store: Store, sender: MessageSender, plan: DigestPlan, now: datetime, rule_names: Sequence[str] | None
+) -> bool:
+    """After a digest: its chart of matches per day for the rules the subscription follows. The digest is
+    already complete, so a failure here is logged and never raised, retried or repeated."""
+    from delivery.trend import day_window, period_title, render_trend  # matplotlib loads only when used
+
+    sub = plan.subscription
+    try:
+        since, days = day_window(now, plan.tz, TREND_DAYS)
+        series = store.daily_match_counts(since, now, plan.tz, "rule", list(sub.rules) or rule_names)
+        title = f"Matches per day, {period_title(days)} ({plan.tz.key})"
+        png = await asyncio.to_thread(render_trend, series, days, title)
+        outcome = await sender.send_photo(telegram_chat_id(sub.chat_id), png, TREND_CAPTION)
+    except Exception as exc:  # a chart must never break digests
+        log.error("digest_trend_failed chat=%s error=%r", sub.chat_id, exc, exc_info=exc)
+        return False
+    if not isinstance(outcome, Sent):
+        log.warning("digest_trend_not_sent chat=%s outcome=%r", sub.chat_id, outcome)
+        return False
+    return True
+
+

@@ -11,6 +11,7 @@ allowed to break the rest.
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import html
 import logging
@@ -166,6 +167,84 @@ def _entry_to_item(entry: Any, feed_url: str, feed_name: str, lang: str | None) 
     )
 
 
+_PROLOG_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z0-9._:-]+)(["'])""")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_BOMS = (  # longest first: the UTF-32 LE mark begins like the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+_TAGS = re.compile(rb"<[^>]*>")
+
+
+def _codec(name: str | None) -> str | None:
+    """The codec's canonical name, or None for no name or one Python does not know."""
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _decodes(body: bytes, codec: str | None) -> bool:
+    if codec is None:
+        return False
+    try:
+        body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _sniff_cyrillic(body: bytes) -> str | None:
+    """windows-1251 or koi8-r for undeclared Russian text, else None.
+
+    Russian text outside the markup is mostly non-ASCII letters, nearly all in 0xC0–0xFF; lowercase
+    letters dominate, and they sit in 0xE0–0xFF in windows-1251 but in 0xC0–0xDF in koi8-r.
+    """
+    text = _TAGS.sub(b" ", body)
+
+    def count(low: int, high: int) -> int:
+        return len(text) - len(text.translate(None, bytes(range(low, high + 1))))
+
+    non_ascii, letters, upper_half = count(0x80, 0xFF), count(0xC0, 0xFF), count(0xE0, 0xFF)
+    latin = count(0x41, 0x5A) + count(0x61, 0x7A)
+    if non_ascii < 8 or non_ascii < 0.3 * (non_ascii + latin) or letters < 0.8 * non_ascii:
+        return None
+    return "cp1251" if upper_half * 2 >= letters else "koi8-r"
+
+
+def _reencode(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """Decide the body's encoding where feedparser's RFC 3023 rules would garble it, and hand it on as
+    UTF-8 (prolog and header saying so). Evidence, strongest first: the body is valid UTF-8; the XML
+    prolog's encoding (servers often send a default charset that is wrong); the HTTP charset; a Cyrillic
+    sniff when nothing declared decodes it. A byte-order mark beats them all (feedparser reads a UTF-16
+    body served as text/xml as ASCII); pure ASCII and BOM-less UTF-16/32 are left alone."""
+    if body.isascii():
+        return body, content_type
+    chosen = next((codec for bom, codec in _BOMS if body.startswith(bom)), None)
+    if chosen is None:
+        found = _PROLOG_ENCODING.match(body[:500])
+        declared_xml = _codec(found.group(2).decode("ascii")) if found else None
+        charset = _CHARSET.search(content_type or "")
+        declared_http = _codec(charset.group(1)) if charset else None
+        if any(c and c.startswith(("utf-16", "utf-32")) for c in (declared_xml, declared_http)):
+            return body, content_type
+        chosen = next(
+            (c for c in ("utf-8", declared_xml, declared_http) if _decodes(body, c)),
+            None,
+        ) or _sniff_cyrillic(body)
+        if chosen is None or chosen == declared_xml == declared_http:
+            return body, content_type
+    text = body.decode(chosen, errors="replace")
+    utf8 = _PROLOG_ENCODING.sub(rb"\1utf-8\3", text.encode("utf-8"), count=1)
+    media = (content_type or "").split(";")[0].strip()
+    return utf8, (f"{media}; charset=utf-8" if media else None)
+
+
 def parse_feed(
     body: bytes,
     *,
@@ -175,6 +254,7 @@ def parse_feed(
     content_type: str | None = None,
 ) -> ParseResult:
     """Parse ``body`` (never a URL: feedparser must not fetch anything itself)."""
+    body, content_type = _reencode(body, content_type)
     headers = {"content-type": content_type} if content_type else {}
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
