@@ -161,28 +161,14 @@ async def send_digest(
         store.complete_digest(sub.id, ids, now())
         report.digests += 1
         report.sent += len(ids)
+        if defaults.trend and ids:
+            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
     else:
         await _handle_failure(
             store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [], now(), report, notify
         )
 
 
-async def deliver_digests(
-    store: Store,
-    sender: MessageSender,
-    defaults: DigestDefaults,
-    now: Callable[[], datetime],
-    *,
-    notify: Notify | None = None,
-    rule_titles: dict[str, str] | None = None,
-) -> DeliveryReport:
-        if defaults.trend and ids:
-            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
-    """Send every digest that is due at its subscription's local time."""
-    report = DeliveryReport()
-    for plan in due_digests(store, defaults, now()):
-        await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
-    return report
 TREND_DAYS = 14
 TREND_CAPTION = "Matches per day, last 14 days"
 
@@ -210,3 +196,17 @@ async def send_trend(
     return True
 
 
+async def deliver_digests(
+    store: Store,
+    sender: MessageSender,
+    defaults: DigestDefaults,
+    now: Callable[[], datetime],
+    *,
+    notify: Notify | None = None,
+    rule_titles: dict[str, str] | None = None,
+) -> DeliveryReport:
+    """Send every digest that is due at its subscription's local time."""
+    report = DeliveryReport()
+    for plan in due_digests(store, defaults, now()):
+        await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
+    return report

@@ -108,6 +108,25 @@ class Sender:
             return outcome
         return Sent(tuple(ids))
 
+    async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome:
+        """Send one image with an HTML caption, once: no in-call retries (a chart is not worth a delay)."""
+        await self.pacer.wait(chat_id)
+        try:
+            message = await self.bot.send_photo(chat_id, photo, caption=caption or None, parse_mode=ParseMode.HTML)
+            return Sent((message.message_id,))
+        except RetryAfter as exc:
+            return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
+        except ChatMigrated as exc:
+            return Migrated(int(exc.new_chat_id))
+        except Forbidden as exc:
+            return Gone(exc.message)
+        except BadRequest as exc:  # before NetworkError, its base class
+            return Failed(exc.message)
+        except NetworkError as exc:
+            return Retry(30.0, f"network: {exc.message}")
+        except TelegramError as exc:
+            return Failed(exc.message)
+
     async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Outcome:
         plain = False
         attempt = 0

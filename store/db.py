@@ -11,10 +11,11 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from core.config import FeedConfig, SubscriptionConfig
 from core.models import Feed, Hit, Item, Match, Priority
@@ -353,6 +354,43 @@ class Store:
     def match_counts(self, since: datetime) -> dict[str, int]:
         rows = self.conn.execute("SELECT rule, COUNT(*) FROM matches WHERE created_at >= ? GROUP BY rule", (ts(since),))
         return {r[0]: r[1] for r in rows}
+
+    def daily_match_counts(
+        self,
+        since: datetime,
+        until: datetime,
+        tz: ZoneInfo,
+        by: Literal["rule", "entity"] = "rule",
+        names: Sequence[str] | None = None,
+    ) -> dict[str, dict[date, int]]:
+        """Matched items per local day (in ``tz``) from ``since`` to ``until`` (both included), per rule or
+        per group named in the matches' hits (``by="entity"``; an item counts once a group a day).
+
+        A day is the day the bot saw the item. Every day of the period is present, zero-filled; every
+        name in ``names`` is present (and only those), else every name that had a match.
+        """
+        first, last = since.astimezone(tz).date(), until.astimezone(tz).date()
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        key = "m.rule" if by == "rule" else "json_extract(j.value, '$[0]')"
+        source = "matches m" if by == "rule" else "matches m, json_each(m.hits_json) j"
+        where = "m.created_at >= ? AND m.created_at <= ?"
+        params: list[Any] = [ts(since), ts(until)]
+        if names is not None:
+            where += f" AND {key} IN ({','.join('?' * len(names))})"
+            params += names
+        # Counted per UTC minute in SQL (every zone's offset is whole minutes), per local day here.
+        rows = self.conn.execute(
+            f"SELECT {key}, substr(m.created_at, 1, 16), COUNT(DISTINCT m.item_id) FROM {source} "
+            f"WHERE {where} GROUP BY 1, 2",
+            params,
+        )
+        out = {name: dict.fromkeys(days, 0) for name in names or ()}
+        for name, minute, count in rows:
+            day = datetime.strptime(minute, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC).astimezone(tz).date()
+            series = out.setdefault(name, dict.fromkeys(days, 0))
+            if day in series:
+                series[day] += count
+        return out
 
     def prune(self, now: datetime, keep_days: int = 60) -> int:
         """Drop the stored text of items seen more than ``keep_days`` ago that nothing still waits to

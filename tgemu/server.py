@@ -101,6 +101,7 @@ class SentMessage:
     link_preview_disabled: bool = False
     document: bytes | None = None
     filename: str | None = None
+    photo: bytes | None = None  # the uploaded image of a sendPhoto (``text`` holds its caption)
 
 
 @dataclass
@@ -523,6 +524,33 @@ class BotApiEmulator:
                 "file_unique_id": f"u{sent.message_id}",
                 "file_name": filename,
             },
+        }
+
+    def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An uploaded PNG or JPEG with an optional caption (≤ 1024 visible characters), as Telegram checks."""
+        chat = self._chat(params.get("chat_id"))
+        photo = params.get("photo")
+        if not isinstance(photo, tuple) or not photo[1]:
+            raise LookupError("there is no photo in the request")
+        data = bytes(photo[1])
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+            width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        elif data.startswith(b"\xff\xd8\xff"):
+            width = height = 1  # JPEG: not decoded here
+        else:
+            raise LookupError("IMAGE_PROCESS_FAILED")
+        if width + height > 10000 or max(width, height) > 20 * min(width, height):
+            raise LookupError("PHOTO_INVALID_DIMENSIONS")
+        caption, parse_mode = str(params.get("caption", "")), params.get("parse_mode")
+        visible = parse_html(caption) if parse_mode == "HTML" else caption
+        if len(visible) > 1024:
+            raise LookupError("message caption is too long")
+        sent = self._record(chat, lambda mid: SentMessage(chat.id, mid, caption, parse_mode, time.time(), photo=data))
+        size = {"file_id": f"p{sent.message_id}", "file_unique_id": f"up{sent.message_id}", "file_size": len(data)}
+        return {
+            **self._message_json(sent, chat),
+            "photo": [{**size, "width": width, "height": height}],
+            **({"caption": visible} if visible else {}),
         }
 
     def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
