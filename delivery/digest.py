@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from delivery.cluster import Cluster, Entry, cluster
@@ -17,6 +18,7 @@ from delivery.render import MAX_MESSAGE, escape, link, shorten, visible_length
 
 MAX_TITLE = 300
 MAX_SOURCES_SHOWN = 4
+T = TypeVar("T")
 
 
 def scheduled_before(now: datetime, at: time, tz: ZoneInfo) -> datetime:
@@ -45,20 +47,27 @@ def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
     Splits only between blocks, so never inside a tag or an entity; a single block over the limit
     (which the renderers never produce) is sent on its own.
     """
-    messages: list[str] = []
+    return [text for text, _ in split_tagged([(block, ()) for block in blocks], limit)]
+
+
+def split_tagged(blocks: Sequence[tuple[str, tuple[T, ...]]], limit: int = MAX_MESSAGE) -> list[tuple[str, list[T]]]:
+    """:func:`split_blocks` that also says which tags (e.g. entry numbers) went into each message."""
+    messages: list[tuple[str, list[T]]] = []
     current: list[str] = []
+    tags: list[T] = []
     size = 0
-    for block in blocks:
+    for block, block_tags in blocks:
         length = visible_length(block)
         extra = length + (2 if current else 0)
         if current and size + extra > limit:
-            messages.append("\n\n".join(current))
-            current, size = [], 0
+            messages.append(("\n\n".join(current), tags))
+            current, tags, size = [], [], 0
             extra = length
         current.append(block)
+        tags.extend(block_tags)
         size += extra
     if current:
-        messages.append("\n\n".join(current))
+        messages.append(("\n\n".join(current), tags))
     return messages
 
 
@@ -103,10 +112,33 @@ def build_digest(
     send_empty: bool = False,
 ) -> list[str]:
     """The digest as Telegram HTML messages (each ≤ 4096 visible characters); [] when there is nothing."""
+    parts = build_digest_parts(
+        entries,
+        period_start=period_start,
+        period_end=period_end,
+        tz=tz,
+        rule_titles=rule_titles,
+        send_empty=send_empty,
+    )
+    return [text for text, _ in parts]
+
+
+def build_digest_parts(
+    entries: Sequence[Entry],
+    *,
+    period_start: datetime | None,
+    period_end: datetime,
+    tz: ZoneInfo,
+    rule_titles: dict[str, str] | None = None,
+    send_empty: bool = False,
+) -> list[tuple[str, list[int]]]:
+    """:func:`build_digest`, each message with the positions in ``entries`` of the items it shows (so
+    a digest cut short by an error can be finished without repeating what already arrived)."""
     start = period_start.astimezone(tz).strftime("%d.%m.%Y %H:%M") if period_start else "…"
     end = period_end.astimezone(tz).strftime("%d.%m.%Y %H:%M")
     if not entries:
-        return [f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new."] if send_empty else []
+        return [(f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new.", [])] if send_empty else []
+    position = {id(e): i for i, e in enumerate(entries)}
     stories = cluster(entries)
     sources = {e.item.feed_name or e.item.feed_url for e in entries}
     header = (
@@ -116,10 +148,10 @@ def build_digest(
     sections: dict[str, list[Cluster]] = {}
     for story in stories:
         sections.setdefault(story.rules[0], []).append(story)
-    blocks = [header]
+    blocks: list[tuple[str, tuple[int, ...]]] = [(header, ())]
     for rule, members in sections.items():
         title = (rule_titles or {}).get(rule) or rule
-        blocks.append(f"<b>▍{escape(title)}</b> ({len(members)})")
+        blocks.append((f"<b>▍{escape(title)}</b> ({len(members)})", ()))
         for story in sorted(members, key=lambda c: c.newest, reverse=True):
-            blocks.append(_entry_block(story, tz))
-    return split_blocks(blocks)
+            blocks.append((_entry_block(story, tz), tuple(position[id(e)] for e in story.members)))
+    return split_tagged(blocks)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from core.config import DigestDefaults, parse_clock
 from delivery.cluster import Entry
-from delivery.digest import build_digest, digest_due
+from delivery.digest import build_digest_parts, digest_due
 from delivery.render import render_alert
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent
 from store import OutboxEntry, Store, Subscription
@@ -127,8 +127,16 @@ def due_digests(store: Store, defaults: DigestDefaults, now: datetime) -> list[D
 def render_digest(
     store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
 ) -> tuple[list[str], list[int]]:
+    parts, ids = render_digest_parts(store, plan, defaults, now, rule_titles)
+    return [text for text, _ in parts], ids
+
+
+def render_digest_parts(
+    store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
+) -> tuple[list[tuple[str, list[int]]], list[int]]:
+    """The digest's messages, each with the outbox ids it shows, and all the ids it covers."""
     entries = store.digest_entries(plan.subscription.id, now)
-    chunks = build_digest(
+    parts = build_digest_parts(
         [Entry(e.item, e.matches) for e in entries],
         period_start=plan.subscription.last_digest_at,
         period_end=now,
@@ -136,7 +144,7 @@ def render_digest(
         rule_titles=rule_titles,
         send_empty=defaults.send_empty,
     )
-    return chunks, [e.id for e in entries]
+    return [(text, [entries[i].id for i in shown]) for text, shown in parts], [e.id for e in entries]
 
 
 async def send_digest(
@@ -150,13 +158,20 @@ async def send_digest(
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
 ) -> None:
-    """Send one subscription's digest now (or record an empty period) and complete it on success."""
+    """Send one subscription's digest now (or record an empty period) and complete it on success.
+
+    When Telegram fails part-way (a 429 on the third message), the items of the messages that arrived
+    are marked sent; the digest stays due and its next attempt carries only the rest."""
     sub = plan.subscription
-    chunks, ids = render_digest(store, plan, defaults, now(), rule_titles)
-    if not chunks:
+    parts, ids = render_digest_parts(store, plan, defaults, now(), rule_titles)
+    if not parts:
         store.complete_digest(sub.id, ids, now())
         return
-    outcome = await sender.send(telegram_chat_id(sub.chat_id), chunks, preview=False)
+    outcome = await sender.send(telegram_chat_id(sub.chat_id), [text for text, _ in parts], preview=False)
+    if isinstance(outcome, Retry) and outcome.sent:
+        delivered = [i for _, shown in parts[: outcome.sent] for i in shown]
+        store.mark_sent(delivered, now())
+        report.sent += len(delivered)
     if isinstance(outcome, Sent):
         store.complete_digest(sub.id, ids, now())
         report.digests += 1

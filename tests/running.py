@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+from telegram.ext import Application
+
 from core.config import load_config
 from service.app import build_application, post_init, post_shutdown, prepare
 from service.state import BotState
@@ -16,6 +18,13 @@ from service.state import BotState
 async def running_bot(config: Path, token: str, now: datetime) -> AsyncIterator[BotState]:
     """The bot as ``bot.py run`` builds it, polling for updates, with the clock fixed at ``now`` and no
     scheduled jobs (tests drive cycles themselves)."""
+    async with running_app(config, token, now) as (_app, state):
+        yield state
+
+
+@asynccontextmanager
+async def running_app(config: Path, token: str, now: datetime) -> AsyncIterator[tuple[Application, BotState]]:  # type: ignore[type-arg]
+    """:func:`running_bot`, also giving the Application (for ``service.app.run_poll`` and friends)."""
     state = prepare(load_config(config), now)
     assert state is not None
     state.clock = lambda: now
@@ -27,7 +36,7 @@ async def running_bot(config: Path, token: str, now: datetime) -> AsyncIterator[
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0.0, timeout=1)
     try:
-        yield state
+        yield app, state
     finally:
         await app.updater.stop()
         await app.stop()

@@ -112,6 +112,7 @@ class _Fault:
     times: int
     retry_after: int = 1
     new_chat_id: int = 0
+    after: int = 0  # matching calls let through before the fault starts
 
 
 @dataclass
@@ -275,12 +276,14 @@ class BotApiEmulator:
         times: int = 1,
         retry_after: int = 1,
         new_chat_id: int = 0,
+        after: int = 0,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if given) fail like Telegram:
-        kind is '429', '403', '400_entities', '400_chat', '500', 'reset' or 'migrate'."""
+        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if given) fail like Telegram, once
+        ``after`` such calls went through: kind is '429', '403', '400_entities', '400_chat', '500', '502',
+        'reset' or 'migrate'."""
         with self.lock:
             self.faults.append(
-                _Fault(method, None if chat_id is None else str(chat_id), kind, times, retry_after, new_chat_id)
+                _Fault(method, None if chat_id is None else str(chat_id), kind, times, retry_after, new_chat_id, after)
             )
 
     def sent(self, chat_id: int | str | None = None) -> list[SentMessage]:
@@ -379,7 +382,10 @@ class BotApiEmulator:
                 ),
                 None,
             )
-            if fault:
+            if fault and fault.after > 0:
+                fault.after -= 1
+                fault = None
+            elif fault:
                 fault.times -= 1
         if fault:
             self._inject(request, fault)
