@@ -35,6 +35,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("feeds", "/feeds", "the polled feeds and their health (admins)"),
     ("feed_add", "/feed_add URL [name]", "add a feed after checking it works (admins)"),
     ("feed_remove", "/feed_remove URL", "stop polling a feed (admins)"),
+    ("feeds_export", "/feeds_export", "the feed list as an OPML file (admins)"),
+    ("feeds_import", "/feeds_import + an .opml file", "add the feeds of an OPML file sent as a document (admins)"),
 )
 USAGE = {name: usage for name, usage, _ in COMMANDS}
 MAX_TEST_TEXT = 4000

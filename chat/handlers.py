@@ -18,10 +18,11 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from chat import commands, feeds, rule_edits
+from chat import commands, feed_lists, feeds, rule_edits
 from chat.commands import COMMANDS, CommandError
 from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
+from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import escape
 from rules import load_rules
@@ -381,6 +382,44 @@ async def feed_remove(update: Update, context: Context, state: BotState, target:
     return feeds.remove_feed(state.store, args[0])
 
 
+@command("feeds_export", admin_only=True)
+async def feeds_export(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    data, count = feed_lists.export_opml(state.store, state.config, state.clock())
+    if update.effective_message is not None:
+        await update.effective_message.reply_document(data, filename="feeds.opml")
+    return f"📤 {count} feeds in feeds.opml. Send an OPML file back (as a document) to import feeds."
+
+
+@command("feeds_import", admin_only=True)
+async def feeds_import(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    return "Send the OPML file as a document: an .opml file, or any file with the caption /feeds_import."
+
+
+async def on_opml_document(update: Update, context: Context) -> None:
+    """An OPML file from an admin (an .opml file in a private chat, or captioned /feeds_import): import it."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or message.document is None or user is None:
+        return
+    state = state_of(context.application)
+    if user.id not in state.config.admins:
+        await message.reply_text("⛔ Only the bot's admins may import feeds. Nothing was changed.")
+        return
+    too_big = f"⚠️ The file is over {MAX_OPML_BYTES // 1_000_000} MB; nothing was imported."
+    if (message.document.file_size or 0) > MAX_OPML_BYTES:
+        await message.reply_text(too_big)
+        return
+    try:
+        data = bytes(await (await message.document.get_file()).download_as_bytearray())
+    except TelegramError as exc:
+        await message.reply_text(f"⚠️ Could not download the file ({escape(str(exc))}); nothing was imported.")
+        return
+    if len(data) > MAX_OPML_BYTES:  # the size Telegram announced may be missing or wrong
+        await message.reply_text(too_big)
+        return
+    report = await feed_lists.import_opml(state.store, state.config, data, f"import:{user.id}", state.clock())
+    await message.reply_text(feed_lists.report_text(report))
+
+
 HANDLERS = {
     "start": start,
     "help": start,
@@ -403,6 +442,8 @@ HANDLERS = {
     "feeds": feeds_list,
     "feed_add": feed_add,
     "feed_remove": feed_remove,
+    "feeds_export": feeds_export,
+    "feeds_import": feeds_import,
 }
 
 
@@ -413,6 +454,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)
     )
+    opml_file = filters.Document.FileExtension("opml") & filters.ChatType.PRIVATE
+    opml_caption = filters.Document.ALL & filters.CaptionRegex(r"^/feeds_import\b")
+    app.add_handler(MessageHandler(opml_file | opml_caption, on_opml_document))
 
 
 def bot_commands() -> list[BotCommand]:
