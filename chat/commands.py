@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.config import MODES, Config, parse_clock, valid_timezone
@@ -23,6 +24,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("mute", "/mute <duration|off> [@channel]", "pause instant alerts for a while, e.g. /mute 8h"),
     ("digest_now", "/digest_now [@channel]", "send the digest of everything queued, now"),
     ("rules", "/rules", "the rules, with matches in the last 7 days"),
+    ("trend", "/trend [rule|entities] [days]", "a chart of matches per day, default 14 days (1–90)"),
     ("test", "/test <text or URL>", "which rules match a text, a page or a feed, and why"),
     ("status", "/status", "feeds, queues and digests (admins)"),
     ("rule", "/rule NAME", "show a rule's YAML and examples (admins)"),
@@ -185,6 +187,54 @@ def list_rules(store: Store, ruleset: RuleSet, now: datetime) -> str:
         if rule.description:
             lines.append(f"  <i>{escape(rule.description)}</i>")
     return "\n".join(lines)
+
+
+TREND_DAYS, TREND_MAX_DAYS = 14, 90
+ENTITIES = "entities"
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRequest:
+    """What /trend draws: the series (zero-filled per local day), its days, the title and the caption."""
+
+    series: dict[str, dict[date, int]]
+    days: list[date]
+    title: str
+    caption: str
+
+
+def trend(store: Store, ruleset: RuleSet, args: Sequence[str], now: datetime, tz: ZoneInfo) -> TrendRequest:
+    """``/trend [rule|entities] [days]``: every rule, one rule, or the entity groups, over 1–90 days."""
+    from delivery.trend import day_window, period_title, totals_text  # matplotlib loads only when used
+
+    if len(args) > 2:
+        raise CommandError("trend", "Give at most a rule name and a number of days.")
+    numbers = [a for a in args if a.isdigit()]
+    words = [a for a in args if not a.isdigit()]
+    if len(numbers) > 1 or len(words) > 1:
+        raise CommandError("trend", "Give at most a rule name and a number of days.")
+    n_days = int(numbers[0]) if numbers else TREND_DAYS
+    if not 1 <= n_days <= TREND_MAX_DAYS:
+        raise CommandError("trend", f"Days must be from 1 to {TREND_MAX_DAYS}.")
+    what = words[0] if words else None
+    if what is not None and what != ENTITIES and ruleset.rule(what) is None:
+        known = ", ".join(r.name for r in ruleset.rules)
+        raise CommandError("trend", f"Unknown rule {what!r}. Rules: {known}; or 'entities'.")
+    since, days = day_window(now, tz, n_days)
+    if what == ENTITIES:
+        groups = [name for name, group in ruleset.groups.items() if group.kind == "entity"]
+        series = store.daily_match_counts(since, now, tz, "entity", groups)
+        subject = "Items per entity"
+    else:
+        rules = [what] if what else [r.name for r in ruleset.rules]
+        series = store.daily_match_counts(since, now, tz, "rule", rules)
+        subject = f"Matches of {what}" if what else "Matches per rule"
+    period = period_title(days)
+    caption = (
+        f"📈 <b>{escape(subject)}</b> per day, last {n_days} days ({escape(tz.key)})\n"
+        f"{escape(totals_text(series, days))}"
+    )
+    return TrendRequest(series, days, f"{subject} per day, {period} ({tz.key})", caption)
 
 
 def test_text(ruleset: RuleSet, text: str) -> str:

@@ -6,9 +6,11 @@ application's error handler logs anything a handler raises.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Context: TypeAlias = ContextTypes.DEFAULT_TYPE
 Answer: TypeAlias = str | tuple[str, InlineKeyboardMarkup]
-Handler: TypeAlias = Callable[[Update, Context, BotState, str, list[str]], Awaitable[Answer]]
+Handler: TypeAlias = Callable[[Update, Context, BotState, str, list[str]], Awaitable["Answer | Photo"]]
 MAX_ARGS_TEXT = 4096
 
 
@@ -54,6 +56,14 @@ async def may_manage(
 
 
 Wrapped: TypeAlias = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A command's answer that is an image (PNG bytes) with an HTML caption."""
+
+    png: bytes
+    caption: str
 
 
 def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Callable[[Handler], Wrapped]:
@@ -85,6 +95,9 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
             markup = None
             try:
                 answer = await func(update, context, state, target, rest)
+                if isinstance(answer, Photo):
+                    await message.reply_photo(answer.png, caption=answer.caption)
+                    return
                 text, markup = answer if isinstance(answer, tuple) else (answer, None)
             except (CommandError, EditError) as exc:
                 text = f"⚠️ {escape(str(exc))}"
@@ -134,6 +147,17 @@ async def mute(update: Update, context: Context, state: BotState, target: str, a
 @command("rules")
 async def rules(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     return commands.list_rules(state.store, state.rules, state.clock())
+
+
+@command("trend")
+async def trend(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Photo:
+    from delivery.trend import render_trend  # matplotlib loads only when used
+
+    sub = state.store.subscription(target)
+    tz = ZoneInfo((sub.timezone if sub else None) or state.config.digest.timezone)
+    chart = commands.trend(state.store, state.rules, args, state.clock(), tz)
+    png = await asyncio.to_thread(render_trend, chart.series, chart.days, chart.title)
+    return Photo(png, chart.caption)
 
 
 @command("test")
@@ -429,6 +453,7 @@ HANDLERS = {
     "digest_time": digest_time,
     "mute": mute,
     "rules": rules,
+    "trend": trend,
     "test": test,
     "status": status,
     "rule": rule,
