@@ -5,6 +5,7 @@
     python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
     python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item
     python bot.py digest --chat ID --dry-run   print the digest a subscription would get now
+    python bot.py health              ask the running bot's /healthz; exit 0 when healthy (Docker HEALTHCHECK)
     python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
 
 This module wires things together and holds no logic of its own: each command is a few lines that call
@@ -18,6 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from core.config import Config, load_config
 from core.errors import ProblemError
@@ -65,6 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if config is None:
         return EXIT_PROBLEM
+    # The config's logging section; --log-format on the command line wins over its format.
+    setup_logging(args.verbose, args.log_format or config.logging.format, config.logging.level)
     from service.app import run_bot
 
     return run_bot(config)
@@ -77,6 +81,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from service.app import print_digest
 
     return print_digest(config, chat=args.chat, dry_run=args.dry_run)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
+        return EXIT_PROBLEM
+    from service.health import run_health
+
+    return run_health(config.metrics, args.config)
 
 
 def cmd_feeds_import(args: argparse.Namespace) -> int:
@@ -99,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="path to config.yaml (default: $MONITOR_CONFIG, else config.yaml; now %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="key=value text or JSON lines (default: logging.format)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run the Telegram bot").set_defaults(func=cmd_run)
@@ -116,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--chat", required=True, help="chat id or @channel of the subscription")
     digest.add_argument("--dry-run", action="store_true", help="print instead of sending")
     digest.set_defaults(func=cmd_digest)
+    sub.add_parser("health", help="ask the running bot's /healthz (metrics.listen); exit 0 when healthy").set_defaults(
+        func=cmd_health
+    )
 
     feeds = sub.add_parser("feeds", help="import or export the feed list as OPML")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
@@ -130,9 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * min(verbosity, 2) if verbosity else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+class _LogHandler(logging.StreamHandler[TextIO]):
+    """The stderr handler setup_logging installs, and replaces when called again."""
+
+
+def setup_logging(verbosity: int, fmt: str = "text", level: str = "info") -> None:
+    """Log to stderr as key=value text or JSON lines (core/logs.py) at ``level``; -v: info, -vv: debug."""
+    from core.logs import make_formatter
+
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    if verbosity:
+        threshold = min(threshold, logging.WARNING - 10 * min(verbosity, 2))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LogHandler)]:
+        root.removeHandler(old)
+    if not root.handlers:  # as logging.basicConfig: a host's own handlers (pytest's) are left alone
+        handler = _LogHandler()
+        handler.setFormatter(make_formatter(fmt))
+        root.addHandler(handler)
+        root.setLevel(threshold)
     if verbosity < 2:
         # httpx logs every request URL at INFO; with Telegram that URL contains the bot token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -144,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # python-telegram-bot 22: opt in to timedelta retry_after now (the sender handles both forms).
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args.log_format or "text")
     try:
         result: int = args.func(args)
     except KeyboardInterrupt:

@@ -268,7 +268,7 @@ def parse_feed(
             reason = parsed.get("bozo_exception")
             text = str(reason).splitlines()[0] if reason else "unreadable"
             if content_type and "html" in content_type.lower():
-                text = f"got HTML ({content_type.split(';')[0]}), not a feed"
+                text = f"got HTML ({content_type.split(';')[0].strip()})"
             elif parsed.get("version"):
                 return ParseResult((), error=f"ill-formed feed with no entries: {text}"[:300])
             return ParseResult((), error=f"not a feed: {text}"[:300])
