@@ -20,7 +20,18 @@ class TokenRedactor(logging.Filter):
             if self.token in message:
                 record.msg = message.replace(self.token, "<redacted>")
                 record.args = ()
+            # A traceback can carry the token too (an exception's message with a request URL):
+            # render it once here, cleaned; every formatter reuses the cached exc_text.
+            if record.exc_info and not record.exc_text:
+                record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+            if record.exc_text and self.token in record.exc_text:
+                record.exc_text = record.exc_text.replace(self.token, "<redacted>")
+            if record.stack_info and self.token in record.stack_info:
+                record.stack_info = record.stack_info.replace(self.token, "<redacted>")
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def install_token_redaction(token: str) -> TokenRedactor:

@@ -28,6 +28,7 @@ from delivery.outbox import deliver_digests, deliver_instant, due_digests, rende
 from delivery.sender import Sender
 from rules import load_rules
 from service.checks import storage_problem
+from service.metrics import MetricsServer
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
 from watchers import PollSettings, make_client
@@ -50,7 +51,8 @@ async def notify_admins(app: Application, text: str) -> None:  # type: ignore[ty
 async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     async with state.lock:
-        await state.pipeline.run_cycle(state.clock())
+        report = await state.pipeline.run_cycle(state.clock())
+        state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
 
 
@@ -58,6 +60,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
     state = state_of(app)
     assert state.sender is not None
     report = await deliver_instant(state.store, state.sender, state.clock, notify=lambda text: notify_admins(app, text))
+    state.metrics.observe_delivery(report, state.clock())
     if report.sent or report.retried or report.dropped:
         log.info("delivery sent=%d retried=%d dropped=%d", report.sent, report.retried, report.dropped)
 
@@ -74,6 +77,7 @@ async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
             notify=lambda text: notify_admins(app, text),
             rule_titles=state.rule_titles(),
         )
+    state.metrics.observe_digests(report)
     if report.digests:
         log.info("digests sent=%d items=%d", report.digests, report.sent)
 
@@ -112,6 +116,7 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         await app.bot.set_my_commands(bot_commands())
     except Exception as exc:
         log.warning("set_my_commands_failed error=%r", exc)
+    await start_metrics(state)
     jq = app.job_queue
     assert jq is not None
     if not state.schedule_jobs:
@@ -128,8 +133,34 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     )
 
 
+async def start_metrics(state: BotState) -> None:
+    """Serve /metrics and /healthz when ``metrics.listen`` is set; a port in use is logged, not fatal."""
+    listen = state.config.metrics
+    if listen.host is None:
+        return
+    server = MetricsServer(
+        state.metrics,
+        listen.host,
+        listen.port,
+        clock=state.clock,
+        queue_sizes=state.store.queue_sizes,
+        poll_every=TICK,
+        deliver_every=DELIVER_EVERY,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("metrics_listen_failed host=%s port=%d error=%r", listen.host, listen.port, exc)
+        return
+    state.metrics_server = server
+    log.info("metrics_listening host=%s port=%d", listen.host, server.port)
+
+
 async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
+    if state.metrics_server is not None:
+        await state.metrics_server.stop()
+        state.metrics_server = None
     if state.client is not None:
         await state.client.aclose()
     state.store.close()

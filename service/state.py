@@ -14,6 +14,7 @@ from telegram.ext import Application
 from core.config import Config
 from delivery.sender import Sender
 from rules import RuleSet
+from service.metrics import Metrics, MetricsServer
 from service.pipeline import Pipeline
 from store import Store
 
@@ -35,6 +36,8 @@ class BotState:
     proposals: dict[str, Any] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
     schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    metrics: Metrics = field(default_factory=Metrics)  # fed by the jobs; served only if metrics.listen is set
+    metrics_server: MetricsServer | None = None
 
     @property
     def pipeline(self) -> Pipeline:
