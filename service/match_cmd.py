@@ -4,15 +4,18 @@ Output contract: one JSON object per item on stdout,
 ``{"id": …, "rules": [names], "priority": "instant"|"digest"|null, "why": {rule: {group: [texts]}}}``.
 Exit 0 when the input was processed (even if nothing matched); exit 2 with a one-line error on stderr
 for an unreadable or malformed input. A malformed JSONL line is reported with its number and skipped.
+When stderr is a terminal, a progress bar is drawn there (stdout stays pure JSON Lines).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
+
+from tqdm import tqdm
 
 from core.config import load_config
 from core.errors import ProblemError
@@ -59,12 +62,13 @@ def _jsonl_items(lines: Iterator[str], source: str, errors: IO[str]) -> Iterator
         yield str(item_id), Item(feed_url=source, uid=str(item_id), title=title, summary=summary, lang=lang)
 
 
-def _feed_items(data: bytes, source: str) -> Iterator[tuple[str, Item]]:
+def _feed_items(data: bytes, source: str, on_total: Callable[[int], object]) -> Iterator[tuple[str, Item]]:
     from watchers import parse_feed
 
     result = parse_feed(data, feed_url=source, feed_name=Path(source).name)
     if result.error:
         raise BadInput(f"{source}: {result.error}")
+    on_total(len(result.items))
     for item in result.items:
         yield item.uid, item
 
@@ -82,11 +86,14 @@ def _read(path: str) -> bytes:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def iter_input(path: str, errors: IO[str]) -> Iterator[tuple[str, Item]]:
+def iter_input(
+    path: str, errors: IO[str], on_total: Callable[[int], object] = lambda n: None
+) -> Iterator[tuple[str, Item]]:
+    """The file's items; ``on_total`` hears how many to expect (lines or entries) once the file is read."""
     data = _read(path)
     head = data.lstrip()[:1]
     if head == b"<":
-        yield from _feed_items(data, path)
+        yield from _feed_items(data, path, on_total)
         return
     try:
         text = data.decode("utf-8-sig")
@@ -94,7 +101,9 @@ def iter_input(path: str, errors: IO[str]) -> Iterator[tuple[str, Item]]:
         raise BadInput(f"{path}: not UTF-8 JSON Lines and not a feed (byte {exc.start})") from None
     if head and head not in (b"{", b"["):
         raise BadInput(f"{path}: neither JSON Lines (one object per line) nor an RSS/Atom/RDF feed")
-    yield from _jsonl_items(iter(text.splitlines()), path, errors)
+    lines = text.splitlines()
+    on_total(sum(1 for line in lines if line.strip()))
+    yield from _jsonl_items(iter(lines), path, errors)
 
 
 def run_match(
@@ -120,8 +129,10 @@ def run_match(
         )
         return EXIT_PROBLEM
     try:
-        for item_id, item in iter_input(input_path, errors):
-            out.write(json.dumps(result_record(item_id, ruleset.match(item)), ensure_ascii=False) + "\n")
+        with tqdm(file=errors, disable=not errors.isatty(), unit="item", desc="match", leave=False) as bar:
+            for item_id, item in iter_input(input_path, errors, lambda n: bar.reset(total=n)):
+                out.write(json.dumps(result_record(item_id, ruleset.match(item)), ensure_ascii=False) + "\n")
+                bar.update()
     except BadInput as exc:
         print(f"error: {exc}", file=errors)
         return EXIT_BAD_INPUT

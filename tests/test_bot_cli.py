@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -135,3 +136,27 @@ def test_run_with_an_unwritable_store_is_a_clear_error(tmp_path: Path) -> None:
     result = bot("--config", str(cfg), "run", env={"TELEGRAM_BOT_TOKEN": "1:x"})
     assert result.returncode == 1
     assert "storage:" in result.stderr and "blocker" in result.stderr and "not a directory" in result.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("on_terminal", [True, False], ids=["terminal", "pipe"])
+def test_match_progress_bar_on_a_terminal_only_and_stdout_stays_json(tmp_path: Path, on_terminal: bool) -> None:
+    from service.match_cmd import run_match
+
+    lines = [json.dumps({"id": i, "title": f"КНДР и Россия: переговоры {i}", "lang": "ru"}) for i in range(3000)]
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, err = io.StringIO(), (_Terminal() if on_terminal else io.StringIO())
+    code = run_match(
+        str(tmp_path / "big.jsonl"), rule_paths=None, config_path=str(REPO / "config.yaml"), out=out, errors=err
+    )
+    assert code == 0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in records] == [str(i) for i in range(3000)]
+    if on_terminal:
+        assert "match:   0%|" in err.getvalue() and "/3000" in err.getvalue()
+    else:
+        assert err.getvalue() == ""
