@@ -50,7 +50,7 @@ async def notify_admins(app: Application, text: str) -> None:  # type: ignore[ty
 
 async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
-    async with state.lock:
+    async with state.lock, state.metrics.busy(state.clock()):
         report = await state.pipeline.run_cycle(state.clock())
         state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
@@ -68,7 +68,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
 async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     assert state.sender is not None
-    async with state.lock:
+    async with state.lock, state.metrics.busy(state.clock()):
         report = await deliver_digests(
             state.store,
             state.sender,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,16 @@ class Metrics:
         self.started_at: datetime | None = None
         self.last_cycle_at: datetime | None = None
         self.last_delivery_at: datetime | None = None
+        self.busy_since: datetime | None = None  # a poll cycle or digest pass holds the bot's lock
+
+    @contextlib.asynccontextmanager
+    async def busy(self, now: datetime) -> AsyncIterator[None]:
+        """Marks a pass that holds the bot's lock: the delivery loop waits behind it, not stalled."""
+        self.busy_since = now
+        try:
+            yield
+        finally:
+            self.busy_since = None
 
     def observe_cycle(self, report: CycleReport, finished_at: datetime) -> None:
         self.feeds_polled.labels("ok").inc(report.feeds_ok)
@@ -101,12 +111,17 @@ class Metrics:
 
     def health(self, now: datetime, poll_every: float, deliver_every: float) -> tuple[bool, str]:
         """(healthy, "ok" or why not): each loop must have finished a run within STALL_FACTOR intervals,
-        counted from the last run, or from the start while there has been none."""
+        counted from the last run, or from the start while there has been none. Delivery waiting behind a
+        poll cycle or digest pass (they share a lock) is not stalled while that pass is younger than
+        STALL_FACTOR poll intervals."""
         problems = []
+        waiting = self.busy_since is not None and (now - self.busy_since).total_seconds() <= STALL_FACTOR * poll_every
         for what, last, every in (
             ("poll loop", self.last_cycle_at, poll_every),
             ("delivery loop", self.last_delivery_at, deliver_every),
         ):
+            if what == "delivery loop" and waiting:
+                continue
             since = last or self.started_at
             if since is None:
                 problems.append(f"{what} not started")

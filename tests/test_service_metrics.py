@@ -310,3 +310,23 @@ def test_bot_run_serves_health_and_logs_json_lines_without_the_token(
     assert {"metrics_listening", "bot_started", "poll_cycle", "bot_stopped"} <= events, events
     listening = next(r for r in records if r.get("event") == "metrics_listening")
     assert (listening["logger"], listening["level"], listening["port"]) == ("service.app", "info", port)
+
+
+@pytest.mark.parametrize(
+    ("name", "busy_for", "healthy", "reason"),
+    [
+        ("delivery waits behind a 60 s poll cycle", 60, True, "ok"),
+        ("the pass it waits behind is stuck", 95, False, "delivery loop stalled for 100 s"),
+    ],
+)
+async def test_delivery_waiting_behind_a_running_pass_is_not_stalled(
+    name: str, busy_for: int, healthy: bool, reason: str
+) -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    metrics = Metrics()
+    metrics.started_at = now - timedelta(hours=1)
+    metrics.last_cycle_at = now - timedelta(seconds=80)
+    metrics.last_delivery_at = now - timedelta(seconds=100)
+    async with metrics.busy(now - timedelta(seconds=busy_for)):
+        assert metrics.health(now, poll_every=30, deliver_every=10) == (healthy, reason), name
+    assert metrics.health(now, 30, 10) == (False, "delivery loop stalled for 100 s"), "the pass is over"
