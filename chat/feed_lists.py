@@ -176,7 +176,7 @@ def report_text(report: ImportReport, limit: int = 15) -> str:
     """The chat reply: summary first, then at most ``limit`` error lines (HTML-escaped)."""
     mark = "⚠️" if report.errors else "✅"
     lines = [f"{mark} OPML import: {escape(report.summary())}."]
-    lines += [f"• {escape(error)}" for error in report.errors[:limit]]
+    lines += [f"• {escape(error if len(error) <= 200 else error[:199] + '…')}" for error in report.errors[:limit]]
     if len(report.errors) > limit:
         lines.append(f"… and {len(report.errors) - limit} more.")
     if report.added:

@@ -23,6 +23,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 MAX_OPML_BYTES = 1_000_000
+MAX_URL, MAX_NAME = 2000, 200  # longer URLs are refused; longer names are cut
 FEED_TYPES = ("rss", "atom")
 # Characters XML 1.0 cannot carry at all (escaping does not help): dropped when writing.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -109,8 +110,10 @@ def _feed(outline: _Outline) -> OpmlFeed | str:
             return ""  # a category: its outlines speak for themselves
         return f"{where}: no xmlUrl"
     if kind and kind not in FEED_TYPES:
-        return f"{where}: type {kind!r} is not a feed (rss or atom)"
-    name = " ".join((outline.attrib.get("text") or outline.attrib.get("title") or "").split())
+        return f"{where}: type {kind[:40]!r} is not a feed (rss or atom)"
+    if len(url) > MAX_URL:
+        return f"{where}: xmlUrl is longer than {MAX_URL} characters"
+    name = " ".join((outline.attrib.get("text") or outline.attrib.get("title") or "").split())[:MAX_NAME]
     name = name or urlsplit(url).hostname or url
     return OpmlFeed(url, name, _lang(outline.attrib.get("language")), outline.number, outline.line)
 

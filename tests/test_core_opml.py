@@ -115,3 +115,11 @@ def test_render_escapes_names_and_writes_language_only_when_known() -> None:
     assert 'xmlUrl="https://a.example/?x=1&amp;y=2"' in data
     assert data.count("language=") == 1 and 'language="ko"' in data
     assert "<b>" not in data
+
+
+def test_overlong_urls_are_refused_and_overlong_names_cut() -> None:
+    long_url = "https://a.example/" + "x" * 2000
+    doc = f'<opml><body><outline xmlUrl="{long_url}"/><outline text="{"n" * 500}" xmlUrl="https://b.example/"/></body></opml>'
+    result = parse_opml(doc.encode())
+    assert result.problems == ["outline 1 (line 1): xmlUrl is longer than 2000 characters"]
+    assert [len(f.name) for f in result.feeds] == [200]
