@@ -254,12 +254,19 @@ def test_text(ruleset: RuleSet, text: str) -> str:
 
 
 def status(store: Store, now: datetime) -> str:
-    feeds = store.all_feeds(enabled_only=True)
+    retired_urls = {f.url for f in store.retired_feeds()}
+    feeds = [f for f in store.all_feeds(enabled_only=True) if f.url not in retired_urls]
     failing = [f for f in feeds if f.failures]
-    lines = [f"<b>Feeds</b>: {len(feeds) - len(failing)} OK, {len(failing)} failing"]
+    retired = f", {len(retired_urls)} retired" if retired_urls else ""
+    lines = [f"<b>Feeds</b>: {len(feeds) - len(failing)} OK, {len(failing)} failing{retired}"]
     for f in failing[:20]:
         nxt = f" — next try {f.next_poll_at:%H:%M} UTC" if f.next_poll_at else ""
         lines.append(f"  ⚠️ {escape(f.name)}: {escape(f.last_error or '?')} (×{f.failures}){nxt}")
+    for f in store.retired_feeds()[:20]:
+        lines.append(
+            f"  ⛔ {escape(f.name)}: retired, no longer polled ({escape(f.last_error or 'HTTP 410 Gone')}); "
+            f"/feed_add {escape(f.url)} polls it again"
+        )
     sizes = store.queue_sizes()
     pending = {kind: n for (kind, state), n in sizes.items() if state == "pending"}
     lines.append(

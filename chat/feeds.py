@@ -30,7 +30,8 @@ async def add_feed(
     """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling)."""
     if not is_url(url):
         return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
-    if store.feed_by_url(url) is not None and any(f.url == url for f in store.all_feeds(enabled_only=True)):
+    retired = {f.url for f in store.retired_feeds()}  # a feed retired by 410 Gone may be added again once it works
+    if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
         return f"{escape(url)} is already polled."
     settings = PollSettings.from_config(config.polling)
     result = await fetch(client, url, settings)

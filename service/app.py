@@ -54,6 +54,16 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
         report = await state.pipeline.run_cycle(state.clock())
         state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
+    for url, name in report.retired:
+        await notify_admins(app, retired_notice(url, name))
+
+
+def retired_notice(url: str, name: str) -> str:
+    """What admins are told when a feed answers 410 Gone (plain text)."""
+    return (
+        f"Feed retired: {name} ({url}) answered HTTP 410 Gone, so it is no longer polled. "
+        f"To poll it again: /feed_add {url} once it serves a feed again, or give it a new URL in config.yaml."
+    )
 
 
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]

@@ -40,6 +40,7 @@ class CycleReport:
     queued: int = 0
     instant_outbox_ids: list[int] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (feed url, error)
+    retired: list[tuple[str, str]] = field(default_factory=list)  # (feed url, name): 410 Gone, no longer polled
     matches_by_rule: Counter[str] = field(default_factory=Counter)  # rule name → new items it matched
     seconds: float = 0.0
 
@@ -119,6 +120,9 @@ class Pipeline:
                 ),
             )
             log.warning("feed_failed url=%s failures=%d error=%r", feed.url, feed.failures + 1, poll.error)
+            if poll.gone:
+                report.retired.append((feed.url, feed.name))
+                log.warning("feed_retired url=%s name=%r", feed.url, feed.name)
             return
         next_at = next_poll_at(feed, now, ok=True, retry_after=poll.retry_after, backoff_max=self.polling.backoff_max)
         if poll.outcome == "not_modified":

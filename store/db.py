@@ -226,10 +226,12 @@ class Store:
             )
 
     def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
+        """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0",
+                "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
+                "next_poll_at = NULL",
                 (url, name, lang, interval, added_by, ts(now)),
             )
         feed = self.feed_by_url(url)
@@ -251,6 +253,11 @@ class Store:
     def all_feeds(self, *, enabled_only: bool = False) -> list[Feed]:
         where = "WHERE enabled = 1" if enabled_only else ""
         return [self._feed(r) for r in self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds {where} ORDER BY id")]
+
+    def retired_feeds(self) -> list[Feed]:
+        """Enabled feeds that answered 410 Gone: still listed, no longer polled (``add_feed`` revives one)."""
+        rows = self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE enabled = 1 AND gone = 1 ORDER BY id")
+        return [self._feed(r) for r in rows]
 
     def feed_by_url(self, url: str) -> Feed | None:
         row = self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,)).fetchone()

@@ -27,10 +27,16 @@ from chat.commands import status
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from delivery.render import escape
 from rules import RuleSet, parse_rule_text
+from service.app import run_poll
 from service.pipeline import CycleReport, Pipeline
 from store import Store
+from tests.running import running_app
+from tgemu import BotApiEmulator
 from watchers import PollSettings, make_client
 
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "5151:FAULTS-token"
+ADMIN = 42
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 INTERVAL = 600
 MAX_BYTES = 5_000_000
@@ -335,3 +341,50 @@ async def test_a_50mb_body_is_refused_without_reading_it_all(
     # the declared 50 MB is refused on the header; the undeclared one soon after the 5 MB cap
     assert raw_server.sent["/huge-declared"] < HUGE // 5
     assert raw_server.sent["/huge-chunked"] < HUGE // 2
+
+
+async def test_a_gone_feed_is_retired_admins_are_told_and_feed_add_revives_it(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    gone_url, healthy_url = httpserver.url_for("/retired.xml"), httpserver.url_for("/healthy")
+    httpserver.expect_request("/retired.xml").respond_with_data("gone for good", status=410)
+    httpserver.expect_request("/healthy").respond_with_data(rss("h1", HEALTHY_TITLE))
+    with BotApiEmulator(TOKEN) as emu:
+        emu.add_chat(ADMIN, "private")
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\n"
+            f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\nrules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
+            "polling: {allow_private_urls: true, timeout: 5}\n"
+            f"feeds:\n  - {{url: '{gone_url}', name: 'Old wire'}}\n  - {{url: '{healthy_url}', name: 'Healthy'}}\n",
+            encoding="utf-8",
+        )
+        async with running_app(config, TOKEN, NOW) as (app, state):
+            await run_poll(app)
+            notes = await asyncio.to_thread(emu.wait_for, ADMIN, 1, 10)
+            assert len(notes) == 1
+            note = notes[0].text
+            assert note.startswith("Feed retired: Old wire") and gone_url in note and "no longer polled" in note
+            assert f"/feed_add {gone_url}" in note and "config.yaml" in note
+            text = status(state.store, NOW)
+            assert "1 OK, 0 failing, 1 retired" in text
+            assert "⛔ Old wire: retired, no longer polled (HTTP 410 Gone" in text and "⚠️ Old wire" not in text
+
+            later = NOW + timedelta(days=2)
+            state.clock = lambda: later
+            await run_poll(app)  # days later: the retired feed is still not polled, and no second notice
+            assert [m.text for m in emu.sent(ADMIN)] == [note]
+            assert len(httpserver.log) == 3  # retired, healthy, healthy again
+
+            # the site comes back: an admin re-adds the feed, and the next cycle polls it again
+            httpserver.clear()
+            httpserver.expect_request("/retired.xml").respond_with_data(rss("r1", "Russia and North Korea: talks"))
+            httpserver.expect_request("/healthy").respond_with_data(rss("h1", HEALTHY_TITLE))
+            emu.user_sends(ADMIN, ADMIN, f"/feed_add {gone_url} Old wire")
+            replies = await asyncio.to_thread(emu.wait_for, ADMIN, 2, 10)
+            assert len(replies) == 2 and replies[1].text.startswith("✅ Added")
+            await run_poll(app)
+            revived = state.store.feed_by_url(gone_url)
+            assert revived is not None and (revived.failures, revived.last_error) == (0, None)
+            assert revived.last_ok_at == later
+            assert "retired" not in status(state.store, later)
