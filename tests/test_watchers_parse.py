@@ -88,3 +88,42 @@ def test_well_formed_empty_feed_is_not_an_error() -> None:
 def test_plain_text_and_canonical_link() -> None:
     assert plain_text("a&amp;b <i>c</i>\n\n  d") == "a&b c\nd"
     assert canonical_link("HTTPS://News.Example/x?utm_medium=a&q=1#frag") == "https://news.example/x?q=1"
+
+
+def test_a_feed_whose_entries_all_lack_text_is_a_per_feed_error() -> None:
+    body = b'<rss version="2.0"><channel><item><link>https://x.example/1</link></item><item><guid>2</guid></item></channel></rss>'
+    result = parse_feed(body, feed_url="https://x.example/")
+    assert (result.items, result.skipped) == ((), 2)
+    assert result.error == "no usable entries: 2 entries without a title or summary"
+
+
+def test_an_ill_formed_feed_without_entries_is_named_so() -> None:
+    result = parse_feed(b"<rss><channel><title>a &nbsp; b</title></channel></rss>", feed_url="https://x.example/")
+    assert result.error and result.error.startswith("ill-formed feed with no entries: ")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "prolog", "content_type"),
+    [
+        ("windows-1251", True, "application/rss+xml; charset=iso-8859-1"),  # the prolog beats a wrong header
+        ("utf-8", False, "text/xml; charset=windows-1251"),  # valid UTF-8 beats a wrong header
+        ("windows-1251", False, "application/rss+xml; charset=utf-8"),  # declared UTF-8 does not decode: sniffed
+        ("koi8-r", False, None),  # nothing declared: sniffed
+        ("utf-16", True, "text/xml"),  # a BOM beats text/xml's US-ASCII default
+    ],
+)
+def test_cyrillic_decodes_right_despite_wrong_or_missing_charsets(
+    encoding: str, prolog: bool, content_type: str | None
+) -> None:
+    title = "Пхеньян и Москва обсудили поставки снарядов"
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>' if prolog else '<?xml version="1.0"?>'
+    body = f'{declaration}<rss version="2.0"><channel><item><title>{title}</title></item></channel></rss>'
+    result = parse_feed(body.encode(encoding), feed_url="https://x.example/", content_type=content_type)
+    assert [i.title for i in result.items] == [title]
+
+
+def test_undeclared_latin1_is_not_mistaken_for_cyrillic() -> None:
+    title = "Pyongyang et Moscou : coopération militaire élargie, déclarations très fermes"
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><item><title>{title}</title></item></channel></rss>'
+    result = parse_feed(body.encode("latin-1"), feed_url="https://x.example/", content_type="text/xml")
+    assert [i.title for i in result.items] == [title]
