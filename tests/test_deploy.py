@@ -320,6 +320,7 @@ def test_compose_publishes_metrics_on_localhost_and_keeps_state_in_volumes() -> 
     targets = {v.split(":")[1]: v.split(":")[0] for v in bot["volumes"]}
     assert set(targets) == {"/config", "/data"}
     assert targets["/data"] in compose["volumes"], "the store lives in a named volume"
+    assert bot["read_only"] is True and bot["tmpfs"] == ["/tmp"] and bot["cap_drop"] == ["ALL"]
     assert "TELEGRAM_BOT_TOKEN" not in json.dumps(compose), "the token comes from .env only"
     assert "TELEGRAM_BOT_TOKEN=" in (REPO / ".env.example").read_text(encoding="utf-8")
     assert ".env" in (REPO / ".gitignore").read_text(encoding="utf-8").split()
