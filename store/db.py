@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -378,26 +379,28 @@ class Store:
         """
         first, last = since.astimezone(tz).date(), until.astimezone(tz).date()
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        starts = [ts(datetime.combine(d, time(0), tzinfo=tz)) or "" for d in days]  # local midnights, UTC text
+        # SQL counts per UTC hour (per minute when a local midnight is not on the hour, e.g. UTC+05:30);
+        # a bucket never straddles midnight, so each falls in one day, found by bisecting the midnights.
+        width, pad = (13, ":00:00.000000Z") if all(s[14:16] == "00" for s in starts) else (16, ":00.000000Z")
         key = "m.rule" if by == "rule" else "json_extract(j.value, '$[0]')"
         source = "matches m" if by == "rule" else "matches m, json_each(m.hits_json) j"
+        count = "COUNT(*)" if by == "rule" else "COUNT(DISTINCT m.item_id)"  # (item, rule) is unique
         where = "m.created_at >= ? AND m.created_at <= ?"
         params: list[Any] = [ts(since), ts(until)]
         if names is not None:
             where += f" AND {key} IN ({','.join('?' * len(names))})"
             params += names
-        # Counted per UTC minute in SQL (every zone's offset is whole minutes), per local day here.
         rows = self.conn.execute(
-            f"SELECT {key}, substr(m.created_at, 1, 16), COUNT(DISTINCT m.item_id) FROM {source} "
-            f"WHERE {where} GROUP BY 1, 2",
+            f"SELECT {key}, substr(m.created_at, 1, {width}), {count} FROM {source} WHERE {where} GROUP BY 1, 2",
             params,
         )
-        out = {name: dict.fromkeys(days, 0) for name in names or ()}
-        for name, minute, count in rows:
-            day = datetime.strptime(minute, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC).astimezone(tz).date()
-            series = out.setdefault(name, dict.fromkeys(days, 0))
-            if day in series:
-                series[day] += count
-        return out
+        out = {name: [0] * len(days) for name in names or ()}
+        for name, bucket, n in rows:
+            index = bisect_right(starts, bucket + pad) - 1
+            if 0 <= index < len(days):
+                out.setdefault(name, [0] * len(days))[index] += n
+        return {name: dict(zip(days, counts, strict=True)) for name, counts in out.items()}
 
     def prune(self, now: datetime, keep_days: int = 60) -> int:
         """Drop the stored text of items seen more than ``keep_days`` ago that nothing still waits to

@@ -142,6 +142,14 @@ def test_daily_counts_follow_the_local_day_boundary(store: Store) -> None:
     assert before == {"military": {date(2026, 11, 1): 1}}, "the period's end is respected"
 
 
+def test_daily_counts_in_a_half_hour_zone(store: Store) -> None:
+    seen(store, datetime(2026, 11, 1, 18, 29, 59, tzinfo=UTC), "a", _match("military", "DPRK"))  # 23:59:59 IST
+    seen(store, datetime(2026, 11, 1, 18, 30, tzinfo=UTC), "b", _match("military", "DPRK"))  # 00:00 IST, 2 Nov
+    since, until = datetime(2026, 11, 1, 0, 0, tzinfo=UTC), datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+    counts = store.daily_match_counts(since, until, ZoneInfo("Asia/Kolkata"), "rule")
+    assert counts == {"military": {date(2026, 11, 1): 1, date(2026, 11, 2): 1}}
+
+
 def test_daily_counts_by_entity_count_an_item_once_per_group(store: Store) -> None:
     at = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
     seen(store, at, "a", _match("military", "DPRK", "RUSSIA", "DPRK"), _match("context", "DPRK"))
