@@ -66,6 +66,9 @@ class Photo:
     caption: str
 
 
+ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
+
+
 def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Callable[[Handler], Wrapped]:
     """The one access-control and reply wrapper every command goes through."""
 
@@ -103,6 +106,7 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
                 text = f"⚠️ {escape(str(exc))}"
             await message.reply_text(text, reply_markup=markup)
 
+        ACCESS[handler] = "admin" if admin_only else "manage" if manage else "anyone"
         return handler
 
     return wrap

@@ -74,9 +74,11 @@ def _snippet(text: str, what: str) -> Any:
         raise EditError(f"Send the {what} as YAML after the command (on the next lines).")
     try:
         load_yaml(text, what)
+        return _load(text)
     except YamlProblem as exc:
         raise EditError(str(exc.problem)) from None
-    return _load(text)
+    except RecursionError:  # both YAML loaders recurse once per nesting level
+        raise EditError(f"The {what} is nested too deeply.") from None
 
 
 def file_of_rule(ruleset: RuleSet, name: str) -> Path:

@@ -431,6 +431,8 @@ class BotApiEmulator:
                 "Bad Request: group chat was upgraded to a supergroup chat",
                 {"migrate_to_chat_id": fault.new_chat_id},
             )
+        elif fault.kind in ("401", "404"):
+            self._error(request, int(fault.kind), "Unauthorized" if fault.kind == "401" else "Not Found")
         else:
             self._error(request, int(fault.kind), "Internal Server Error")
 
