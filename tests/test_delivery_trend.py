@@ -252,3 +252,28 @@ async def test_a_chart_failure_neither_blocks_nor_repeats_the_digest(
     sub = store.subscription(CHAT)
     assert sub is not None and sub.last_digest_at == DIGEST_AT, "the digest is complete"
     assert store.digest_entries(sub.id, DIGEST_AT) == [], "nothing is left to send again"
+
+
+@pytest.mark.parametrize(
+    ("case", "photo", "caption", "fault", "expected"),
+    [
+        ("a PNG with a caption", "png", "<b>Matches</b> per day", None, "Sent"),
+        ("flood control", "png", "", "429", "Retry"),
+        ("bot blocked", "png", "", "403", "Gone"),
+        ("not an image", "text", "", None, "Failed"),
+        ("caption over 1024 characters", "png", "x" * 1025, None, "Failed"),
+    ],
+)
+async def test_send_photo_outcomes(
+    emu_sender: tuple[BotApiEmulator, Sender], case: str, photo: str, caption: str, fault: str | None, expected: str
+) -> None:
+    emu, sender = emu_sender
+    data = render_trend({}, DAYS, "t") if photo == "png" else b"not an image at all"
+    if fault:
+        emu.fail_next("sendPhoto", fault)
+    outcome = await sender.send_photo(CHAT, data, caption)
+    assert type(outcome).__name__ == expected, case
+    sent = emu.sent(CHAT)
+    assert [m.photo for m in sent] == ([data] if expected == "Sent" else [])
+    if sent:
+        assert sent[0].text == caption and sent[0].parse_mode == "HTML"
