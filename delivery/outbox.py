@@ -81,26 +81,42 @@ async def _handle_failure(
 
 
 async def deliver_instant(
-    store: Store, sender: MessageSender, now: Callable[[], datetime], *, notify: Notify | None = None, limit: int = 200
+    store: Store,
+    sender: MessageSender,
+    now: Callable[[], datetime],
+    *,
+    notify: Notify | None = None,
+    limit: int = 200,
+    parallel_chats: int = 8,
 ) -> DeliveryReport:
-    """Send every pending instant alert that is due, in order per chat; one chat's failure (its later
+    """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
+    once (each chat is paced on its own, the rate limiter caps the total); one chat's failure (its later
     alerts wait with it, keeping their order) never stops the others."""
     report = DeliveryReport()
     by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
         by_chat.setdefault(entry.chat_id, []).append(entry)
-    for chat_id, entries in by_chat.items():
-        for index, entry in enumerate(entries):
-            outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
-            if isinstance(outcome, Sent):
-                store.mark_sent([entry.id], now())
-                report.sent += 1
-                continue
-            if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
-                await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
-                continue
-            await _handle_failure(store, chat_id, outcome, [e.id for e in entries[index:]], now(), report, notify)
-            break
+    slots = asyncio.Semaphore(max(parallel_chats, 1))
+
+    async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
+        async with slots:
+            for index, entry in enumerate(entries):
+                outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
+                if isinstance(outcome, Sent):
+                    store.mark_sent([entry.id], now())
+                    report.sent += 1
+                    continue
+                if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
+                    await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
+                    continue
+                ids = [e.id for e in entries[index:]]
+                await _handle_failure(store, chat_id, outcome, ids, now(), report, notify)
+                return
+
+    results = await asyncio.gather(*(one_chat(c, entries) for c, entries in by_chat.items()), return_exceptions=True)
+    for chat_id, result in zip(by_chat, results, strict=True):
+        if isinstance(result, BaseException):  # a bug in one chat's delivery; the entries stay pending
+            log.error("delivery_crashed chat=%s error=%r", chat_id, result, exc_info=result)
     return report
 
 

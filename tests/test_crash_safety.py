@@ -1,0 +1,235 @@
+"""Crash safety: the real bot, SIGKILLed at random points over a stream of feed updates, loses nothing.
+
+The bot runs as a subprocess (``bot.py run``) against the Bot API emulator and a local feed that grows a
+generation of items before every restart. Between lives the test plays "time passes while the bot is down"
+by making the feed due again in the SQLite file. At the end every item the rules send instantly must have
+reached every subscribed chat; a chat may see an item twice only for a message that was in flight when the
+process died (at most one per kill, as the README documents).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+
+from rules import load_rules
+from tgemu import BotApiEmulator
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "555111:CRASH-test-token"
+CHATS = (101, 102, 103)
+KILLS = 22
+MARK = re.compile(r"выпуск (\d+)")
+
+# (title, summary): the first five are about DPRK–Russia military ties, the rest are near misses.
+TEMPLATES = (
+    (
+        "Минобороны России и КНДР обсудили поставки артиллерийских снарядов",
+        "Делегация министерства обороны КНДР провела переговоры в Москве о военном сотрудничестве.",
+    ),
+    (
+        "Северокорейские военные прибыли в Курскую область",
+        "Войска КНДР направлены на помощь российской армии, сообщила разведка.",
+    ),
+    (
+        "North Korea ships more missiles to Russia, intelligence says",
+        "Pyongyang has delivered ballistic missiles and artillery shells to Russian forces.",
+    ),
+    ("북한, 러시아에 포탄 추가 지원", "북한이 러시아에 포탄과 미사일을 보낸 것으로 국정원이 밝혔다."),
+    (
+        "Шойгу провёл в Пхеньяне переговоры с Ким Чен Ыном о военном сотрудничестве",
+        "Стороны обсудили реализацию договора о всеобъемлющем стратегическом партнёрстве.",
+    ),
+    ("Сборная России по хоккею выиграла товарищеский матч", "Матч прошёл в Москве."),
+    (
+        "КНДР запустила баллистическую ракету в сторону Японского моря",
+        "Об этом сообщил Объединённый комитет начальников штабов Южной Кореи.",
+    ),
+)
+PER_GENERATION = 3  # items added to the feed before each life
+
+
+def item(n: int) -> tuple[str, str]:
+    title, summary = TEMPLATES[n % len(TEMPLATES)]
+    return f"{title} — выпуск {n}", summary
+
+
+class GrowingFeed:
+    """An RSS feed on 127.0.0.1 whose item count the test raises between the bot's lives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = feed.render()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml"
+
+    def render(self) -> bytes:
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        entries = []
+        for n in range(self.count - 1, -1, -1):
+            title, summary = item(n)
+            entries.append(
+                f"<item><title>{escape(title)}</title><link>https://news.example/{n}</link>"
+                f"<guid>https://news.example/{n}</guid><description>{escape(summary)}</description>"
+                f"<pubDate>{format_datetime(start + timedelta(minutes=n))}</pubDate></item>"
+            )
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Поток</title>'
+            f"<link>https://news.example/</link>{''.join(entries)}</channel></rss>"
+        ).encode()
+
+    def __enter__(self) -> GrowingFeed:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def emu() -> Iterator[BotApiEmulator]:
+    with BotApiEmulator(TOKEN) as e:
+        for chat in CHATS:
+            e.add_chat(chat, "private")
+        yield e
+
+
+def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str) -> Path:
+    subs = "".join(f"  - {{chat: {chat}, mode: instant}}\n" for chat in CHATS)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            telegram: {{base_url: '{emu.base_url}'}}
+            storage: {{path: '{tmp_path / "bot.sqlite3"}'}}
+            rules: {{files: ['{REPO / "rules"}/*.yaml']}}
+            polling: {{allow_private_urls: true, timeout: 5, backlog: {{max_items: 1000, max_age: null}}}}
+            feeds:
+              - {{url: '{feed_url}', name: Поток, lang: ru, interval: 60}}
+            subscriptions:
+            """
+        )
+        + subs,
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_bot(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run"],
+            cwd=REPO,
+            env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def make_feed_due(db: Path) -> None:
+    """Time passes while the bot is down: the feed is due again at the next start."""
+    if not db.exists():
+        return
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE feeds SET next_poll_at = NULL")
+
+
+def received(emu: BotApiEmulator, chat: int) -> Counter[int]:
+    counts: Counter[int] = Counter()
+    for message in emu.sent(chat):
+        found = MARK.search(message.text)
+        if found:
+            counts[int(found.group(1))] += 1
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_sigkill_at_random_points_loses_nothing_and_repeats_at_most_the_message_in_flight(
+    tmp_path: Path, emu: BotApiEmulator, figure: Callable[[str], None]
+) -> None:
+    ruleset = load_rules(sorted((REPO / "rules").glob("*.yaml")))
+    seed = int(os.environ.get("CRASH_SEED", "20261130"))
+    rng = random.Random(seed)
+    log = tmp_path / "bot.log"
+    with GrowingFeed() as feed:
+        config = write_config(tmp_path, emu, feed.url)
+        db = tmp_path / "bot.sqlite3"
+        phases: Counter[str] = Counter()
+        started = time.monotonic()
+        for _life in range(KILLS):
+            feed.count += PER_GENERATION
+            make_feed_due(db)
+            before = len(emu.sent())
+            proc = start_bot(config, log)
+            time.sleep(rng.uniform(0.5, 7.0))  # start-up, poll, match, commit, pace and send all take time
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            sent_in_life = len(emu.sent()) - before
+            phases["before the first send" if sent_in_life == 0 else "after sending began"] += 1
+
+        # The last life runs to the end: everything owed must arrive.
+        make_feed_due(db)
+        proc = start_bot(config, log)
+        expected = {n for n in range(feed.count) if any(m.priority == "instant" for m in ruleset.match_text(*item(n)))}
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if all(expected <= set(received(emu, chat)) for chat in CHATS):
+                    break
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+    duplicates = {chat: sum(c - 1 for c in received(emu, chat).values() if c > 1) for chat in CHATS}
+    figure(
+        f"crash safety (seed {seed}): {KILLS} SIGKILLs ({dict(phases)}), {feed.count} feed items, "
+        f"{len(expected)} to deliver to each of {len(CHATS)} chats, duplicates per chat {duplicates}, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    assert expected, "the stream must contain matching items"
+    assert phases["after sending began"] >= 3, f"too few kills landed while sending: {dict(phases)}"
+    for chat in CHATS:
+        got = received(emu, chat)
+        missing = sorted(expected - set(got))
+        assert not missing, f"chat {chat} never received items {missing}; log tail:\n{log.read_text()[-3000:]}"
+        assert set(got) <= expected, f"chat {chat} got items the rules do not send: {sorted(set(got) - expected)}"
+    assert sum(duplicates.values()) <= KILLS, f"more repeats than kills: {duplicates}"
