@@ -92,10 +92,11 @@ def trend_figure(series: Mapping[str, Mapping[date, int]], days: Sequence[date],
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("matches per day")
     ax.grid(True, alpha=0.3)
-    if drawn:
-        handles = ax.get_lines()
-        ax.legend(handles, [f"{line.label} ({line.total})" for line in drawn], loc="best", fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.09)  # fixed: no layout engine to warn
+    labels = [f"{line.label} ({line.total})" for line in drawn]
+    if labels:  # beside the plot, so it never hides a line
+        ax.legend(ax.get_lines(), labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=9)
+    right = 0.98 - 0.0068 * max([0, *(len(label) + 6 for label in labels)])  # room for the longest label
+    fig.subplots_adjust(left=0.06, right=max(right, 0.6), top=0.92, bottom=0.09)  # fixed: no layout engine
     return fig
 
 
