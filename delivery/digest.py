@@ -14,7 +14,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from delivery.cluster import Cluster, Entry, cluster
-from delivery.render import MAX_MESSAGE, escape, link, shorten, visible_length
+from delivery.render import MAX_MESSAGE, escape, link, quote, shorten, source_name, visible_length
 
 MAX_TITLE = 300
 MAX_SOURCES_SHOWN = 4
@@ -86,7 +86,7 @@ def _entry_block(c: Cluster, tz: ZoneInfo) -> str:
         if name in seen:
             continue
         seen.add(name)
-        sources.append(link(name, e.item.link))
+        sources.append(link(source_name(name), e.item.link))
     shown = ", ".join(sources[:MAX_SOURCES_SHOWN])
     if len(sources) > MAX_SOURCES_SHOWN:
         shown += f" +{len(sources) - MAX_SOURCES_SHOWN}"
@@ -96,7 +96,7 @@ def _entry_block(c: Cluster, tz: ZoneInfo) -> str:
             for group, texts in m.why().items():
                 bucket = why.setdefault(group, [])
                 bucket.extend(t for t in texts if t not in bucket)
-    why_text = " · ".join(f"{escape(g)}: " + ", ".join(f"«{escape(t)}»" for t in ts[:2]) for g, ts in why.items())
+    why_text = " · ".join(f"{escape(g)}: " + ", ".join(quote(t) for t in ts[:2]) for g, ts in why.items())
     head = f"• <b>{link(shorten(lead.title, MAX_TITLE), lead.link)}</b>"
     meta = f"{stamp} · {shown}" if stamp else shown
     return f"{head}\n{meta}\n<i>{why_text}</i>"
@@ -150,7 +150,7 @@ def build_digest_parts(
         sections.setdefault(story.rules[0], []).append(story)
     blocks: list[tuple[str, tuple[int, ...]]] = [(header, ())]
     for rule, members in sections.items():
-        title = (rule_titles or {}).get(rule) or rule
+        title = shorten((rule_titles or {}).get(rule) or rule, MAX_TITLE)
         blocks.append((f"<b>▍{escape(title)}</b> ({len(members)})", ()))
         for story in sorted(members, key=lambda c: c.newest, reverse=True):
             blocks.append((_entry_block(story, tz), tuple(position[id(e)] for e in story.members)))

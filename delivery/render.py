@@ -16,6 +16,8 @@ from core.models import Item, Match
 
 MAX_MESSAGE = 4096
 SUMMARY_CHARS = 600
+QUOTE_CHARS = 80  # a matched text shown in a why line (a wide regex can match thousands of characters)
+NAME_CHARS = 100  # a feed's name as a source
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -59,6 +61,16 @@ def strip_html(html_text: str) -> str:
     return html.unescape(_TAG.sub("", html_text))
 
 
+def quote(text: str) -> str:
+    """A matched text in a why line: «…», escaped, at most :data:`QUOTE_CHARS` characters."""
+    return f"«{escape(shorten(text, QUOTE_CHARS))}»"
+
+
+def source_name(name: str) -> str:
+    """A feed's name as shown for a source (not escaped), at most :data:`NAME_CHARS` characters."""
+    return shorten(name, NAME_CHARS)
+
+
 def render_why(matches: Sequence[Match]) -> str:
     """Why it matched: the most urgent rule's groups and texts in full, the other rules by name.
 
@@ -69,7 +81,7 @@ def render_why(matches: Sequence[Match]) -> str:
     ordered = sorted(matches, key=lambda m: m.priority != "instant")  # stable: file order otherwise
     main = ordered[0]
     groups = " · ".join(
-        f"{escape(group)}: " + ", ".join(f"«{escape(t)}»" for t in texts[:3]) for group, texts in main.why().items()
+        f"{escape(group)}: " + ", ".join(quote(t) for t in texts[:3]) for group, texts in main.why().items()
     )
     line = f"🔎 <i>{escape(main.rule)}</i> — {groups}"
     if len(ordered) > 1:
@@ -81,7 +93,7 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
     """An instant alert: linked bold title, source and time, a short excerpt, and why it matched."""
     urgent = any(m.priority == "instant" for m in matches)
     head = ("🚨 " if urgent else "📰 ") + f"<b>{link(item.title or '(no title)', item.link)}</b>"
-    source = escape(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url)
+    source = escape(source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url))
     when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else ""
     meta = f"<i>{source}</i>" + (f" · {when}" if when else "")
     parts = [head, meta]
@@ -93,4 +105,6 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
         text = "\n".join(
             [head if visible_length(head) < 1000 else escape(shorten(item.title, 900)), meta, render_why(matches[:3])]
         )
+    if visible_length(text) > MAX_MESSAGE:  # never: every part above is capped; Telegram would refuse it
+        text = escape(shorten(strip_html(text), MAX_MESSAGE))
     return text

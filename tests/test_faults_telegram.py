@@ -46,7 +46,7 @@ class Fault:
     kind: str | None  # emulator fault kind, None: no fault (the items themselves are the problem)
     times: int = 1
     retry_after: int = 1
-    huge: bool = False  # add items with a 6,000-character title and a 30,000-character summary
+    huge: bool = False  # huge titles and summaries, a regex hit of 3,600 characters, a 5,000-character feed name
 
 
 CASES = {
@@ -71,6 +71,7 @@ def feed_xml(huge: bool) -> bytes:
     if huge:
         items.append((f"Сделка 1190: КНДР передала России артиллерийские снаряды {'очень ' * 1000}", ""))
         items.append(("Сделка 1191: КНДР передала России ракеты", "Пхеньян и Москва. " * 1700))
+        items.append(("Сделка 1192: без стран", f"широкое начало {'текст ' * 600} широкий конец"))  # WIDE only
     body = "".join(
         f"<item><title>{xml_escape(title)}</title><link>https://news.example/{n}</link>"
         f"<guid isPermaLink='false'>f-{n}</guid><pubDate>{format_datetime(published + timedelta(minutes=n))}</pubDate>"
@@ -85,7 +86,7 @@ def feed_xml(huge: bool) -> bytes:
 
 def expected_marks(fault: Fault) -> set[str]:
     marks = {str(1100 + i) for i in range(ITEMS)}
-    return marks | {"1190", "1191"} if fault.huge else marks
+    return marks | {"1190", "1191", "1192"} if fault.huge else marks
 
 
 @pytest.fixture
@@ -99,17 +100,37 @@ def emu() -> Iterator[BotApiEmulator]:
         yield e
 
 
-def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str, mode: str) -> Path:
+WIDE_RULE = """\
+version: 1
+groups:
+  WIDE:
+    aliases:
+      - re: 'широкое начало.*широкий конец'
+rules:
+  - name: wide_span
+    description: A regex whose hit spans a whole summary
+    priority: instant
+    all: [WIDE]
+"""
+
+
+def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str, mode: str, huge: bool = False) -> Path:
     subs = "".join(f"  - {{chat: {chat}, mode: {mode}}}\n" for chat in (FAULTY, OK_PRIVATE, OK_OTHER))
+    rule_files = [f"{REPO / 'rules'}/*.yaml"]
+    name = "Лента"
+    if huge:
+        (tmp_path / "wide.yaml").write_text(WIDE_RULE, encoding="utf-8")
+        rule_files.append(str(tmp_path / "wide.yaml"))
+        name = "Лента " * 1000
     path = tmp_path / "config.yaml"
     path.write_text(
         f"telegram: {{base_url: '{emu.base_url}'}}\n"
         f"admins: [{ADMIN}]\n"
         f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\n"
-        f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
+        f"rules: {{files: {rule_files}}}\n"
         "polling: {allow_private_urls: true, timeout: 5, backlog: {max_items: 100, max_age: null}}\n"
         "digest: {time: '09:00', timezone: Asia/Seoul}\n"
-        f"feeds:\n  - {{url: '{feed_url}', name: 'Лента', lang: ru}}\n"
+        f"feeds:\n  - {{url: '{feed_url}', name: '{name}', lang: ru}}\n"
         f"subscriptions:\n{subs}",
         encoding="utf-8",
     )
@@ -126,7 +147,7 @@ async def start(
     tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, clock: list[datetime], mode: str, fault: Fault
 ) -> AsyncIterator[tuple[Application, BotState]]:  # type: ignore[type-arg]
     httpserver.expect_request("/feed.xml").respond_with_data(feed_xml(fault.huge), content_type="application/rss+xml")
-    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"), mode)
+    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"), mode, fault.huge)
     async with running_app(config, TOKEN, clock[0]) as (app, state):
         state.clock = lambda: clock[0]
         assert state.sender is not None
