@@ -17,6 +17,7 @@ from watchers import PollSettings, fetch, parse_feed, plain_text
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 MAX_PAGE_TEXT = 4000
+MAX_NAME = 100
 
 
 def is_url(text: str) -> bool:
@@ -30,6 +31,8 @@ async def add_feed(
     """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling)."""
     if not is_url(url):
         return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
+    if name is not None and len(name) > MAX_NAME:
+        return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
     retired = {f.url for f in store.retired_feeds()}  # a feed retired by 410 Gone may be added again once it works
     if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
         return f"{escape(url)} is already polled."

@@ -26,7 +26,7 @@ from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
-from delivery.render import escape
+from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_length
 from rules import load_rules
 from service.state import BotState, state_of
 
@@ -64,6 +64,31 @@ class Photo:
 
     png: bytes
     caption: str
+
+
+def split_reply(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """A reply as messages of at most ``limit`` visible characters (Telegram refuses longer ones), split
+    between lines; a ``<pre>`` reply is split inside and each part wrapped again; a single line over the
+    limit is cut, as plain text."""
+    if visible_length(text) <= limit:
+        return [text]
+    pre = text.startswith("<pre>") and text.endswith("</pre>")
+    lines = [
+        line if visible_length(line) <= limit else escape(shorten(strip_html(line), limit))
+        for line in (text[5:-6] if pre else text).split("\n")
+    ]
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        length = visible_length(line)
+        if current and size + 1 + length > limit:
+            messages.append("\n".join(current))
+            current, size = [], 0
+        size += length + (1 if current else 0)
+        current.append(line)
+    messages.append("\n".join(current))
+    return [f"<pre>{m}</pre>" for m in messages] if pre else messages
 
 
 ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
@@ -104,7 +129,9 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
                 text, markup = answer if isinstance(answer, tuple) else (answer, None)
             except (CommandError, EditError) as exc:
                 text = f"⚠️ {escape(str(exc))}"
-            await message.reply_text(text, reply_markup=markup)
+            parts = split_reply(text)
+            for index, part in enumerate(parts):
+                await message.reply_text(part, reply_markup=markup if index == len(parts) - 1 else None)
 
         ACCESS[handler] = "admin" if admin_only else "manage" if manage else "anyone"
         return handler

@@ -436,3 +436,52 @@ async def test_the_token_never_reaches_logs_or_replies(
         logging.getLogger().removeHandler(root_handler)
         for handler in logging.getLogger().handlers:
             handler.removeFilter(redactor)
+
+
+# -- long replies ------------------------------------------------------------------------------------
+
+
+async def replies_until_help(emu: BotApiEmulator, user: int, text: str) -> list[SentMessage]:
+    """Every reply to ``text``: updates are handled in order, so they are the messages before /help's."""
+    before = len(emu.sent(user))
+    emu.user_sends(user, user, text)
+    emu.user_sends(user, user, "/help")
+    for _ in range(200):
+        sent = emu.sent(user)[before:]
+        if sent and "/subscribe" in sent[-1].text and "Your Telegram user id" in sent[-1].text:
+            return sent[:-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/help after {text!r} never answered")
+
+
+async def test_long_replies_are_split_not_refused(emu: BotApiEmulator, bot: BotState) -> None:
+    urls = [f"https://feeds.example/{n}/" + "section/" * 8 + "rss.xml" for n in range(80)]
+    for n, url in enumerate(urls):
+        bot.store.add_feed(url, f"Feed <{n}>", "ru", 900, "chat:42", NOW)
+    for n in range(150):
+        bot.store.upsert_subscription(-1000000 - n, NOW, mode="digest", rules=(), chat_title=f"Desk & {n}")
+    listing = await replies_until_help(emu, ADMIN, "/feeds")
+    assert len(listing) > 1
+    text = "\n".join(visible(m) for m in listing)
+    assert all(url in text for url in urls) and "Feed <79>" in text
+    subscriptions = await replies_until_help(emu, ADMIN, "/subscriptions")
+    assert len(subscriptions) > 1 and "Desk & 149" in "\n".join(visible(m) for m in subscriptions)
+    for message in listing + subscriptions:
+        assert message.parse_mode == "HTML" and len(visible(message)) <= 4096
+    reply = await say(emu, ADMIN, ADMIN, "/feed_add https://feeds.example/new.xml " + "Name " * 500)
+    assert "name is over" in reply.text
+    assert len(bot.store.all_feeds()) == 80
+
+
+def test_a_long_pre_reply_is_split_into_valid_parts() -> None:
+    from chat.handlers import split_reply
+    from delivery.render import escape
+
+    lines = [escape(f"- alias {n} <x> & y " * 3) for n in range(400)] + ["z" * 9000]
+    parts = split_reply("<pre>" + "\n".join(lines) + "</pre>")
+    assert len(parts) > 3
+    for part in parts:
+        assert part.startswith("<pre>") and part.endswith("</pre>")
+        assert len(parse_html(part)) <= 4096  # and it parses: tags and entities are whole
+    shown = "\n".join(parse_html(p) for p in parts)
+    assert "- alias 399 <x> & y" in shown and "zzz…" in shown
