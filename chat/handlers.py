@@ -354,8 +354,11 @@ async def on_rule_document(update: Update, context: Context) -> None:
         await message.reply_text(f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.")
         return
     data = await (await document.get_file()).download_as_bytearray()
+    if len(data) > MAX_DOCUMENT:  # the size a message declares is only a hint
+        await message.reply_text(f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.")
+        return
     try:
-        body = bytes(data[: MAX_DOCUMENT + 1]).decode("utf-8")
+        body = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         await message.reply_text("⚠️ The document is not UTF-8 text; nothing was changed.")
         return

@@ -92,9 +92,11 @@ async def say(emu: BotApiEmulator, chat: Any, user: int, text: str) -> SentMessa
     return replies[-1]
 
 
-async def send_document(emu: BotApiEmulator, user: int, data: bytes, caption: str) -> SentMessage:
+async def send_document(
+    emu: BotApiEmulator, user: int, data: bytes, caption: str, *, declare_size: bool = True
+) -> SentMessage:
     before = len(emu.sent(user))
-    emu.user_sends_document(user, user, "rule.yaml", data, caption=caption)
+    emu.user_sends_document(user, user, "rule.yaml", data, caption=caption, declare_size=declare_size)
     replies = await asyncio.to_thread(emu.wait_for, user, before + 1, 10)
     assert len(replies) > before, f"no reply to a document captioned {caption!r}"
     return replies[-1]
@@ -246,6 +248,9 @@ async def test_a_megabyte_message_or_document_is_refused_and_the_bot_keeps_worki
     assert (await say(emu, ADMIN, ADMIN, f"/rule_add\n{megabyte}")).text == "That message is too long."
     assert (await say(emu, ADMIN, ADMIN, "/test " + "КНДР " * 200_000)).text == "That message is too long."
     reply = await send_document(emu, ADMIN, megabyte.encode(), "/rule_add")
+    assert "over 100 kB; nothing was changed" in reply.text
+    cyrillic = ("name: я\n" + "# " + "я" * 500_000).encode()  # 1 MB, its size not declared
+    reply = await send_document(emu, ADMIN, cyrillic, "/rule_add", declare_size=False)
     assert "over 100 kB; nothing was changed" in reply.text
     assert snapshot(bot, rule_dir) == before
     assert "/subscribe" in (await say(emu, ADMIN, ADMIN, "/help")).text

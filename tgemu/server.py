@@ -221,7 +221,10 @@ class BotApiEmulator:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         self._push({"message": message})
 
-    def user_sends_document(self, chat_id: int, user_id: int, filename: str, data: bytes, caption: str = "") -> None:
+    def user_sends_document(
+        self, chat_id: int, user_id: int, filename: str, data: bytes, caption: str = "", *, declare_size: bool = True
+    ) -> None:
+        """Send a document; ``declare_size=False`` leaves ``file_size`` out of the message (it is optional)."""
         chat = self.chats[str(chat_id)]
         with self.lock:
             file_id = f"doc{len(self.files) + 1}"
@@ -235,9 +238,10 @@ class BotApiEmulator:
                 "file_id": file_id,
                 "file_unique_id": f"u{file_id}",
                 "file_name": filename,
-                "file_size": len(data),
             },
         }
+        if declare_size:
+            message["document"]["file_size"] = len(data)
         if caption:
             message["caption"] = caption
             if caption.startswith("/"):
