@@ -47,13 +47,14 @@ class Fault:
     times: int = 1
     retry_after: int = 1
     huge: bool = False  # huge titles and summaries, a regex hit of 3,600 characters, a 5,000-character feed name
+    later: bool = False  # the faulty chat's messages wait for a later delivery run (else: same cycle)
 
 
 CASES = {
-    "429": Fault("429", retry_after=7),
-    "500": Fault("500", times=3),  # more than the sender's in-call retries: the outbox retries later
+    "429": Fault("429", retry_after=7, later=True),
+    "500": Fault("500", times=3, later=True),  # more than the sender's in-call retries: the outbox retries later
     "502": Fault("502", times=1),  # retried within the call
-    "reset": Fault("reset", times=3),
+    "reset": Fault("reset", times=3, later=True),
     "400_entities": Fault("400_entities"),
     "403": Fault("403"),
     "migrate": Fault("migrate"),
@@ -215,6 +216,15 @@ async def test_instant_alerts_survive_one_chat_failing(
         await run_poll(app)
         for chat in (OK_PRIVATE, OK_OTHER):
             assert_complete(emu, chat, fault)  # in the same cycle
+        if fault.later:
+            assert emu.sent(FAULTY) == []
+        elif fault.kind not in ("403", "migrate"):
+            assert_complete(emu, FAULTY, fault)
+        if fault.kind == "429":
+            clock[0] += timedelta(seconds=fault.retry_after - 1)
+            async with state.lock:
+                await run_deliver_locked(app)
+            assert emu.sent(FAULTY) == [], "retry_after is honoured"
         for _ in range(4):  # later deliver jobs, past any back-off
             clock[0] += timedelta(minutes=2)
             async with state.lock:
@@ -242,6 +252,10 @@ async def test_digests_survive_one_chat_failing(
         for chat in (OK_PRIVATE, OK_OTHER):
             assert len(emu.sent(chat)) >= 2, "the digest needs more than one message"
             assert_complete(emu, chat, fault)
+        if fault.later:
+            assert len(emu.sent(FAULTY)) == 1, "the first message arrived, the second waits"
+        elif fault.kind not in ("403", "migrate"):
+            assert_complete(emu, FAULTY, fault)
         for _ in range(4):
             clock[0] += timedelta(minutes=2)
             await run_digests(app)
