@@ -177,17 +177,19 @@ async def send_digest(
     """Send one subscription's digest now (or record an empty period) and complete it on success.
 
     When Telegram fails part-way (a 429 on the third message), the items of the messages that arrived
-    are marked sent; the digest stays due and its next attempt carries only the rest."""
+    are marked sent; the digest stays due and its next attempt carries only the rest (a paused or moved
+    chat gets only the rest when it is back; a permanent failure drops only the rest)."""
     sub = plan.subscription
     parts, ids = render_digest_parts(store, plan, defaults, now(), rule_titles)
     if not parts:
         store.complete_digest(sub.id, ids, now())
         return
     outcome = await sender.send(telegram_chat_id(sub.chat_id), [text for text, _ in parts], preview=False)
-    if isinstance(outcome, Retry) and outcome.sent:
+    if not isinstance(outcome, Sent) and outcome.sent:
         delivered = [i for _, shown in parts[: outcome.sent] for i in shown]
         store.mark_sent(delivered, now())
         report.sent += len(delivered)
+        ids = [i for i in ids if i not in set(delivered)]
     if isinstance(outcome, Sent):
         store.complete_digest(sub.id, ids, now())
         report.digests += 1

@@ -2,7 +2,8 @@
 
     Sent(message_ids)           delivered (all chunks)
     Retry(after, error, sent)   429 (retry_after honoured exactly), 5xx, network errors: try again later;
-                                ``sent`` chunks already delivered are not resent
+                                ``sent`` chunks already delivered are not resent (every outcome below
+                                carries ``sent`` too: how many chunks arrived before it)
     Gone(reason)                403: the bot was kicked or blocked — pause the subscription, tell admins
     Migrated(new_chat_id)       the group became a supergroup — move the subscription
     Failed(error)               permanent 400 (e.g. chat not found) — drop the delivery, log it
@@ -17,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from telegram import Bot, LinkPreviewOptions
@@ -44,19 +45,23 @@ class Retry:
 @dataclass(frozen=True, slots=True)
 class Gone:
     reason: str
+    sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Migrated:
     new_chat_id: int
+    sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
     error: str
+    sent: int = 0
 
 
-Outcome = Sent | Retry | Gone | Migrated | Failed
+Failure = Retry | Gone | Migrated | Failed
+Outcome = Sent | Failure
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -103,9 +108,7 @@ class Sender:
             if isinstance(outcome, int):
                 ids.append(outcome)
                 continue
-            if isinstance(outcome, Retry):
-                return Retry(outcome.after, outcome.error, sent=index)
-            return outcome
+            return replace(outcome, sent=index)
         return Sent(tuple(ids))
 
     async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome:
@@ -127,7 +130,7 @@ class Sender:
         except TelegramError as exc:
             return Failed(exc.message)
 
-    async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Outcome:
+    async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Failure:
         plain = False
         attempt = 0
         while True:
