@@ -19,6 +19,7 @@ from datetime import datetime
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from chat.handlers import bot_commands, register
@@ -240,7 +241,16 @@ def run_bot(config: Config) -> int:
     if state is None:
         return 1
     app = build_application(state, token)
-    app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+    try:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+    except TelegramError as exc:  # at start-up; PTB's InvalidToken quotes the token, so never let it through
+        reason = str(exc).replace(token, "<redacted>")
+        if isinstance(exc, InvalidToken):
+            reason = f"Telegram rejected the token in {config.telegram.token_env}; check it with @BotFather"
+        elif isinstance(exc, NetworkError):
+            reason = f"cannot reach Telegram ({reason})"
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -488,3 +491,25 @@ def test_a_long_pre_reply_is_split_into_valid_parts() -> None:
         assert len(parse_html(part)) <= 4096  # and it parses: tags and entities are whole
     shown = "\n".join(parse_html(p) for p in parts)
     assert "- alias 399 <x> & y" in shown and "zzz…" in shown
+
+
+@pytest.mark.parametrize("telegram", ["rejects the token", "is unreachable"])
+def test_a_bad_start_says_why_without_the_token(tmp_path: Path, telegram: str) -> None:
+    with BotApiEmulator("1:another-bots-token") as emu:  # this Telegram knows no such token: 404, like a revoked one
+        config = write_config(tmp_path, emu, subscriptions="subscriptions: []\n")
+        if telegram == "is unreachable":
+            text = config.read_text(encoding="utf-8").replace(emu.base_url, "http://127.0.0.1:9/bot")
+            config.write_text(text, encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run"],
+            cwd=REPO,
+            env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    expected = "Telegram rejected the token" if telegram == "rejects the token" else "cannot reach Telegram"
+    assert last.startswith("error: ") and expected in last
+    assert TOKEN not in proc.stdout + proc.stderr
