@@ -197,8 +197,8 @@ async def send_digest(
         if defaults.trend and ids:
             await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
     else:
-        await _handle_failure(
-            store, sub.chat_id, outcome, ids if isinstance(outcome, Failed) else [], now(), report, notify
+        await _handle_failure(  # a Retry marks the rest with its time, which deliver_digests waits for
+            store, sub.chat_id, outcome, ids if isinstance(outcome, Failed | Retry) else [], now(), report, notify
         )
 
 
@@ -241,5 +241,8 @@ async def deliver_digests(
     """Send every digest that is due at its subscription's local time."""
     report = DeliveryReport()
     for plan in due_digests(store, defaults, now()):
+        retry_at = store.digest_retry_at(plan.subscription.id)
+        if retry_at is not None and retry_at > now():  # Telegram asked us to wait (429) or could not be reached
+            continue
         await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
     return report

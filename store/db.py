@@ -587,6 +587,15 @@ class Store:
             (subscription_id, ts(until)),
         )
 
+    def digest_retry_at(self, subscription_id: int) -> datetime | None:
+        """When a digest that Telegram held back (429, network) may be tried again; None if it may now."""
+        row = self.conn.execute(
+            "SELECT MAX(next_attempt_at) FROM outbox "
+            "WHERE subscription_id = ? AND kind = 'digest' AND state = 'pending'",
+            (subscription_id,),
+        ).fetchone()
+        return from_ts(row[0]) if row else None
+
     def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         with self.transaction() as conn:
             conn.executemany(

@@ -260,6 +260,10 @@ async def test_digests_survive_one_chat_failing(
             assert len(emu.sent(FAULTY)) == 1, "the first message arrived, the second waits"
         elif fault.kind not in ("403", "migrate"):
             assert_complete(emu, FAULTY, fault)
+        if fault.kind == "429":
+            clock[0] += timedelta(seconds=fault.retry_after - 1)
+            await run_digests(app)
+            assert len(emu.sent(FAULTY)) == 1, "retry_after is honoured"
         for _ in range(4):
             clock[0] += timedelta(minutes=2)
             await run_digests(app)
