@@ -588,7 +588,8 @@ class Store:
         )
 
     def digest_retry_at(self, subscription_id: int) -> datetime | None:
-        """When a digest that Telegram held back (429, network) may be tried again; None if it may now."""
+        """The latest retry time set on a subscription's pending digest entries (after a 429 or a network
+        error), or None; the digest waits until it has passed."""
         row = self.conn.execute(
             "SELECT MAX(next_attempt_at) FROM outbox "
             "WHERE subscription_id = ? AND kind = 'digest' AND state = 'pending'",
