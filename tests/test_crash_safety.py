@@ -199,7 +199,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_at_most_the_message_
             make_feed_due(db)
             before = len(emu.sent())
             proc = start_bot(config, log)
-            time.sleep(rng.uniform(0.5, 7.0))  # start-up, poll, match, commit, pace and send all take time
+            time.sleep(rng.uniform(0.3, 4.5))  # start-up, poll, match, commit, pace and send all take time
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             sent_in_life = len(emu.sent()) - before
