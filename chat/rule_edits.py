@@ -6,7 +6,7 @@ items stored in the last 7 days. Applying it keeps the previous text in the stor
 ``/undo``) and replaces the file with a temp-file-and-rename, so a crash leaves the old or the new file,
 never half of one. The YAML is edited with ruamel.yaml's round-trip mode, so comments and layout that
 people wrote by hand survive; the snippets users send are first loaded by the strict loader (no
-aliases, no tags, size cap).
+aliases, no tags, size cap, nesting limit — so the round-trip loader never sees what it could not load).
 """
 
 from __future__ import annotations
@@ -75,10 +75,8 @@ def _snippet(text: str, what: str) -> Any:
     try:
         load_yaml(text, what)
         return _load(text)
-    except YamlProblem as exc:
+    except YamlProblem as exc:  # includes nesting deeper than core.yamlsrc.MAX_YAML_DEPTH
         raise EditError(str(exc.problem)) from None
-    except RecursionError:  # both YAML loaders recurse once per nesting level
-        raise EditError(f"The {what} is nested too deeply.") from None
 
 
 def file_of_rule(ruleset: RuleSet, name: str) -> Path:

@@ -2,7 +2,8 @@
 
 Config and rule files are written by hand, and rule text also arrives from chat, so loading is
 strict: only the YAML safe types, no aliases (``*name`` — the "billion laughs" expansion bomb), a size
-cap, and every value's line number kept so errors can say ``rules/dprk.yaml:42``.
+cap, a nesting limit (the loaders recurse once per level, so ``[[[[…`` would end in RecursionError), and
+every value's line number kept so errors can say ``rules/dprk.yaml:42``.
 """
 
 from __future__ import annotations
@@ -16,16 +17,31 @@ from core.errors import Problem
 
 PathKey = tuple[str | int, ...]
 MAX_YAML_BYTES = 1_000_000
+MAX_YAML_DEPTH = 100  # nesting levels; real config and rule files use fewer than 10
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases; unknown tags are already refused by SafeLoader."""
+    """SafeLoader that refuses aliases and nesting deeper than :data:`MAX_YAML_DEPTH`; unknown tags are
+    already refused by SafeLoader."""
+
+    depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_YAML_DEPTH:  # checked before composing, so no later stage recurses deeper either
+            raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 @dataclass(slots=True)
@@ -75,8 +91,8 @@ def _record_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> 
 def load_yaml(text: str | bytes, file: str) -> YamlDoc:
     """Parse one YAML document safely.
 
-    Raises :class:`YamlProblem` (with file and line) on a syntax error, an alias, an unknown tag, or
-    a document over :data:`MAX_YAML_BYTES`.
+    Raises :class:`YamlProblem` (with file and line) on a syntax error, an alias, an unknown tag, a
+    document over :data:`MAX_YAML_BYTES`, or nesting deeper than :data:`MAX_YAML_DEPTH`.
     """
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_YAML_BYTES:
@@ -87,6 +103,8 @@ def load_yaml(text: str | bytes, file: str) -> YamlDoc:
         if node is None:
             return YamlDoc(file, None, {})
         data = loader.construct_document(node)
+    except _TooDeep as exc:
+        raise YamlProblem(Problem(file, exc.line, "", f"nested too deeply (limit {MAX_YAML_DEPTH} levels)")) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -48,6 +48,19 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "rules.yaml:4" in result.stderr and "NOPE" in result.stderr
 
 
+def test_check_reports_deep_nesting_as_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules: " + "[" * 10_000 + "\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("rules: {files: [rules.yaml]}\n", encoding="utf-8")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'rules.yaml'}:2: nested too deeply (limit 100 levels)" in result.stderr
+    cfg.write_text("feeds: " + "{a: " * 10_000 + "\n", encoding="utf-8")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{cfg}:1: nested too deeply (limit 100 levels)" in result.stderr
+
+
 def test_match_jsonl_contract(tmp_path: Path) -> None:
     lines = [
         json.dumps(

@@ -11,7 +11,7 @@ import pytest
 from core.config import load_config, parse_clock
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError
-from core.yamlsrc import YamlProblem, load_yaml
+from core.yamlsrc import MAX_YAML_DEPTH, YamlProblem, load_yaml
 
 
 def write(tmp_path: Path, text: str, rules: bool = True) -> Path:
@@ -124,6 +124,37 @@ def test_durations_and_clock() -> None:
 def test_yaml_size_cap() -> None:
     with pytest.raises(YamlProblem, match="limit"):
         load_yaml("a: " + "x" * 1_000_001, "big.yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 10_000, id="flow sequences"),
+        pytest.param("{a: " * 5_000 + "1" + "}" * 5_000, id="flow mappings"),
+        pytest.param("".join(f"{'  ' * i}k{i}:\n" for i in range(300)), id="block mappings"),
+    ],
+)
+def test_deep_nesting_is_a_problem_not_a_crash(text: str) -> None:
+    with pytest.raises(YamlProblem) as info:
+        load_yaml(text, "deep.yaml")
+    problem = info.value.problem
+    assert problem.file == "deep.yaml" and problem.line is not None
+    assert problem.message == f"nested too deeply (limit {MAX_YAML_DEPTH} levels)"
+
+
+def test_nesting_up_to_the_limit_loads() -> None:
+    depth = MAX_YAML_DEPTH - 1  # sequences, and the scalar inside them is the last level
+    data = load_yaml("[" * depth + "1" + "]" * depth, "ok.yaml").data
+    for _ in range(depth):
+        data = data[0]
+    assert data == 1
+    with pytest.raises(YamlProblem, match="nested too deeply"):
+        load_yaml("[" * (depth + 1) + "1" + "]" * (depth + 1), "deep.yaml")
+
+
+def test_a_deeply_nested_config_file_is_a_config_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds: " + "[" * 10_000 + "\n")
+    assert problems(path) == [f"{path}:1: nested too deeply (limit {MAX_YAML_DEPTH} levels)"]
 
 
 def test_subscriptions_from_config(tmp_path: Path) -> None:

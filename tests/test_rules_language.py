@@ -276,3 +276,15 @@ def test_rule_may_use_groups_of_another_file() -> None:
     base = parse_rule_text(GROUPS, "groups.yaml")
     rs = parse_rule_text("version: 1\nrules:\n  - name: r\n    all: [DPRK]\n", "r.yaml", others=base)
     assert rs.rule("r") is not None and "DPRK" in rs.groups
+
+
+def test_a_deeply_nested_rule_file_is_a_problem_beside_the_others(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("version: 1\nrules:\n  - name: deep\n    all: " + "[" * 10_000 + "\n", encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - name: r\n    all: [NOPE]\n", encoding="utf-8")
+    with pytest.raises(RuleError) as exc:
+        load_rules([deep, bad])
+    problems = {(p.file, p.message) for p in exc.value.problems}
+    assert (str(deep), "nested too deeply (limit 100 levels)") in problems
+    assert any(file == str(bad) and "NOPE" in message for file, message in problems), "the other file is checked too"
