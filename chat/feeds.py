@@ -56,14 +56,21 @@ def remove_feed(store: Store, url: str) -> str:
 
 
 def list_feeds(store: Store) -> str:
+    """Every listed feed: ✅ working, ⚠️ failing (retried), ⛔ retired by 410 Gone (not polled; as /status)."""
     feeds = store.all_feeds(enabled_only=True)
     if not feeds:
         return "No feeds."
+    retired = {f.url for f in store.retired_feeds()}
     lines = [f"<b>Feeds</b> ({len(feeds)})"]
     for f in feeds:
-        mark = "⚠️" if f.failures else "✅"
-        error = f" — {escape(f.last_error or '')} (×{f.failures})" if f.failures else ""
-        lines.append(f"{mark} {escape(f.name)} [{f.lang or '?'}] {escape(f.url)}{error}")
+        where = f"{escape(f.name)} [{f.lang or '?'}] {escape(f.url)}"
+        if f.url in retired:
+            gone = escape(f.last_error or "HTTP 410 Gone")
+            lines.append(f"⛔ {where} — retired, no longer polled ({gone}); /feed_add {escape(f.url)} polls it again")
+        elif f.failures:
+            lines.append(f"⚠️ {where} — {escape(f.last_error or '')} (×{f.failures})")
+        else:
+            lines.append(f"✅ {where}")
     return "\n".join(lines)
 
 

@@ -149,6 +149,29 @@ async def test_admins_manage_feeds_after_a_live_check(emu: BotApiEmulator, bot: 
     assert all(f.url != url for f in bot.store.all_feeds(enabled_only=True))
 
 
+async def test_feeds_shows_a_retired_feed_as_retired_until_feed_add_revives_it(
+    emu: BotApiEmulator, bot: BotState, httpserver: Any
+) -> None:
+    httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
+    gone, failing = httpserver.url_for("/ru.xml"), "https://down.example/rss"
+    for url in (gone, failing, "https://ok.example/rss"):
+        bot.store.add_feed(url, url.split("/")[2], "ru", 600, "config", NOW)
+    for url, error, retired in ((gone, "HTTP 410 Gone", True), (failing, "HTTP 503", False)):
+        feed_id = bot.store.feed_by_url(url).id  # type: ignore[union-attr]
+        bot.store.commit_poll(
+            feed_id, NOW, ok=False, etag=None, last_modified=None, error=error, next_poll_at=NOW, gone=retired
+        )
+    lines = (await say(emu, ADMIN, ADMIN, "/feeds")).split("\n")
+    assert lines[0] == "<b>Feeds</b> (3)"
+    retired = next(line for line in lines if gone in line)
+    assert retired.startswith("⛔") and "retired, no longer polled (HTTP 410 Gone)" in retired
+    assert f"/feed_add {gone} polls it again" in retired and "⚠️" not in retired
+    assert next(line for line in lines if failing in line).startswith("⚠️")
+    assert next(line for line in lines if "ok.example" in line).startswith("✅")
+    assert "Added" in await say(emu, ADMIN, ADMIN, f"/feed_add {gone}")
+    assert next(line for line in (await say(emu, ADMIN, ADMIN, "/feeds")).split("\n") if gone in line).startswith("✅")
+
+
 async def test_test_accepts_a_feed_url(emu: BotApiEmulator, bot: BotState, httpserver: Any) -> None:
     httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
     reply = await say(emu, STRANGER, STRANGER, f"/test {httpserver.url_for('/ru.xml')}")
