@@ -7,6 +7,7 @@
     python bot.py digest --chat ID --dry-run   print the digest a subscription would get now
     python bot.py health              ask the running bot's /healthz; exit 0 when healthy (Docker HEALTHCHECK)
     python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
+    python bot.py backfill            poll every enabled feed once now (due or not); alerts queued for `run`
 
 This module wires things together and holds no logic of its own: each command is a few lines that call
 into service/, which calls the pipeline stages.
@@ -98,6 +99,14 @@ def cmd_feeds_import(args: argparse.Namespace) -> int:
     return run_import(args.config, args.file, check=args.check, progress=not args.no_progress)
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from service.backfill import run_backfill
+
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.ERROR)  # the summary names each failing feed itself
+    return run_backfill(args.config, progress=not args.no_progress)
+
+
 def cmd_feeds_export(args: argparse.Namespace) -> int:
     from service.feeds_cmd import run_export
 
@@ -146,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_export = feeds_sub.add_parser("export", help="write every enabled feed as OPML")
     feeds_export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     feeds_export.set_defaults(func=cmd_feeds_export)
+
+    backfill = sub.add_parser("backfill", help="poll every enabled feed once now, due or not; sends nothing")
+    backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    backfill.set_defaults(func=cmd_backfill)
     return parser
 
 

@@ -82,13 +82,20 @@ class Pipeline:
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
 
-    async def run_cycle(self, now: datetime) -> CycleReport:
+    async def run_cycle(
+        self,
+        now: datetime,
+        *,
+        feeds: Sequence[Feed] | None = None,
+        on_feed_done: Callable[[FeedPoll], object] | None = None,
+    ) -> CycleReport:
+        """Poll the due feeds (or exactly ``feeds``, due or not); ``on_feed_done`` hears each fetch finish."""
         started = time.perf_counter()
         report = CycleReport()
-        due = self.store.due_feeds(now)
+        due = self.store.due_feeds(now) if feeds is None else list(feeds)
         report.feeds_due = len(due)
         if due:
-            polls = await poll_feeds(self.client, due, self.settings, now)
+            polls = await poll_feeds(self.client, due, self.settings, now, on_done=on_feed_done)
             ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
             for poll in polls:
                 try:

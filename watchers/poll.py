@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -100,13 +100,24 @@ async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings
 
 
 async def poll_feeds(
-    client: httpx.AsyncClient, feeds: Sequence[Feed], settings: PollSettings, now: datetime | None = None
+    client: httpx.AsyncClient,
+    feeds: Sequence[Feed],
+    settings: PollSettings,
+    now: datetime | None = None,
+    *,
+    on_done: Callable[[FeedPoll], object] | None = None,
 ) -> list[FeedPoll]:
-    """Poll ``feeds`` with at most ``settings.concurrency`` in flight; results in input order."""
+    """Poll ``feeds`` with at most ``settings.concurrency`` in flight; results in input order.
+
+    ``on_done`` hears each feed's result as soon as that feed finishes (a progress bar's tick).
+    """
     semaphore = asyncio.Semaphore(settings.concurrency)
 
     async def bounded(feed: Feed) -> FeedPoll:
         async with semaphore:
-            return await poll_one(client, feed, settings)
+            poll = await poll_one(client, feed, settings)
+        if on_done is not None:
+            on_done(poll)
+        return poll
 
     return list(await asyncio.gather(*(bounded(f) for f in feeds)))
