@@ -263,6 +263,10 @@ async def cycle(store: Store, ruleset: RuleSet, now: datetime) -> CycleReport:
         return await Pipeline(store, client, lambda: ruleset, POLLING).run_cycle(now)
 
 
+def case_id(case: Case) -> str:
+    return next(name for name, c in CASES.items() if c is case)
+
+
 def pending_titles(store: Store, now: datetime) -> list[str]:
     return [entry.item.title for entry in store.pending_instant(now)]
 
@@ -275,6 +279,7 @@ async def test_one_faulty_feed_beside_a_healthy_one(
     unaccepting_port: int,
     ruleset: RuleSet,
     tmp_path: Path,
+    figure: Callable[[str], None],
 ) -> None:
     httpserver.expect_request("/healthy").respond_with_data(
         rss("h1", HEALTHY_TITLE), content_type="application/rss+xml; charset=utf-8"
@@ -308,6 +313,10 @@ async def test_one_faulty_feed_beside_a_healthy_one(
         assert faulty.next_poll_at >= NOW + timedelta(seconds=max(INTERVAL, case.retry_after))
         text = status(store, NOW)
         assert escape(faulty.last_error) in text and "Faulty" in text
+        figure(
+            f"HTTP fault {case_id(case)}: {faulty.last_error!r}; next poll in "
+            f"{(faulty.next_poll_at - NOW).total_seconds():.0f} s; cycle {report.seconds:.2f} s"
+        )
 
         if case.gone:  # retired: never polled again, however much time passes
             later = NOW + timedelta(days=2)
@@ -328,7 +337,7 @@ async def test_one_faulty_feed_beside_a_healthy_one(
 
 
 async def test_a_50mb_body_is_refused_without_reading_it_all(
-    raw_server: RawServer, ruleset: RuleSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    raw_server: RawServer, ruleset: RuleSet, tmp_path: Path, figure: Callable[[str], None]
 ) -> None:
     urls = [raw_server.url("/huge-declared"), raw_server.url("/huge-chunked")]
     with Store.open(tmp_path / "bot.sqlite3") as store:
@@ -336,8 +345,7 @@ async def test_a_50mb_body_is_refused_without_reading_it_all(
         report = await cycle(store, ruleset, NOW)
     assert report.feeds_failed == 2
     await asyncio.sleep(0.2)  # let the server notice the client hung up
-    with capsys.disabled():
-        print(f"\n50 MB bodies: server sent {raw_server.sent} bytes before the client hung up")
+    figure(f"HTTP faults: 50 MB bodies: server sent {raw_server.sent} bytes before the client hung up")
     # the declared 50 MB is refused on the header; the undeclared one soon after the 5 MB cap
     assert raw_server.sent["/huge-declared"] < HUGE // 5
     assert raw_server.sent["/huge-chunked"] < HUGE // 2

@@ -14,6 +14,7 @@ import sys
 import tarfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def _check(path: Path, tally: Tally) -> None:
 
 
 def test_feedparser_corpus_parses_without_crashes(
-    corpus: list[Path], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    corpus: list[Path], caplog: pytest.LogCaptureFixture, figure: Callable[[str], None]
 ) -> None:
     assert len(corpus) > 2000, f"the sdist's test corpus looks incomplete: {len(corpus)} feed files"
     tally = Tally()
@@ -133,11 +134,10 @@ def test_feedparser_corpus_parses_without_crashes(
         for path in corpus:
             _check(path, tally)
     seconds = time.perf_counter() - started
-    with capsys.disabled():
-        print(
-            f"\nfeedparser {VERSION} corpus: files={tally.files} with_items={tally.with_items} "
-            f"with_errors={tally.with_errors} empty_feeds={tally.empty} items={tally.items} seconds={seconds:.1f}"
-        )
+    figure(
+        f"feedparser {VERSION} corpus: files={tally.files} with_items={tally.with_items} "
+        f"with_errors={tally.with_errors} empty_feeds={tally.empty} items={tally.items} seconds={seconds:.1f}"
+    )
     swallowed = [r.getMessage() for r in caplog.records if r.name == "watchers.parse"]
     assert not swallowed, f"exceptions were swallowed while parsing: {swallowed[:5]}"
     assert not tally.problems, f"{len(tally.problems)} problem(s):\n" + "\n".join(tally.problems[:20])
