@@ -6,6 +6,10 @@ so it survives restarts and the config sync), except that by default nothing is 
 guard is applied to what the URL itself says (IP literals, localhost, single-label and .local/.internal
 names), and every poll checks the resolved address again. With a client, each feed is also fetched and
 parsed once, as /feed_add does, and DNS answers are checked too.
+
+A feed retired by 410 Gone is not a duplicate: importing it revives it, as /feed_add does. Nor is a feed
+that an older config.yaml listed and the current one does not (the next start would disable it): the
+import takes it over, so it stays.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ def _plural(count: int, word: str) -> str:
 @dataclass(slots=True)
 class ImportReport:
     added: list[str] = field(default_factory=list)  # names of the feeds added
+    revived: list[str] = field(default_factory=list)  # names of retired (410 Gone) feeds polled again
     duplicates: list[str] = field(default_factory=list)  # URLs already polled (or twice in the file)
     errors: list[str] = field(default_factory=list)  # "outline 7 (line 12): …"
 
     def summary(self) -> str:
-        """``added 12, skipped 3 duplicates, 2 errors``."""
-        return f"added {len(self.added)}, skipped {_plural(len(self.duplicates), 'duplicate')}, " + _plural(
-            len(self.errors), "error"
+        """``added 12, skipped 3 duplicates, 2 errors`` (with ``revived 1,`` after the added when any were)."""
+        revived = f"revived {len(self.revived)}, " if self.revived else ""
+        return (
+            f"added {len(self.added)}, {revived}skipped {_plural(len(self.duplicates), 'duplicate')}, "
+            + _plural(len(self.errors), "error")
         )
 
 
@@ -103,10 +110,20 @@ async def import_feeds(
     tick: Callable[[], object] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Add each feed not polled yet (by :func:`normalise_url`, config feeds included); ``tick`` after each."""
+    """Add each feed not polled yet (by :func:`normalise_url`, config feeds included) and revive each retired
+    one; ``tick`` after each."""
     report = report or ImportReport()
-    known = {normalise_url(f.url) for f in store.all_feeds(enabled_only=True)}
-    known |= {normalise_url(f.url) for f in config.feeds}
+    retired = {normalise_url(f.url): f.url for f in store.retired_feeds()}
+    in_config = {normalise_url(f.url) for f in config.feeds}
+    stale: dict[str, str] = {}  # listed by an older config.yaml only: the next start would disable them
+    known = set(in_config)
+    for url, source in store.feed_sources().items():
+        key = normalise_url(url)
+        if source == "config" and key not in in_config:
+            stale.setdefault(key, url)
+        else:
+            known.add(key)
+    known -= retired.keys()
     for feed in feeds:
         try:
             problem = url_problem(feed.url, config.polling.allow_private_urls)
@@ -115,15 +132,16 @@ async def import_feeds(
             if problem is None and key in known:
                 report.duplicates.append(feed.url)
                 continue
+            url = retired.get(key) or stale.get(key) or feed.url  # the stored row, however the file spells it
             if problem is None and client is not None:
-                problem, found = await _live_problem(client, config, feed.url)
+                problem, found = await _live_problem(client, config, url)
                 lang = lang or found
             if problem is not None:
                 report.errors.append(f"{feed.where}: {problem}")
                 continue
-            store.add_feed(feed.url, feed.name, lang, config.polling.default_interval, added_by, now)
+            store.add_feed(url, feed.name, lang, config.polling.default_interval, added_by, now)
             known.add(key)
-            report.added.append(feed.name)
+            (report.revived if key in retired else report.added).append(feed.name)
         finally:
             if tick is not None:
                 tick()
@@ -179,6 +197,6 @@ def report_text(report: ImportReport, limit: int = 15) -> str:
     lines += [f"• {escape(error if len(error) <= 200 else error[:199] + '…')}" for error in report.errors[:limit]]
     if len(report.errors) > limit:
         lines.append(f"… and {len(report.errors) - limit} more.")
-    if report.added:
+    if report.added or report.revived:
         lines.append("New feeds are polled from the next cycle; their first poll follows the backlog policy.")
     return "\n".join(lines)

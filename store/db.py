@@ -227,12 +227,14 @@ class Store:
             )
 
     def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
-        """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten."""
+        """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten.
+        ``added_by`` becomes its source, so a feed once in config.yaml and added again from chat or by an
+        import is no longer disabled by :meth:`sync_feeds` when the config does not list it."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
-                "next_poll_at = NULL",
+                "next_poll_at = NULL, added_by = excluded.added_by",
                 (url, name, lang, interval, added_by, ts(now)),
             )
         feed = self.feed_by_url(url)
@@ -254,6 +256,10 @@ class Store:
     def all_feeds(self, *, enabled_only: bool = False) -> list[Feed]:
         where = "WHERE enabled = 1" if enabled_only else ""
         return [self._feed(r) for r in self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds {where} ORDER BY id")]
+
+    def feed_sources(self) -> dict[str, str]:
+        """Who added each enabled feed, by URL: ``config``, ``chat:<user>``, ``import…``."""
+        return dict(self.conn.execute("SELECT url, added_by FROM feeds WHERE enabled = 1 ORDER BY id").fetchall())
 
     def retired_feeds(self) -> list[Feed]:
         """Enabled feeds that answered 410 Gone: still listed, no longer polled (``add_feed`` revives one)."""

@@ -90,6 +90,20 @@ async def test_an_admin_uploads_opml_and_gets_a_summary(emu: BotApiEmulator, bot
     assert [f.name for f in parse_opml(document.document).feeds] == ["TASS", "Yonhap", "KCNA <watch>"]
 
 
+async def test_an_upload_revives_a_retired_feed(emu: BotApiEmulator, bot: BotState) -> None:
+    tass = bot.store.feed_by_url("https://tass.ru/rss/v2.xml")
+    assert tass is not None
+    bot.store.commit_poll(
+        tass.id, NOW, ok=False, etag=None, last_modified=None, error="HTTP 410 Gone", next_poll_at=NOW, gone=True
+    )
+    assert bot.store.due_feeds(NOW) == []
+    (reply,) = await replies_to(emu, ADMIN, lambda: emu.user_sends_document(ADMIN, ADMIN, "mine.opml", OPML))
+    assert "added 2, revived 1, skipped 0 duplicates, 2 errors" in reply.text
+    assert "polled from the next cycle" in reply.text
+    assert bot.store.retired_feeds() == []
+    assert "https://tass.ru/rss/v2.xml" in {f.url for f in bot.store.due_feeds(NOW)}
+
+
 async def test_any_file_with_the_caption_imports(emu: BotApiEmulator, bot: BotState) -> None:
     send = lambda: emu.user_sends_document(ADMIN, ADMIN, "feeds.xml", OPML, caption="/feeds_import")  # noqa: E731
     (reply,) = await replies_to(emu, ADMIN, send)

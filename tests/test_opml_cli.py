@@ -6,14 +6,17 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.config import FeedConfig, load_config
 from core.opml import OpmlFeed, parse_opml
 from service.feeds_cmd import run_import
 from store import Store
 
 REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><language>ko</language>
 <item><title>One</title><link>https://a.example/1</link><guid>1</guid></item></channel></rss>"""
 
@@ -164,3 +167,53 @@ def test_cli_import_then_export_lists_config_and_imported_feeds(tmp_path: Path) 
     result = bot("--config", str(config), "feeds", "export", "-o", str(out))
     assert result.returncode == 0 and result.stdout == "" and "2 feeds written" in result.stderr
     assert len(parse_opml(out.read_bytes()).feeds) == 2
+
+
+def retire(store: Store, url: str) -> None:
+    feed = store.feed_by_url(url)
+    assert feed is not None
+    store.commit_poll(
+        feed.id, NOW, ok=False, etag=None, last_modified=None, error="HTTP 410 Gone", next_poll_at=NOW, gone=True
+    )
+
+
+def test_import_revives_a_retired_feed_however_the_file_spells_it(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([FeedConfig("https://tass.ru/rss/v2.xml", "TASS", "ru", 600)], NOW)
+        store.add_feed("https://kcnawatch.org/feed/", "KCNA Watch", "en", 600, "chat:42", NOW)
+        retire(store, "https://tass.ru/rss/v2.xml")
+        retire(store, "https://kcnawatch.org/feed/")
+    file = tmp_path / "feeds.opml"
+    file.write_bytes(
+        opml(
+            '<outline text="TASS" type="rss" xmlUrl="http://tass.ru/rss/v2.xml"/>',  # the config's, retired
+            '<outline text="KCNA" type="rss" xmlUrl="https://kcnawatch.org/feed"/>',
+        )
+    )
+    out = io.StringIO()
+    assert run_import(str(config), str(file), out=out, errors=io.StringIO()) == 0
+    assert out.getvalue() == "added 0, revived 2, skipped 0 duplicates, 0 errors\n"
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        assert store.retired_feeds() == []
+        due = {f.url: f.failures for f in store.due_feeds(NOW)}
+        assert due == {"https://tass.ru/rss/v2.xml": 0, "https://kcnawatch.org/feed/": 0}, "same rows, polled again"
+    out = io.StringIO()
+    run_import(str(config), str(file), out=out, errors=io.StringIO())
+    assert out.getvalue() == "added 0, skipped 2 duplicates, 0 errors\n", "once revived, a duplicate"
+
+
+def test_import_keeps_a_feed_the_config_no_longer_lists(tmp_path: Path) -> None:
+    config = write_config(tmp_path)  # lists TASS only
+    old = FeedConfig("https://en.yna.co.kr/RSS/news.xml", "Yonhap", "en", 600)
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([old], NOW)  # an older config.yaml listed Yonhap; the bot has not restarted since
+    file = tmp_path / "feeds.opml"
+    file.write_bytes(opml('<outline text="Yonhap" type="rss" xmlUrl="https://en.yna.co.kr/RSS/news.xml"/>'))
+    out = io.StringIO()
+    assert run_import(str(config), str(file), out=out, errors=io.StringIO()) == 0
+    assert out.getvalue() == "added 1, skipped 0 duplicates, 0 errors\n"
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds(load_config(config).feeds, NOW)  # the next start
+        assert set(stored(tmp_path)) == {"https://tass.ru/rss/v2.xml", "https://en.yna.co.kr/RSS/news.xml"}
+        assert store.feed_sources()["https://en.yna.co.kr/RSS/news.xml"] == "import"

@@ -202,6 +202,19 @@ def test_sync_feeds_disables_removed_config_feeds_keeps_chat_added(store: Store)
     assert urls == {"https://other.example/rss", "https://chat.example/rss"}
 
 
+@pytest.mark.parametrize("source", ["chat:42", "import:42", "import"])
+def test_a_config_feed_added_again_from_chat_or_import_stays_after_the_config_drops_it(
+    store: Store, source: str
+) -> None:
+    store.sync_feeds([], NOW)  # the restart after URL was removed from config.yaml
+    assert store.feed_sources() == {}
+    store.add_feed(URL, "News again", None, 600, source, NOW)
+    assert store.feed_sources() == {URL: source}
+    store.sync_feeds([], NOW)  # and the restart after that
+    assert [f.url for f in store.all_feeds(enabled_only=True)] == [URL]
+    assert [f.url for f in store.due_feeds(NOW)] == [URL]
+
+
 def test_rule_history_is_a_stack(store: Store) -> None:
     store.push_rule_version("rules/a.yaml", "v1", "edit", "1", NOW)
     store.push_rule_version("rules/a.yaml", "v2", "edit", "1", NOW)
