@@ -1,8 +1,9 @@
 """``bot.py feeds import FILE.opml`` and ``bot.py feeds export [-o FILE]``: the feed list as OPML.
 
 Import adds the file's feeds to the store and revives those retired by 410 Gone (as /feed_add does,
-without fetching unless ``--check``), prints one line per unusable outline on stderr and the summary on stdout; exit 1 when anything was an
-error. Export writes every enabled feed (config and added ones) as OPML to stdout or a file.
+without fetching unless ``--check``), prints one line per unusable outline on stderr and the summary
+on stdout; exit 1 when anything was an error. Export writes every enabled feed (config and added ones)
+as OPML to stdout or a file.
 """
 
 from __future__ import annotations
