@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -191,6 +191,16 @@ def inject(emu: BotApiEmulator, fault: Fault, *, after: int) -> None:
         )
 
 
+def summary(emu: BotApiEmulator, case: str, mode: str) -> str:
+    faulty = emu.sent(FAULTY) + emu.sent(MIGRATED_TO)
+    longest = max(len(visible(m)) for m in emu.sent())
+    return (
+        f"Telegram fault {case} ({mode}): faulty chat {len(marks(faulty))} items in {len(faulty)} messages, "
+        f"other chats {len(marks(emu.sent(OK_PRIVATE)))} and {len(marks(emu.sent(OK_OTHER)))} items; "
+        f"longest message {longest} characters"
+    )
+
+
 def assert_paused_and_resume(emu: BotApiEmulator, state: BotState, fault: Fault, now: datetime) -> None:
     """After a 403: the chat is paused and the admins told; then someone adds the bot back."""
     if fault.kind == "403":
@@ -212,7 +222,12 @@ def assert_faulty_chat_outcome(emu: BotApiEmulator, state: BotState, fault: Faul
 
 @pytest.mark.parametrize("case", list(CASES))
 async def test_instant_alerts_survive_one_chat_failing(
-    tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, clock: list[datetime], case: str
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    clock: list[datetime],
+    case: str,
+    figure: Callable[[str], None],
 ) -> None:
     fault = CASES[case]
     inject(emu, fault, after=0)
@@ -239,11 +254,17 @@ async def test_instant_alerts_survive_one_chat_failing(
         for chat in (OK_PRIVATE, OK_OTHER):
             assert_complete(emu, chat, fault)
         assert_short(emu)
+        figure(summary(emu, case, "instant"))
 
 
 @pytest.mark.parametrize("case", list(CASES))
 async def test_digests_survive_one_chat_failing(
-    tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, clock: list[datetime], case: str
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    clock: list[datetime],
+    case: str,
+    figure: Callable[[str], None],
 ) -> None:
     fault = CASES[case]
     inject(emu, fault, after=1)  # the fault hits the digest's second message
@@ -273,3 +294,4 @@ async def test_digests_survive_one_chat_failing(
         for chat in (OK_PRIVATE, OK_OTHER):
             assert_complete(emu, chat, fault)
         assert_short(emu)
+        figure(summary(emu, case, "digest"))
