@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -195,12 +195,13 @@ rules:
 """
 
 
-def test_catastrophic_regexes_run_in_linear_time() -> None:
+def test_catastrophic_regexes_run_in_linear_time(figure: Callable[[str], None]) -> None:
+    """A backtracking engine would never return (the suite's per-test timeout fails it); RE2 is linear."""
     ruleset = parse_rule_text(REDOS_RULES, "redos.yaml")
     for hostile in ("a" * 50_000 + "!", "x" * 50_000):
         started = time.perf_counter()
         assert ruleset.match_text(hostile, hostile) == []
-        assert time.perf_counter() - started < 2.0, "a backtracking engine would take longer than the universe"
+        figure(f"hostile regex on {len(hostile):,} characters: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert ruleset.match_text("a" * 50_000, "")[0].rule == "redos"
 
 
