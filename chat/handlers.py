@@ -224,7 +224,7 @@ def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tupl
     except RuleError as exc:
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
         return f"❌ <b>{escape(action)}</b> is not valid; nothing was changed.\n{problems}"
-    state.proposals[proposal.token] = proposal
+    rule_edits.keep_pending(state.proposals, proposal, state.clock())
     lines = [
         f"📝 <b>{escape(action)}</b> in {escape(file.name)}: valid, its examples pass.",
         f"Back-test on {len(recent)} items of the last 7 days: "
@@ -391,9 +391,13 @@ async def on_rule_button(update: Update, context: Context) -> None:
     if query.from_user.id not in state.config.admins:
         await query.answer("Only the bot's admins may change rules.", show_alert=True)
         return
-    proposal = state.proposals.pop(token, None)
+    proposal = rule_edits.take_pending(state.proposals, token, state.clock())
     if proposal is None:
         await query.answer("This edit is no longer pending.")
+        return
+    if proposal == "expired":
+        await query.answer("This proposal expired; send the edit again.", show_alert=True)
+        await query.edit_message_text("⌛ This proposal expired; send the edit again. Nothing was written.")
         return
     text = apply(state, proposal) if verb == "apply" else f"✖ Cancelled {escape(proposal.action)}; nothing changed."
     await query.answer()

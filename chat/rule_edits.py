@@ -4,8 +4,11 @@ An edit is a :class:`Proposal` until someone confirms it: the new text has been 
 the other loaded files (every error with its line, every rule's examples run) and back-tested on the
 items stored in the last 7 days. Applying it keeps the previous text in the store's rule history (for
 ``/undo``) and replaces the file with a temp-file-and-rename, so a crash leaves the old or the new file,
-never half of one. The YAML is edited with ruamel.yaml's round-trip mode, so comments and layout that
-people wrote by hand survive; the snippets users send are first loaded by the strict loader (no
+never half of one. At most :data:`MAX_PENDING` proposals wait for confirmation (the oldest is dropped),
+each for :data:`PROPOSAL_TTL`; one whose file changed since it was made is refused when confirmed.
+
+The YAML is edited with ruamel.yaml's round-trip mode, so comments and layout that people wrote by
+hand survive; the snippets users send are first loaded by the strict loader (no
 aliases, no tags, size cap, nesting limit — so the round-trip loader never sees what it could not load).
 """
 
@@ -17,8 +20,9 @@ import secrets
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ruamel.yaml import YAML
 
@@ -29,6 +33,8 @@ from rules import RuleSet, parse_rule_text
 
 MAX_SNIPPET = 20_000
 MAX_ALIASES_PER_EDIT = 50
+PROPOSAL_TTL = timedelta(hours=1)
+MAX_PENDING = 20
 
 
 class EditError(ValueError):
@@ -202,6 +208,36 @@ def propose(
     ruleset = parse_rule_text(new_text, str(file), others=current)
     added, removed = backtest(current, ruleset, recent)
     return Proposal(secrets.token_hex(6), action, file, old_text, new_text, ruleset, added, removed, author)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A proposal awaiting confirmation; once expired only the token's entry is kept, to say so."""
+
+    made_at: datetime
+    proposal: Proposal | None
+
+
+def keep_pending(pending: dict[str, Pending], proposal: Proposal, now: datetime) -> None:
+    """Hold ``proposal`` until confirmed: expired ones let go of their rules, the oldest beyond
+    :data:`MAX_PENDING` are dropped."""
+    for entry in pending.values():
+        if now - entry.made_at > PROPOSAL_TTL:
+            entry.proposal = None
+    pending[proposal.token] = Pending(now, proposal)
+    while len(pending) > MAX_PENDING:
+        del pending[next(iter(pending))]  # dicts keep insertion order: this is the oldest
+
+
+def take_pending(pending: dict[str, Pending], token: str, now: datetime) -> Proposal | Literal["expired"] | None:
+    """The proposal ``token`` names, removed from ``pending``; "expired" after :data:`PROPOSAL_TTL`; None
+    when there is none (applied, cancelled or dropped)."""
+    entry = pending.pop(token, None)
+    if entry is None:
+        return None
+    if entry.proposal is None or now - entry.made_at > PROPOSAL_TTL:
+        return "expired"
+    return entry.proposal
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from telegram.ext import Application
 
+from chat.rule_edits import Pending
 from core.config import Config
 from delivery.sender import Sender
 from rules import RuleSet
@@ -33,7 +33,7 @@ class BotState:
     clock: Callable[[], datetime] = utcnow
     client: httpx.AsyncClient | None = None
     sender: Sender | None = None
-    proposals: dict[str, Any] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
+    proposals: dict[str, Pending] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
     schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)  # fed by the jobs; served only if metrics.listen is set

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chat.rule_edits import EditError, change_aliases, split_aliases
+from chat.rule_edits import MAX_PENDING, PROPOSAL_TTL, EditError, change_aliases, split_aliases
 from core.config import FeedConfig
 from core.models import Item
 from service.state import BotState
@@ -180,3 +180,57 @@ async def test_rule_sent_as_a_yaml_document(emu: BotApiEmulator, bot: tuple[BotS
     replies = await asyncio.to_thread(emu.wait_for, ADMIN, before + 1, 10)
     assert "over 100 kB" in replies[-1].text
     assert rule_file.read_bytes() == original
+
+
+def buttons(proposal: Any) -> tuple[str, str]:
+    row = proposal.reply_markup["inline_keyboard"][0]
+    return row[0]["callback_data"], row[1]["callback_data"]
+
+
+async def test_a_proposal_expires_after_an_hour_and_writes_nothing(
+    emu: BotApiEmulator, bot: tuple[BotState, Path]
+) -> None:
+    state, rule_file = bot
+    original = rule_file.read_bytes()
+    proposal = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
+    apply, _cancel = buttons(proposal)
+    state.clock = lambda: NOW + PROPOSAL_TTL + timedelta(minutes=1)
+    text = await click(emu, ADMIN, proposal.message_id, apply, "expired")
+    assert text == "⌛ This proposal expired; send the edit again. Nothing was written."
+    assert rule_file.read_bytes() == original and state.rules.rule("dprk_in_kursk") is not None
+    assert state.proposals == {}
+    assert "Nothing to undo" in (await say(emu, ADMIN, "/undo")).text
+    # sent again, it applies within the hour
+    proposal = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
+    state.clock = lambda: NOW + PROPOSAL_TTL + timedelta(minutes=59)
+    await click(emu, ADMIN, proposal.message_id, buttons(proposal)[0], "Applied")
+    assert state.rules.rule("dprk_in_kursk") is None
+
+
+async def test_at_most_20_proposals_wait_and_the_oldest_is_dropped(
+    emu: BotApiEmulator, bot: tuple[BotState, Path]
+) -> None:
+    state, rule_file = bot
+    original = rule_file.read_bytes()
+    proposals = [await say(emu, ADMIN, "/rule_delete dprk_in_kursk") for _ in range(MAX_PENDING + 1)]
+    assert len(state.proposals) == MAX_PENDING
+    emu.user_clicks(ADMIN, ADMIN, proposals[0].message_id, buttons(proposals[0])[0])  # dropped: refused
+    assert "Nothing to undo" in (await say(emu, ADMIN, "/undo")).text  # updates are handled in order
+    assert rule_file.read_bytes() == original
+    await click(emu, ADMIN, proposals[1].message_id, buttons(proposals[1])[0], "Applied")
+    assert state.rules.rule("dprk_in_kursk") is None
+
+
+async def test_a_proposal_made_before_another_edit_is_refused_not_applied_over_it(
+    emu: BotApiEmulator, bot: tuple[BotState, Path]
+) -> None:
+    state, rule_file = bot
+    first = await say(emu, ADMIN, "/alias_add KURSK Белгородская область, Брянская область")
+    second = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
+    await click(emu, ADMIN, first.message_id, buttons(first)[0], "Applied")
+    after_first = rule_file.read_bytes()
+    text = await click(emu, ADMIN, second.message_id, buttons(second)[0], "nothing was written")
+    assert text.startswith("⚠️ The file changed since this edit was proposed")
+    assert rule_file.read_bytes() == after_first, "the newer file stays"
+    assert "Белгородская область" in after_first.decode()
+    assert state.rules.rule("dprk_in_kursk") is not None
