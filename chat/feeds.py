@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -18,6 +21,9 @@ from watchers import PollSettings, fetch, parse_feed, plain_text
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 MAX_PAGE_TEXT = 4000
 MAX_NAME = 100
+URL_TESTS_PER_WINDOW = 10  # /test URL fetches per user (config admins are not limited)
+URL_TEST_WINDOW = timedelta(minutes=10)
+_FORGET_USERS_ABOVE = 1000  # idle users are forgotten once this many are remembered
 
 
 def is_url(text: str) -> bool:
@@ -72,6 +78,62 @@ def list_feeds(store: Store) -> str:
         else:
             lines.append(f"✅ {where}")
     return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class FetchLimits:
+    """Who may make the bot fetch a URL now (``/test URL``): one fetch in flight per user, and at most
+    ``per_window`` per ``window``, counted from each fetch's start."""
+
+    per_window: int = URL_TESTS_PER_WINDOW
+    window: timedelta = URL_TEST_WINDOW
+    in_flight: set[int] = field(default_factory=set)
+    started: dict[int, deque[datetime]] = field(default_factory=dict)  # each user's fetches in the window
+
+    def start(self, user: int, now: datetime) -> str | None:
+        """The refusal (with when to retry), or None: the fetch is counted and in flight until :meth:`finish`."""
+        if user in self.in_flight:
+            return "⏳ Your previous URL test is still running; send the next one when it has answered."
+        times = self.started.setdefault(user, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.per_window:
+            retry = times[0] + self.window
+            minutes = max(1, math.ceil((retry - now).total_seconds() / 60))
+            return (
+                f"⏳ At most {self.per_window} URL tests per {int(self.window.total_seconds() // 60)} minutes; "
+                f"try again at {retry:%H:%M} UTC (in {minutes} min). Testing text is not limited."
+            )
+        times.append(now)
+        self.in_flight.add(user)
+        if len(self.started) > _FORGET_USERS_ABOVE:
+            for idle in [u for u, t in self.started.items() if not t or t[-1] <= now - self.window]:
+                del self.started[idle]
+        return None
+
+    def finish(self, user: int) -> None:
+        self.in_flight.discard(user)
+
+
+async def limited_test_url(
+    limits: FetchLimits | None,
+    user: int,
+    now: datetime,
+    ruleset: RuleSet,
+    config: Config,
+    client: httpx.AsyncClient,
+    url: str,
+) -> str:
+    """:func:`test_url` within ``user``'s :class:`FetchLimits` (``None``: not limited)."""
+    if limits is None:
+        return await test_url(ruleset, config, client, url)
+    refusal = limits.start(user, now)
+    if refusal is not None:
+        return refusal
+    try:
+        return await test_url(ruleset, config, client, url)
+    finally:
+        limits.finish(user)
 
 
 async def test_url(ruleset: RuleSet, config: Config, client: httpx.AsyncClient, url: str) -> str:

@@ -197,7 +197,11 @@ async def test(update: Update, context: Context, state: BotState, target: str, a
     text = (message.text or "") if message else ""
     body = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
     if feeds.is_url(body) and state.client is not None:
-        return await feeds.test_url(state.rules, state.config, state.client, body.strip())
+        user = update.effective_user.id if update.effective_user else 0
+        limits = None if user in state.config.admins else state.url_tests
+        return await feeds.limited_test_url(
+            limits, user, state.clock(), state.rules, state.config, state.client, body.strip()
+        )
     return commands.test_text(state.rules, body)
 
 

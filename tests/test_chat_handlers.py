@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chat.feeds import FetchLimits
 from service.state import BotState
 from tests.running import running_bot
 from tgemu import BotApiEmulator
@@ -177,6 +178,42 @@ async def test_test_accepts_a_feed_url(emu: BotApiEmulator, bot: BotState, https
     reply = await say(emu, STRANGER, STRANGER, f"/test {httpserver.url_for('/ru.xml')}")
     assert reply.startswith("Feed with 7 items: 2 match.")
     assert "В КНДР сообщили о новых военных переговорах с Россией" in reply
+
+
+async def test_url_tests_are_limited_per_user_except_for_admins(
+    emu: BotApiEmulator, bot: BotState, httpserver: Any
+) -> None:
+    httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
+    url = httpserver.url_for("/ru.xml")
+    for _ in range(10):
+        assert (await say(emu, STRANGER, STRANGER, f"/test {url}")).startswith("Feed with 7 items")
+    reply = await say(emu, STRANGER, STRANGER, f"/test {url}")
+    assert reply == (
+        "⏳ At most 10 URL tests per 10 minutes; try again at 09:10 UTC (in 10 min). Testing text is not limited."
+    )
+    assert len(httpserver.log) == 10, "the refused test fetched nothing"
+    assert "dprk_russia_military" in await say(emu, STRANGER, STRANGER, "/test Шойгу прибыл в Пхеньян")
+    assert (await say(emu, ANALYST, ANALYST, f"/test {url}")).startswith("Feed with"), "each user has their own"
+    for _ in range(11):
+        assert (await say(emu, ADMIN, ADMIN, f"/test {url}")).startswith("Feed with"), "config admins are exempt"
+    bot.clock = lambda: NOW + timedelta(minutes=10)
+    assert (await say(emu, STRANGER, STRANGER, f"/test {url}")).startswith("Feed with"), "the window has passed"
+
+
+def test_one_url_fetch_in_flight_per_user() -> None:
+    limits = FetchLimits()
+    assert limits.start(STRANGER, NOW) is None
+    assert "still running" in (limits.start(STRANGER, NOW) or "")
+    assert limits.start(ANALYST, NOW) is None, "other users are not held up"
+    limits.finish(STRANGER)
+    assert limits.start(STRANGER, NOW) is None
+    limits.finish(STRANGER)
+    for _ in range(8):
+        assert limits.start(STRANGER, NOW + timedelta(minutes=3)) is None
+        limits.finish(STRANGER)
+    refusal = limits.start(STRANGER, NOW + timedelta(minutes=3))
+    assert refusal is not None and "try again at 09:10 UTC (in 7 min)" in refusal
+    assert limits.start(STRANGER, NOW + timedelta(minutes=10)) is None, "the two first fetches left the window"
 
 
 async def test_digest_now_sends_what_is_queued(emu: BotApiEmulator, bot: BotState) -> None:
