@@ -344,25 +344,44 @@ async def undo(update: Update, context: Context, state: BotState, target: str, a
     return undo_last(state)
 
 
-async def on_rule_document(update: Update, context: Context) -> None:
-    """A YAML document sent with ``/rule_add`` or ``/rule_edit NAME`` as its caption."""
+async def admin_document(update: Update, context: Context, *, limit: int, refusal: str, too_big: str) -> bytes | None:
+    """The bytes of a document an admin sent, at most ``limit`` (checked on the declared size and again
+    after download, since the declared size is only a hint); None after replying why not."""
     message, user = update.effective_message, update.effective_user
     if message is None or message.document is None or user is None:
+        return None
+    if user.id not in state_of(context.application).config.admins:
+        await message.reply_text(refusal)
+        return None
+    if (message.document.file_size or 0) > limit:
+        await message.reply_text(too_big)
+        return None
+    try:
+        data = bytes(await (await message.document.get_file()).download_as_bytearray())
+    except TelegramError as exc:
+        await message.reply_text(f"⚠️ Could not download the file ({escape(str(exc))}); nothing was changed.")
+        return None
+    if len(data) > limit:
+        await message.reply_text(too_big)
+        return None
+    return data
+
+
+async def on_rule_document(update: Update, context: Context) -> None:
+    """A YAML document sent with ``/rule_add`` or ``/rule_edit NAME`` as its caption."""
+    data = await admin_document(
+        update,
+        context,
+        limit=MAX_DOCUMENT,
+        refusal="⛔ Only the bot's admins may use this command.",
+        too_big=f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.",
+    )
+    message, user = update.effective_message, update.effective_user
+    if data is None or message is None or user is None:
         return
     state = state_of(context.application)
-    if user.id not in state.config.admins:
-        await message.reply_text("⛔ Only the bot's admins may use this command.")
-        return
-    document = message.document
-    if (document.file_size or 0) > MAX_DOCUMENT:
-        await message.reply_text(f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.")
-        return
-    data = await (await document.get_file()).download_as_bytearray()
-    if len(data) > MAX_DOCUMENT:  # the size a message declares is only a hint
-        await message.reply_text(f"⚠️ The document is over {MAX_DOCUMENT // 1000} kB; nothing was changed.")
-        return
     try:
-        body = bytes(data).decode("utf-8")
+        body = data.decode("utf-8")
     except UnicodeDecodeError:
         await message.reply_text("⚠️ The document is not UTF-8 text; nothing was changed.")
         return
@@ -463,25 +482,17 @@ async def feeds_import(update: Update, context: Context, state: BotState, target
 
 async def on_opml_document(update: Update, context: Context) -> None:
     """An OPML file from an admin (an .opml file in a private chat, or captioned /feeds_import): import it."""
+    data = await admin_document(
+        update,
+        context,
+        limit=MAX_OPML_BYTES,
+        refusal="⛔ Only the bot's admins may import feeds. Nothing was changed.",
+        too_big=f"⚠️ The file is over {MAX_OPML_BYTES // 1_000_000} MB; nothing was imported.",
+    )
     message, user = update.effective_message, update.effective_user
-    if message is None or message.document is None or user is None:
+    if data is None or message is None or user is None:
         return
     state = state_of(context.application)
-    if user.id not in state.config.admins:
-        await message.reply_text("⛔ Only the bot's admins may import feeds. Nothing was changed.")
-        return
-    too_big = f"⚠️ The file is over {MAX_OPML_BYTES // 1_000_000} MB; nothing was imported."
-    if (message.document.file_size or 0) > MAX_OPML_BYTES:
-        await message.reply_text(too_big)
-        return
-    try:
-        data = bytes(await (await message.document.get_file()).download_as_bytearray())
-    except TelegramError as exc:
-        await message.reply_text(f"⚠️ Could not download the file ({escape(str(exc))}); nothing was imported.")
-        return
-    if len(data) > MAX_OPML_BYTES:  # the size Telegram announced may be missing or wrong
-        await message.reply_text(too_big)
-        return
     report = await feed_lists.import_opml(state.store, state.config, data, f"import:{user.id}", state.clock())
     await message.reply_text(feed_lists.report_text(report))
 
