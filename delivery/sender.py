@@ -90,6 +90,21 @@ class ChatPacer:
             await asyncio.sleep(at - now)
 
 
+def outcome_of(exc: TelegramError) -> Failure:
+    """What a Telegram error means for this delivery (without in-call retries)."""
+    if isinstance(exc, RetryAfter):
+        return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
+    if isinstance(exc, ChatMigrated):
+        return Migrated(int(exc.new_chat_id))
+    if isinstance(exc, Forbidden):
+        return Gone(exc.message)
+    if isinstance(exc, BadRequest):  # before NetworkError, its base class
+        return Failed(exc.message)
+    if isinstance(exc, NetworkError):
+        return Retry(30.0, f"network: {exc.message}")
+    return Failed(exc.message)
+
+
 class Sender:
     def __init__(
         self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2, backoff: float = 0.5
@@ -117,18 +132,8 @@ class Sender:
         try:
             message = await self.bot.send_photo(chat_id, photo, caption=caption or None, parse_mode=ParseMode.HTML)
             return Sent((message.message_id,))
-        except RetryAfter as exc:
-            return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
-        except ChatMigrated as exc:
-            return Migrated(int(exc.new_chat_id))
-        except Forbidden as exc:
-            return Gone(exc.message)
-        except BadRequest as exc:  # before NetworkError, its base class
-            return Failed(exc.message)
-        except NetworkError as exc:
-            return Retry(30.0, f"network: {exc.message}")
         except TelegramError as exc:
-            return Failed(exc.message)
+            return outcome_of(exc)
 
     async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Failure:
         plain = False
@@ -143,22 +148,16 @@ class Sender:
                     link_preview_options=options,
                 )
                 return message.message_id
-            except RetryAfter as exc:
-                return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
-            except ChatMigrated as exc:
-                return Migrated(int(exc.new_chat_id))
-            except Forbidden as exc:
-                return Gone(exc.message)
             except BadRequest as exc:
                 if "parse entities" in exc.message.lower() and not plain:
                     log.warning("send_entities_refused chat=%s error=%r; resending as plain text", chat_id, exc.message)
                     plain = True
                     continue
-                return Failed(exc.message)
+                return outcome_of(exc)
             except NetworkError as exc:  # includes TimedOut and 5xx answers
                 attempt += 1
                 if attempt > self.network_retries:
                     return Retry(min(30.0 * attempt, 300.0), f"network: {exc.message}")
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 5.0))
-            except TelegramError as exc:
-                return Failed(exc.message)
+            except TelegramError as exc:  # RetryAfter, ChatMigrated, Forbidden, …
+                return outcome_of(exc)
