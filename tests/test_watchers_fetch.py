@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -221,3 +222,25 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("120") == 120
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past
     assert parse_retry_after("soon") is None
+
+
+async def test_a_name_that_rebinds_to_a_private_address_is_refused_at_connect(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name looked public when checked, then connects to 127.0.0.1. The connection's
+    real peer address is checked too, so nothing is fetched."""
+    httpserver.expect_request("/feed").respond_with_data(RSS, content_type="application/rss+xml")
+    url = httpserver.url_for("/feed").replace("localhost", "127.0.0.1")
+
+    async def looks_public(url: str, allow_private: bool) -> None:
+        return None
+
+    monkeypatch.setattr(sys.modules["watchers.fetch"], "check_url_allowed", looks_public)
+    guarded = PollSettings(timeout=2.0, allow_private_urls=False)
+    async with make_client(guarded) as c:
+        result = await fetch(c, url, guarded)
+    assert result.outcome == "error"
+    assert result.error is not None and "private or local address (127.0.0.1); refused" in result.error
+    assert httpserver.log == [], "the request never reached the server"
+    async with make_client(SETTINGS) as c:  # allowed in config (tests, the demo): fetched as usual
+        assert (await fetch(c, url, SETTINGS)).outcome == "ok"

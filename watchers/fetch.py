@@ -12,14 +12,16 @@ import asyncio
 import email.utils
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
+import httpcore
 import httpx
 
 from core.config import PollingConfig
@@ -65,13 +67,59 @@ class FetchResult:
     final_url: str | None = None
 
 
+class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, refusing any connection whose peer turns out to be a private, loopback
+    or link-local address. :func:`check_url_allowed` checks what a name resolves to before a fetch; this
+    checks the address actually connected to, so a name that re-resolves to 127.0.0.1 or the cloud
+    metadata address between the two (DNS rebinding) is still refused."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self.inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+        peer = stream.get_extra_info("server_addr")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not address or _is_private(address.split("%")[0]):
+            await stream.aclose()
+            raise httpcore.ConnectError(f"{host} connected to a private or local address ({address}); refused")
+        return stream
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
 def make_client(settings: PollSettings) -> httpx.AsyncClient:
-    """The one shared client: timeouts, User-Agent, pool limits; redirects are ours to follow."""
+    """The one shared client: timeouts, User-Agent, pool limits; redirects are ours to follow. Unless
+    private URLs are allowed, every connection's peer address is checked too (:class:`PublicOnlyBackend`)."""
+    limits = httpx.Limits(max_connections=max(settings.concurrency, 10), max_keepalive_connections=20)
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if not settings.allow_private_urls:
+        # httpx has no public hook for the network backend; its pool keeps it here (httpx 0.28, httpcore 1.x).
+        pool = transport._pool
+        pool._network_backend = PublicOnlyBackend(pool._network_backend)
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(settings.timeout),
         follow_redirects=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-        limits=httpx.Limits(max_connections=max(settings.concurrency, 10), max_keepalive_connections=20),
         trust_env=False,
     )
 
