@@ -47,9 +47,8 @@ class ImportReport:
     def summary(self) -> str:
         """``added 12, skipped 3 duplicates, 2 errors`` (with ``revived 1,`` after the added when any were)."""
         revived = f"revived {len(self.revived)}, " if self.revived else ""
-        return (
-            f"added {len(self.added)}, {revived}skipped {_plural(len(self.duplicates), 'duplicate')}, "
-            + _plural(len(self.errors), "error")
+        return f"added {len(self.added)}, {revived}skipped {_plural(len(self.duplicates), 'duplicate')}, " + _plural(
+            len(self.errors), "error"
         )
 
 
