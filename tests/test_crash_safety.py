@@ -4,7 +4,7 @@ The bot runs as a subprocess (``bot.py run``) against the Bot API emulator and a
 generation of items before every restart. Between lives the test plays "time passes while the bot is down"
 by making the feed due again in the SQLite file. At the end every item the rules send instantly must have
 reached every subscribed chat; a chat may see an item twice only for a message that was in flight when the
-process died (at most one per kill, as the README documents).
+process died (at most one per chat per kill, as the README documents).
 """
 
 from __future__ import annotations
@@ -232,4 +232,4 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_at_most_the_message_
         missing = sorted(expected - set(got))
         assert not missing, f"chat {chat} never received items {missing}; log tail:\n{log.read_text()[-3000:]}"
         assert set(got) <= expected, f"chat {chat} got items the rules do not send: {sorted(set(got) - expected)}"
-    assert sum(duplicates.values()) <= KILLS, f"more repeats than kills: {duplicates}"
+    assert all(n <= KILLS for n in duplicates.values()), f"a chat saw more repeats than kills: {duplicates}"
