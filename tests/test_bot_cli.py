@@ -173,3 +173,13 @@ def test_match_progress_bar_on_a_terminal_only_and_stdout_stays_json(tmp_path: P
         assert "match:   0%|" in err.getvalue() and "/3000" in err.getvalue()
     else:
         assert err.getvalue() == ""
+
+
+def test_the_config_path_can_come_from_monitor_config(tmp_path: Path) -> None:
+    """Containers set $MONITOR_CONFIG; --config still wins."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("feeds:\n  - {url: 'https://a.example/', interval: 5}\n", encoding="utf-8")
+    result = bot("check", env={"MONITOR_CONFIG": str(cfg)})
+    assert result.returncode == 1 and f"{cfg}:2: feeds[0].interval" in result.stderr
+    result = bot("--config", str(REPO / "config.yaml"), "check", env={"MONITOR_CONFIG": str(cfg)})
+    assert result.returncode == 0, result.stderr
