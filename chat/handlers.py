@@ -129,6 +129,10 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
                 text, markup = answer if isinstance(answer, tuple) else (answer, None)
             except (CommandError, EditError) as exc:
                 text = f"⚠️ {escape(str(exc))}"
+            except Exception:  # a bug: the user gets an answer, the log gets the traceback, the bot goes on
+                log.exception("command_failed command=%s chat=%s", name, here)
+                text = f"⚠️ /{name} failed with an internal error; it has been logged for the bot's admins."
+                markup = None
             parts = split_reply(text)
             for index, part in enumerate(parts):
                 await message.reply_text(part, reply_markup=markup if index == len(parts) - 1 else None)

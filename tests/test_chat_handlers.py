@@ -244,3 +244,16 @@ async def test_digest_now_sends_what_is_queued(emu: BotApiEmulator, bot: BotStat
     digest, reply = sent[-2], sent[-1]
     assert "North Korea sends troops to Russia" in digest.text and digest.link_preview_disabled
     assert reply.text.startswith("🗞 Digest sent to 7: 1 items")
+
+
+async def test_a_command_that_fails_unexpectedly_still_answers_and_the_bot_goes_on(
+    emu: BotApiEmulator, bot: BotState, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("chat.commands.status", broken)
+    reply = await say(emu, ADMIN, ADMIN, "/status")
+    assert "/status failed with an internal error" in reply and "disk on fire" not in reply
+    assert any(r.getMessage().startswith("command_failed command=status") for r in caplog.records)
+    assert "/subscribe" in await say(emu, ADMIN, ADMIN, "/help")
