@@ -8,6 +8,7 @@ message and loses nothing. A chat that fails never holds up the others: its entr
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,27 +97,22 @@ async def deliver_instant(
     by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
         by_chat.setdefault(entry.chat_id, []).append(entry)
-    slots = asyncio.Semaphore(max(parallel_chats, 1))
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
-        async with slots:
-            for index, entry in enumerate(entries):
-                outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
-                if isinstance(outcome, Sent):
-                    store.mark_sent([entry.id], now())
-                    report.sent += 1
-                    continue
-                if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
-                    await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
-                    continue
-                ids = [e.id for e in entries[index:]]
-                await _handle_failure(store, chat_id, outcome, ids, now(), report, notify)
-                return
+        for index, entry in enumerate(entries):
+            outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
+            if isinstance(outcome, Sent):
+                store.mark_sent([entry.id], now())
+                report.sent += 1
+                continue
+            if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
+                await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
+                continue
+            ids = [e.id for e in entries[index:]]
+            await _handle_failure(store, chat_id, outcome, ids, now(), report, notify)
+            return
 
-    results = await asyncio.gather(*(one_chat(c, entries) for c, entries in by_chat.items()), return_exceptions=True)
-    for chat_id, result in zip(by_chat, results, strict=True):
-        if isinstance(result, BaseException):  # a bug in one chat's delivery; the entries stay pending
-            log.error("delivery_crashed chat=%s error=%r", chat_id, result, exc_info=result)
+    await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
     return report
 
 
@@ -237,12 +233,36 @@ async def deliver_digests(
     *,
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
+    parallel_chats: int = 8,
 ) -> DeliveryReport:
-    """Send every digest that is due at its subscription's local time."""
+    """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
     report = DeliveryReport()
+    jobs = []
     for plan in due_digests(store, defaults, now()):
         retry_at = store.digest_retry_at(plan.subscription.id)
         if retry_at is not None and retry_at > now():  # Telegram asked us to wait (429) or could not be reached
             continue
-        await send_digest(store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles)
+        send = functools.partial(
+            send_digest, store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles
+        )
+        jobs.append((plan.subscription.chat_id, send))
+    await per_chat(jobs, parallel_chats)
     return report
+
+
+async def per_chat(jobs: Sequence[tuple[str, Callable[[], Awaitable[None]]]], parallel: int) -> None:
+    """Run one delivery job per chat, at most ``parallel`` at once (each chat is paced on its own and the
+    rate limiter caps the total). A job that raises (a bug) is logged; its entries stay pending and the
+    other chats' jobs go on."""
+    slots = asyncio.Semaphore(max(parallel, 1))
+
+    async def bounded(job: Callable[[], Awaitable[None]]) -> None:
+        async with slots:
+            await job()
+
+    results = await asyncio.gather(*(bounded(job) for _, job in jobs), return_exceptions=True)
+    for (chat_id, _), result in zip(jobs, results, strict=True):
+        if isinstance(result, Exception):
+            log.error("delivery_crashed chat=%s error=%r", chat_id, result, exc_info=result)
+        elif isinstance(result, BaseException):  # cancelled (shutdown): do not swallow it
+            raise result
