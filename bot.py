@@ -22,8 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from core.config import Config, load_config
-from core.errors import ProblemError
+from core.config import Config
 
 log = logging.getLogger("bot")
 
@@ -31,17 +30,9 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def _load_config(path: str) -> Config | None:
-    try:
-        return load_config(path)
-    except ProblemError as exc:
-        _print_problems("configuration", exc)
-        return None
+    from service.checks import load_config_or_report
 
-
-def _print_problems(what: str, exc: ProblemError) -> None:
-    print(f"{what}: {len(exc.problems)} problem(s)", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
+    return load_config_or_report(path)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

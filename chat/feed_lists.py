@@ -22,12 +22,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from chat.feeds import is_url
+from chat.feeds import fetch_feed, is_url
 from core.config import Config
 from core.opml import OpmlFeed, parse_opml, render_opml
 from delivery.render import escape
 from store import Store
-from watchers import PollSettings, fetch, parse_feed
+from watchers import is_private_address
 
 EXPORT_TITLE = "DPRK–Russia monitor feeds"
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
@@ -83,19 +83,9 @@ def url_problem(url: str, allow_private: bool) -> str | None:
         if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host:
             return f"{host} is a local host name; refused (polling.allow_private_urls)"
         return None
-    a = address  # the same test as watchers.fetch applies to resolved addresses
-    if a.is_private or a.is_loopback or a.is_link_local or a.is_unspecified or a.is_reserved or a.is_multicast:
+    if is_private_address(str(address)):  # the test polling applies to resolved addresses
         return f"{host} is a private or local address; refused (polling.allow_private_urls)"
     return None
-
-
-async def _live_problem(client: httpx.AsyncClient, config: Config, url: str) -> tuple[str | None, str | None]:
-    """Fetch and parse once, as /feed_add does: (problem or None, the feed's language)."""
-    result = await fetch(client, url, PollSettings.from_config(config.polling))
-    if result.outcome != "ok":
-        return result.error or "no answer", None
-    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
-    return parsed.error, parsed.language
 
 
 async def import_feeds(
@@ -133,8 +123,9 @@ async def import_feeds(
                 continue
             url = retired.get(key) or stale.get(key) or feed.url  # the stored row, however the file spells it
             if problem is None and client is not None:
-                problem, found = await _live_problem(client, config, url)
-                lang = lang or found
+                checked = await fetch_feed(client, config, url)  # as /feed_add does
+                problem = checked if isinstance(checked, str) else None
+                lang = lang or (None if isinstance(checked, str) else checked.language)
             if problem is not None:
                 report.errors.append(f"{feed.where}: {problem}")
                 continue

@@ -16,7 +16,7 @@ from core.config import Config
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
-from watchers import PollSettings, fetch, parse_feed, plain_text
+from watchers import ParseResult, PollSettings, fetch, parse_feed, plain_text
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 MAX_PAGE_TEXT = 4000
@@ -31,6 +31,15 @@ def is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text.strip()
 
 
+async def fetch_feed(client: httpx.AsyncClient, config: Config, url: str) -> ParseResult | str:
+    """Fetch and parse ``url`` once, as polling does: the parsed feed, or why it is not a working feed."""
+    result = await fetch(client, url, PollSettings.from_config(config.polling))
+    if result.outcome != "ok":
+        return result.error or "no answer"
+    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
+    return parsed.error or parsed
+
+
 async def add_feed(
     store: Store, config: Config, client: httpx.AsyncClient, url: str, name: str | None, author: int, now: datetime
 ) -> str:
@@ -42,13 +51,9 @@ async def add_feed(
     retired = {f.url for f in store.retired_feeds()}  # a feed retired by 410 Gone may be added again once it works
     if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
         return f"{escape(url)} is already polled."
-    settings = PollSettings.from_config(config.polling)
-    result = await fetch(client, url, settings)
-    if result.outcome != "ok":
-        return f"❌ Not added: {escape(result.error or 'no answer')}"
-    parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
-    if parsed.error:
-        return f"❌ Not added: {escape(parsed.error)}"
+    parsed = await fetch_feed(client, config, url)
+    if isinstance(parsed, str):
+        return f"❌ Not added: {escape(parsed)}"
     title = name or urlsplit(url).hostname or url
     store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
     return (

@@ -136,13 +136,6 @@ def due_digests(store: Store, defaults: DigestDefaults, now: datetime) -> list[D
     return plans
 
 
-def render_digest(
-    store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
-) -> tuple[list[str], list[int]]:
-    parts, ids = render_digest_parts(store, plan, defaults, now, rule_titles)
-    return [text for text, _ in parts], ids
-
-
 def render_digest_parts(
     store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
 ) -> tuple[list[tuple[str, list[int]]], list[int]]:

@@ -25,10 +25,10 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from chat.handlers import bot_commands, register
 from core.config import Config
 from core.errors import ProblemError
-from delivery.outbox import deliver_digests, deliver_instant, due_digests, render_digest
+from delivery.outbox import deliver_digests, deliver_instant, due_digests, render_digest_parts
 from delivery.sender import Sender
 from rules import load_rules
-from service.checks import storage_problem
+from service.checks import print_problems, storage_problem
 from service.metrics import MetricsServer
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
@@ -206,9 +206,7 @@ def prepare(config: Config, now: datetime | None = None) -> BotState | None:
     try:
         ruleset = load_rules(config.rule_files)
     except ProblemError as exc:
-        print(f"rules: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems("rules", exc)
         return None
     unwritable = storage_problem(config.storage_path)
     if unwritable:
@@ -271,7 +269,8 @@ def print_digest(config: Config, *, chat: str, dry_run: bool) -> int:
         from delivery.outbox import DigestPlan
 
         plan = plans[0] if plans else DigestPlan(sub, now, ZoneInfo(sub.timezone or config.digest.timezone))
-        chunks, _ids = render_digest(state.store, plan, config.digest, now, state.rule_titles())
+        parts, _ids = render_digest_parts(state.store, plan, config.digest, now, state.rule_titles())
+        chunks = [text for text, _ in parts]
         if not chunks:
             print(f"(nothing queued for {chat} since {sub.last_digest_at or 'the start'})")
         for i, chunk in enumerate(chunks, 1):

@@ -19,10 +19,10 @@ from typing import IO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from core.config import PollingConfig, load_config
-from core.errors import ProblemError
+from core.config import PollingConfig
 from core.models import Feed
 from rules import RuleSet
+from service.checks import load_config_or_report
 from service.pipeline import CycleReport, Pipeline
 from store import Store
 from watchers import FeedPoll, PollSettings, make_client
@@ -64,12 +64,8 @@ def run_backfill(
     config_path: str, *, progress: bool = True, out: IO[str] | None = None, errors: IO[str] | None = None
 ) -> int:
     out, errors = out or sys.stdout, errors or sys.stderr
-    try:
-        config = load_config(config_path)
-    except ProblemError as exc:
-        print(f"configuration: {len(exc.problems)} problem(s)", file=errors)
-        for problem in exc.problems:
-            print(f"  {problem}", file=errors)
+    config = load_config_or_report(config_path, errors)
+    if config is None:
         return EXIT_PROBLEM
     from service.app import prepare  # rules, storage check, store, config feeds and subscriptions synced
 

@@ -5,9 +5,27 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
 from core.config import Config, load_config
 from core.errors import Problem, ProblemError
+
+
+def print_problems(what: str, exc: ProblemError, file: IO[str] | None = None) -> None:
+    """``what: N problem(s)`` and one indented line per problem (file, line, path, message)."""
+    out = file or sys.stderr
+    print(f"{what}: {len(exc.problems)} problem(s)", file=out)
+    for problem in exc.problems:
+        print(f"  {problem}", file=out)
+
+
+def load_config_or_report(path: str | Path, errors: IO[str] | None = None) -> Config | None:
+    """The config at ``path``, or None after printing every problem in it (for the CLI commands)."""
+    try:
+        return load_config(path)
+    except ProblemError as exc:
+        print_problems("configuration", exc, errors)
+        return None
 
 
 def storage_problem(path: Path) -> str | None:

@@ -18,23 +18,13 @@ from typing import IO
 from tqdm import tqdm
 
 from chat.feed_lists import ImportReport, export_opml, import_feeds
-from core.config import Config, load_config
-from core.errors import ProblemError
+from core.config import Config
 from core.opml import MAX_OPML_BYTES, OpmlResult, parse_opml
+from service.checks import load_config_or_report
 from store import Store, StoreError
 from watchers import PollSettings, make_client
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
-
-
-def _config(path: str, errors: IO[str]) -> Config | None:
-    try:
-        return load_config(path)
-    except ProblemError as exc:
-        print(f"configuration: {len(exc.problems)} problem(s)", file=errors)
-        for problem in exc.problems:
-            print(f"  {problem}", file=errors)
-        return None
 
 
 def _store(config: Config, errors: IO[str]) -> Store | None:
@@ -81,7 +71,7 @@ def run_import(
     errors: IO[str] | None = None,
 ) -> int:
     out, errors = out or sys.stdout, errors or sys.stderr
-    config = _config(config_path, errors)
+    config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
     data = _read(path)
@@ -108,7 +98,7 @@ def run_export(
     config_path: str, output: str | None, *, out: IO[str] | None = None, errors: IO[str] | None = None
 ) -> int:
     out, errors = out or sys.stdout, errors or sys.stderr
-    config = _config(config_path, errors)
+    config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
     store = _store(config, errors)

@@ -8,7 +8,7 @@
 The watchers know nothing of rules, the store or Telegram: the pipeline joins them.
 """
 
-from watchers.fetch import FetchResult, PollSettings, check_url_allowed, fetch, make_client
+from watchers.fetch import FetchResult, PollSettings, check_url_allowed, fetch, is_private_address, make_client
 from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
 from watchers.poll import FeedPoll, next_poll_at, poll_feeds, poll_one
 
@@ -20,6 +20,7 @@ __all__ = [
     "canonical_link",
     "check_url_allowed",
     "fetch",
+    "is_private_address",
     "make_client",
     "next_poll_at",
     "parse_feed",

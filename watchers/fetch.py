@@ -89,7 +89,7 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         )
         peer = stream.get_extra_info("server_addr")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        if not address or _is_private(address.split("%")[0]):
+        if not address or is_private_address(address.split("%")[0]):
             await stream.aclose()
             raise httpcore.ConnectError(f"{host} connected to a private or local address ({address}); refused")
         return stream
@@ -140,7 +140,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> int | N
     return max(0, int((when - (now or datetime.now(UTC))).total_seconds()))
 
 
-def _is_private(address: str) -> bool:
+def is_private_address(address: str) -> bool:
+    """Loopback, private, link-local, unspecified, reserved or multicast: never fetched unless allowed."""
     ip = ipaddress.ip_address(address)
     return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_reserved or ip.is_multicast
 
@@ -167,7 +168,7 @@ async def check_url_allowed(url: str, allow_private: bool) -> str | None:
             return f"cannot resolve {host}: {exc.strerror or exc}"
         addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
-        if _is_private(address.split("%")[0]):
+        if is_private_address(address.split("%")[0]):
             return f"{host} resolves to a private or local address ({address}); refused"
     return None
 
