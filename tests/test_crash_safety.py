@@ -17,20 +17,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from xml.sax.saxutils import escape
 
 import pytest
 
 from rules import load_rules
+from tests.feedhttp import FeedServer, Response, ok, rss
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,55 +68,24 @@ def item(n: int) -> tuple[str, str]:
     return f"{title} — выпуск {n}", summary
 
 
-class GrowingFeed:
+class GrowingFeed(FeedServer):
     """An RSS feed on 127.0.0.1 whose item count the test raises between the bot's lives."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.count = 0
-        feed = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = feed.render()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml"
+        return f"{self.base_url}/feed.xml"
 
-    def render(self) -> bytes:
+    def respond(self, path: str, headers: dict[str, str]) -> Response:
         start = datetime(2026, 11, 1, tzinfo=UTC)
         entries = []
         for n in range(self.count - 1, -1, -1):
             title, summary = item(n)
-            entries.append(
-                f"<item><title>{escape(title)}</title><link>https://news.example/{n}</link>"
-                f"<guid>https://news.example/{n}</guid><description>{escape(summary)}</description>"
-                f"<pubDate>{format_datetime(start + timedelta(minutes=n))}</pubDate></item>"
-            )
-        return (
-            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Поток</title>'
-            f"<link>https://news.example/</link>{''.join(entries)}</channel></rss>"
-        ).encode()
-
-    def __enter__(self) -> GrowingFeed:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+            entries.append((title, f"https://news.example/{n}", summary, start + timedelta(minutes=n)))
+        return ok(rss("Поток", "https://news.example/", entries))
 
 
 @pytest.fixture

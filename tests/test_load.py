@@ -11,15 +11,10 @@ from __future__ import annotations
 import gc
 import os
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import psutil
@@ -27,6 +22,7 @@ import pytest
 
 from delivery.sender import ChatPacer
 from service.app import run_digests, run_poll
+from tests.feedhttp import FeedServer, Response, ok, rss
 from tests.running import running_app
 from tgemu import BotApiEmulator
 
@@ -46,73 +42,36 @@ POSITIVE = (
 NEGATIVE = ("Сборная России по хоккею выиграла товарищеский матч", "Матч прошёл в Москве, болельщики довольны.")
 
 
-class FeedFarm:
+class FeedFarm(FeedServer):
     """1,000 RSS feeds on one local server; feed n gains an item every 6 simulated hours (offset by n)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.now = START
         self.requests = 0
         self.not_modified = 0
-        farm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-
-            def do_GET(self) -> None:
-                farm.requests += 1
-                n = int(self.path.rsplit("/", 1)[-1].removesuffix(".xml"))
-                hours = farm.hours(n)
-                etag = f'"{n}-{len(hours)}"'
-                if self.headers.get("If-None-Match") == etag:
-                    farm.not_modified += 1
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = farm.render(n, hours)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, n: int) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/f/{n}.xml"
+        return f"{self.base_url}/f/{n}.xml"
 
     def hours(self, n: int) -> list[int]:
         elapsed = int((self.now - START).total_seconds() // 3600)
         return [h for h in range(elapsed + 1) if (h + n) % 6 == 0][-10:]
 
-    def render(self, n: int, hours: list[int]) -> bytes:
+    def respond(self, path: str, headers: dict[str, str]) -> Response:
+        self.requests += 1
+        n = int(path.rsplit("/", 1)[-1].removesuffix(".xml"))
+        hours = self.hours(n)
+        etag = f'"{n}-{len(hours)}"'
+        if headers.get("if-none-match") == etag:
+            self.not_modified += 1
+            return 304, {"ETag": etag}, b""
         entries = []
         for h in reversed(hours):
             title, summary = POSITIVE if (n * 7 + h) % 40 == 0 else NEGATIVE
-            entries.append(
-                f"<item><title>{escape(title)} (лента {n}, час {h})</title>"
-                f"<link>https://news.example/{n}/{h}</link><description>{escape(summary)}</description>"
-                f"<pubDate>{format_datetime(START + timedelta(hours=h))}</pubDate></item>"
-            )
-        return (
-            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Лента {n}</title>'
-            f"<link>https://news.example/{n}</link>{''.join(entries)}</channel></rss>"
-        ).encode()
-
-    def __enter__(self) -> FeedFarm:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+            entries.append((f"{title} (лента {n}, час {h})", f"https://news.example/{n}/{h}", summary,
+                            START + timedelta(hours=h)))  # fmt: skip
+        return ok(rss(f"Лента {n}", f"https://news.example/{n}", entries), ETag=etag)
 
 
 def subscriber(i: int) -> tuple[int, str, str, str]:
