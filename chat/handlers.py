@@ -525,9 +525,13 @@ async def on_vote_button(update: Update, context: Context) -> None:
         return
     state = state_of(context.application)
     chat = update.effective_chat
-    answer = feedback.cast_vote(
-        state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
-    )
+    try:
+        answer = feedback.cast_vote(
+            state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
+        )
+    except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
+        log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
+        answer = "⚠️ The vote could not be recorded now; please press again later."
     await query.answer(answer)
 
 

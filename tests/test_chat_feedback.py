@@ -43,6 +43,7 @@ TOKEN = "6161:VOTES-token"
 ADMIN, ANALYST, OTHER = 42, 7, 9
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 URL = "https://news.example/rss"
+CHANNEL = "@dprk_watch"
 
 # A small rule file of the tests' own, so that the default rules (reworked elsewhere) can change freely.
 RULES = """\
@@ -233,6 +234,8 @@ def emu() -> Iterator[BotApiEmulator]:
     with BotApiEmulator(TOKEN) as e:
         for user in (ADMIN, ANALYST, OTHER):
             e.add_chat(user, "private")
+        e.add_chat(CHANNEL, "channel", "Watch", CHANNEL[1:])
+        e.set_member(CHANNEL, ANALYST, "administrator")
         yield e
 
 
@@ -322,3 +325,19 @@ async def test_each_digest_entry_is_numbered_and_its_button_votes_for_that_entry
     assert list(buttons) == ["1 👍", "1 👎", "2 👍", "2 👎"]
     assert await press(emu, ANALYST, digest.message_id, buttons["2 👎"]) == "👎 recorded"
     assert [(v.item.title, v.label) for v in state.store.votes()] == [(dict(entries)["2"], DOWN)]
+
+
+async def test_a_channel_admin_votes_on_an_alert_in_the_channel(
+    emu: BotApiEmulator,
+    bot: tuple[Application, BotState],  # type: ignore[type-arg]
+) -> None:
+    app, state = bot
+    assert "Subscribed" in await say(emu, ANALYST, f"/subscribe {CHANNEL} instant")
+    commit(state.store, item("p", PARADE))
+    await run_deliver_locked(app)
+    (alert,) = emu.sent(CHANNEL)
+    down = dict(emu.buttons(CHANNEL, alert.message_id))["👎"]
+    query = emu.user_clicks(CHANNEL, ANALYST, alert.message_id, down)  # the callback query names who pressed
+    answer = await asyncio.to_thread(emu.wait_answer, query, 10)
+    assert answer is not None and answer["text"] == "👎 recorded"
+    assert [(v.user_id, v.item.title, v.label) for v in state.store.votes()] == [(ANALYST, PARADE, DOWN)]
