@@ -2,7 +2,7 @@
 
 Why each choice:
 
-- **Callback data** is ``v:<item id>:<1|0>:<mac>`` — about 30 bytes, under Telegram's 64. The item is
+- **Callback data** is ``v:<item id>:<1|0>:<mac>`` — 18 to 35 bytes, under Telegram's 64. The item is
   named by its store row id (a feed URL and GUID would not fit); the rules are not in it, because the
   store already knows which rules matched the item. ``mac`` is 12 base64url characters (72 bits) of an
   HMAC-SHA256 over the rest, keyed by a random secret kept in the store's ``kv`` table, so a client
