@@ -8,6 +8,7 @@
     python bot.py health              ask the running bot's /healthz; exit 0 when healthy (Docker HEALTHCHECK)
     python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
     python bot.py backfill            poll every enabled feed once now (due or not); alerts queued for `run`
+    python bot.py labels export [-o FILE] [--since 30d]   analysts' 👍/👎 votes as labelled JSON Lines
 
 This module wires things together and holds no logic of its own: each command is a few lines that call
 into service/, which calls the pipeline stages.
@@ -104,6 +105,12 @@ def cmd_feeds_export(args: argparse.Namespace) -> int:
     return run_export(args.config, args.output)
 
 
+def cmd_labels_export(args: argparse.Namespace) -> int:
+    from service.labels_cmd import run_export
+
+    return run_export(args.config, args.output, args.since)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -150,6 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser("backfill", help="poll every enabled feed once now, due or not; sends nothing")
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     backfill.set_defaults(func=cmd_backfill)
+
+    labels = sub.add_parser("labels", help="analysts' 👍/👎 votes as labelled data")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    labels_export = labels_sub.add_parser(
+        "export", help="write the voted items as JSON Lines (label 1 = 👍, 0 = 👎; ties left out)"
+    )
+    labels_export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    labels_export.add_argument(
+        "--since", metavar="PERIOD", help="only votes cast in this period, e.g. 30d (default: all votes)"
+    )
+    labels_export.set_defaults(func=cmd_labels_export)
     return parser
 
 

@@ -20,7 +20,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from chat import commands, feed_lists, feeds, rule_edits
+from chat import commands, feed_lists, feedback, feeds, rule_edits
 from chat.commands import COMMANDS, CommandError
 from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
@@ -238,6 +238,7 @@ def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tupl
         f"Back-test on {len(recent)} items of the last 7 days: "
         f"<b>+{len(proposal.added)}</b> alerts, <b>−{len(proposal.removed)}</b> alerts.",
     ]
+    lines.append(escape(feedback.voted_effect(state.rules, proposal.ruleset, feedback.voted_items(state.store)).text()))
     lines += [f"+ {escape(i.title[:120])}" for i in proposal.added[:5]]
     lines += [f"− {escape(i.title[:120])}" for i in proposal.removed[:5]]
     keyboard = InlineKeyboardMarkup(
@@ -441,7 +442,14 @@ async def digest_now(update: Update, context: Context, state: BotState, target: 
     report = DeliveryReport()
     async with state.lock:
         await send_digest(
-            state.store, state.sender, plan, state.config.digest, state.clock, report, rule_titles=state.rule_titles()
+            state.store,
+            state.sender,
+            plan,
+            state.config.digest,
+            state.clock,
+            report,
+            rule_titles=state.rule_titles(),
+            votes=feedback.signer(state.store),
         )
     if report.digests:
         return f"🗞 Digest sent to {escape(target)}: {report.sent} items."
@@ -501,6 +509,32 @@ async def on_opml_document(update: Update, context: Context) -> None:
     await message.reply_text(feed_lists.report_text(report))
 
 
+@command("quality", manage=True)
+async def quality(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
+    try:
+        days = feedback.parse_days(args)
+    except ValueError as exc:
+        raise CommandError("quality", str(exc)) from None
+    return feedback.quality_report(state.store, state.rules, days, state.clock())
+
+
+async def on_vote_button(update: Update, context: Context) -> None:
+    """A 👍/👎 press under an alert or a digest entry (in a channel: by one of its admins)."""
+    query = update.callback_query
+    if query is None or not query.data:
+        return
+    state = state_of(context.application)
+    chat = update.effective_chat
+    try:
+        answer = feedback.cast_vote(
+            state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
+        )
+    except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
+        log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
+        answer = "⚠️ The vote could not be recorded now; please press again later."
+    await query.answer(answer)
+
+
 HANDLERS = {
     "start": start,
     "help": start,
@@ -526,6 +560,7 @@ HANDLERS = {
     "feed_remove": feed_remove,
     "feeds_export": feeds_export,
     "feeds_import": feeds_import,
+    "quality": quality,
 }
 
 
@@ -533,6 +568,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
     app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|cancel):"))
+    app.add_handler(CallbackQueryHandler(on_vote_button, pattern=feedback.CALLBACK_PATTERN))
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)
     )

@@ -9,6 +9,7 @@ same story from several outlets as one entry listing its sources, newest first, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -71,7 +72,7 @@ def split_tagged(blocks: Sequence[tuple[str, tuple[T, ...]]], limit: int = MAX_M
     return messages
 
 
-def _entry_block(c: Cluster, tz: ZoneInfo) -> str:
+def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None) -> str:
     lead = c.lead.item
     when = (
         max(e.item.published for e in c.members if e.item.published)
@@ -97,7 +98,8 @@ def _entry_block(c: Cluster, tz: ZoneInfo) -> str:
                 bucket = why.setdefault(group, [])
                 bucket.extend(t for t in texts if t not in bucket)
     why_text = " · ".join(f"{escape(g)}: " + ", ".join(quote(t) for t in ts[:2]) for g, ts in why.items())
-    head = f"• <b>{link(shorten(lead.title, MAX_TITLE), lead.link)}</b>"
+    bullet = "•" if number is None else f"{number}."  # numbered when the message carries 👍/👎 buttons
+    head = f"{bullet} <b>{link(shorten(lead.title, MAX_TITLE), lead.link)}</b>"
     meta = f"{stamp} · {shown}" if stamp else shown
     return f"{head}\n{meta}\n<i>{why_text}</i>"
 
@@ -134,10 +136,41 @@ def build_digest_parts(
 ) -> list[tuple[str, list[int]]]:
     """:func:`build_digest`, each message with the positions in ``entries`` of the items it shows (so
     a digest cut short by an error can be finished without repeating what already arrived)."""
+    messages = build_digest_messages(
+        entries,
+        period_start=period_start,
+        period_end=period_end,
+        tz=tz,
+        rule_titles=rule_titles,
+        send_empty=send_empty,
+    )
+    return [(m.text, m.shown) for m in messages]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    text: str
+    shown: list[int]  # positions in ``entries`` of every item the message shows
+    stories: list[tuple[int, int]]  # (entry number, position of the story's lead item), when numbered
+
+
+def build_digest_messages(
+    entries: Sequence[Entry],
+    *,
+    period_start: datetime | None,
+    period_end: datetime,
+    tz: ZoneInfo,
+    rule_titles: dict[str, str] | None = None,
+    send_empty: bool = False,
+    numbered: bool = False,
+) -> list[DigestMessage]:
+    """:func:`build_digest_parts`; with ``numbered`` each story is "1.", "2.", … across the whole
+    digest (what the 👍/👎 buttons under each message refer to), and each message says which."""
     start = period_start.astimezone(tz).strftime("%d.%m.%Y %H:%M") if period_start else "…"
     end = period_end.astimezone(tz).strftime("%d.%m.%Y %H:%M")
     if not entries:
-        return [(f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new.", [])] if send_empty else []
+        empty = f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new."
+        return [DigestMessage(empty, [], [])] if send_empty else []
     position = {id(e): i for i, e in enumerate(entries)}
     stories = cluster(entries)
     sources = {e.item.feed_name or e.item.feed_url for e in entries}
@@ -148,10 +181,17 @@ def build_digest_parts(
     sections: dict[str, list[Cluster]] = {}
     for story in stories:
         sections.setdefault(story.rules[0], []).append(story)
-    blocks: list[tuple[str, tuple[int, ...]]] = [(header, ())]
+    # each block is tagged with (position, story number) per item it shows; the number only on the lead
+    blocks: list[tuple[str, tuple[tuple[int, int], ...]]] = [(header, ())]
+    number = 0
     for rule, members in sections.items():
         title = shorten((rule_titles or {}).get(rule) or rule, MAX_TITLE)
         blocks.append((f"<b>▍{escape(title)}</b> ({len(members)})", ()))
         for story in sorted(members, key=lambda c: c.newest, reverse=True):
-            blocks.append((_entry_block(story, tz), tuple(position[id(e)] for e in story.members)))
-    return split_tagged(blocks)
+            number += 1
+            tags = tuple((position[id(e)], number if e is story.lead else 0) for e in story.members)
+            blocks.append((_entry_block(story, tz, number if numbered else None), tags))
+    return [
+        DigestMessage(text, [p for p, _ in tags], [(n, p) for p, n in tags if n and numbered])
+        for text, tags in split_tagged(blocks)
+    ]

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from core.config import DigestDefaults, parse_clock
 from delivery.cluster import Entry
-from delivery.digest import build_digest_parts, digest_due
-from delivery.render import render_alert
+from delivery.digest import build_digest_messages, digest_due
+from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, vote_keyboard
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent
 from store import OutboxEntry, Store, Subscription
 
@@ -30,7 +30,13 @@ Notify = Callable[[str], Awaitable[None]]
 
 class MessageSender(Protocol):
     async def send(
-        self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_markup: Sequence[Keyboard | None] = (),
     ) -> Outcome: ...
 
     async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome: ...
@@ -89,10 +95,12 @@ async def deliver_instant(
     notify: Notify | None = None,
     limit: int = 200,
     parallel_chats: int = 8,
+    votes: VoteData | None = None,
 ) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
     once (each chat is paced on its own, the rate limiter caps the total); one chat's failure (its later
-    alerts wait with it, keeping their order) never stops the others."""
+    alerts wait with it, keeping their order) never stops the others. With ``votes`` (the callback data
+    signer) each alert carries 👍/👎 buttons."""
     report = DeliveryReport()
     by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
@@ -100,7 +108,10 @@ async def deliver_instant(
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
         for index, entry in enumerate(entries):
-            outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
+            buttons = [vote_keyboard(entry.item_id, votes)] if votes else []
+            outcome = await sender.send(
+                telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)], reply_markup=buttons
+            )
             if isinstance(outcome, Sent):
                 store.mark_sent([entry.id], now())
                 report.sent += 1
@@ -140,16 +151,39 @@ def render_digest_parts(
     store: Store, plan: DigestPlan, defaults: DigestDefaults, now: datetime, rule_titles: dict[str, str] | None = None
 ) -> tuple[list[tuple[str, list[int]]], list[int]]:
     """The digest's messages, each with the outbox ids it shows, and all the ids it covers."""
+    parts, ids = render_digest_messages(store, plan, defaults, now, rule_titles)
+    return [(text, shown) for text, shown, _ in parts], ids
+
+
+def render_digest_messages(
+    store: Store,
+    plan: DigestPlan,
+    defaults: DigestDefaults,
+    now: datetime,
+    rule_titles: dict[str, str] | None = None,
+    votes: VoteData | None = None,
+) -> tuple[list[tuple[str, list[int], Keyboard | None]], list[int]]:
+    """:func:`render_digest_parts`, each message with its keyboard: with ``votes``, the entries are
+    numbered and each message carries a 👍/👎 pair per entry it shows (voting on a story's lead item)."""
     entries = store.digest_entries(plan.subscription.id, now)
-    parts = build_digest_parts(
+    messages = build_digest_messages(
         [Entry(e.item, e.matches) for e in entries],
         period_start=plan.subscription.last_digest_at,
         period_end=now,
         tz=plan.tz,
         rule_titles=rule_titles,
         send_empty=defaults.send_empty,
+        numbered=votes is not None,
     )
-    return [(text, [entries[i].id for i in shown]) for text, shown in parts], [e.id for e in entries]
+    parts = [
+        (
+            m.text,
+            [entries[i].id for i in m.shown],
+            digest_vote_keyboard([(n, entries[i].item_id) for n, i in m.stories], votes) if votes else None,
+        )
+        for m in messages
+    ]
+    return parts, [e.id for e in entries]
 
 
 async def send_digest(
@@ -162,6 +196,7 @@ async def send_digest(
     *,
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
+    votes: VoteData | None = None,
 ) -> None:
     """Send one subscription's digest now (or record an empty period) and complete it on success.
 
@@ -169,13 +204,18 @@ async def send_digest(
     are marked sent; the digest stays due and its next attempt carries only the rest (a paused or moved
     chat gets only the rest when it is back; a permanent failure drops only the rest)."""
     sub = plan.subscription
-    parts, ids = render_digest_parts(store, plan, defaults, now(), rule_titles)
+    parts, ids = render_digest_messages(store, plan, defaults, now(), rule_titles, votes)
     if not parts:
         store.complete_digest(sub.id, ids, now())
         return
-    outcome = await sender.send(telegram_chat_id(sub.chat_id), [text for text, _ in parts], preview=False)
+    outcome = await sender.send(
+        telegram_chat_id(sub.chat_id),
+        [text for text, _, _ in parts],
+        preview=False,
+        reply_markup=[keyboard for _, _, keyboard in parts],
+    )
     if not isinstance(outcome, Sent) and outcome.sent:
-        delivered = [i for _, shown in parts[: outcome.sent] for i in shown]
+        delivered = [i for _, shown, _ in parts[: outcome.sent] for i in shown]
         store.mark_sent(delivered, now())
         report.sent += len(delivered)
         ids = [i for i in ids if i not in set(delivered)]
@@ -227,6 +267,7 @@ async def deliver_digests(
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
     parallel_chats: int = 8,
+    votes: VoteData | None = None,
 ) -> DeliveryReport:
     """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
     report = DeliveryReport()
@@ -236,7 +277,16 @@ async def deliver_digests(
         if retry_at is not None and retry_at > now():  # Telegram asked us to wait (429) or could not be reached
             continue
         send = functools.partial(
-            send_digest, store, sender, plan, defaults, now, report, notify=notify, rule_titles=rule_titles
+            send_digest,
+            store,
+            sender,
+            plan,
+            defaults,
+            now,
+            report,
+            notify=notify,
+            rule_titles=rule_titles,
+            votes=votes,
         )
         jobs.append((plan.subscription.chat_id, send))
     await per_chat(jobs, parallel_chats)

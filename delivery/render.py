@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from core.models import Item, Match
@@ -19,6 +19,11 @@ SUMMARY_CHARS = 600
 QUOTE_CHARS = 80  # a matched text shown in a why line (a wide regex can match thousands of characters)
 NAME_CHARS = 100  # a feed's name as a source
 _TAG = re.compile(r"<[^>]+>")
+
+Keyboard = tuple[tuple[tuple[str, str], ...], ...]  # inline keyboard rows of (button text, callback data)
+VoteData = Callable[[int, int], str]  # (item id, 1 for 👍 / 0 for 👎) -> signed callback data
+MAX_BUTTONS = 100  # Telegram's limit per message
+ENTRIES_PER_ROW = 2  # a digest's vote row: "1 👍", "1 👎", "2 👍", "2 👎"
 
 
 def escape(text: str) -> str:
@@ -108,3 +113,22 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
     if visible_length(text) > MAX_MESSAGE:  # never: every part above is capped; Telegram would refuse it
         text = escape(shorten(strip_html(text), MAX_MESSAGE))
     return text
+
+
+def vote_keyboard(item_id: int, data: VoteData) -> Keyboard:
+    """An instant alert's 👍 / 👎 pair."""
+    return ((("👍", data(item_id, 1)), ("👎", data(item_id, 0))),)
+
+
+def digest_vote_keyboard(numbered: Sequence[tuple[int, int]], data: VoteData) -> Keyboard | None:
+    """A digest message's buttons: for each numbered entry ``(number, item id)`` a "N 👍" / "N 👎" pair,
+    :data:`ENTRIES_PER_ROW` entries a row (so a message of 12 entries is 6 short rows, not 12), at most
+    :data:`MAX_BUTTONS` buttons (entries past the 50th of one message get none); None without entries."""
+    pairs = [
+        ((f"{n} 👍", data(item_id, 1)), (f"{n} 👎", data(item_id, 0))) for n, item_id in numbered[: MAX_BUTTONS // 2]
+    ]
+    rows = tuple(
+        tuple(button for pair in pairs[i : i + ENTRIES_PER_ROW] for button in pair)
+        for i in range(0, len(pairs), ENTRIES_PER_ROW)
+    )
+    return rows or None

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from delivery.render import strip_html
+from delivery.render import Keyboard, strip_html
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,13 @@ def outcome_of(exc: TelegramError) -> Failure:
     return Failed(exc.message)
 
 
+def inline_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    """A rendered keyboard (rows of (text, callback data)) as python-telegram-bot's markup."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in keyboard])
+
+
 class Sender:
     def __init__(
         self, bot: Bot, pacer: ChatPacer | None = None, network_retries: int = 2, backoff: float = 0.5
@@ -114,12 +121,22 @@ class Sender:
         self.network_retries = network_retries
         self.backoff = backoff  # first in-call wait after a network error; doubles each time
 
-    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0) -> Outcome:
-        """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``."""
+    async def send(
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_markup: Sequence[Keyboard | None] = (),
+    ) -> Outcome:
+        """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``;
+        ``reply_markup[i]``, if given, is chunk i's inline keyboard (the 👍/👎 buttons)."""
         ids: list[int] = []
         options = LinkPreviewOptions(is_disabled=not preview)
         for index in range(skip, len(chunks)):
-            outcome = await self._send_one(chat_id, chunks[index], options)
+            keyboard = reply_markup[index] if index < len(reply_markup) else None
+            outcome = await self._send_one(chat_id, chunks[index], options, inline_markup(keyboard))
             if isinstance(outcome, int):
                 ids.append(outcome)
                 continue
@@ -135,7 +152,9 @@ class Sender:
         except TelegramError as exc:
             return outcome_of(exc)
 
-    async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Failure:
+    async def _send_one(
+        self, chat_id: int | str, text: str, options: LinkPreviewOptions, markup: InlineKeyboardMarkup | None = None
+    ) -> int | Failure:
         plain = False
         attempt = 0
         while True:
@@ -146,6 +165,7 @@ class Sender:
                     strip_html(text) if plain else text,
                     parse_mode=None if plain else ParseMode.HTML,
                     link_preview_options=options,
+                    reply_markup=markup,
                 )
                 return message.message_id
             except BadRequest as exc:

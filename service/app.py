@@ -22,6 +22,7 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
+from chat import feedback
 from chat.handlers import bot_commands, register
 from core.config import Config
 from core.errors import ProblemError
@@ -70,7 +71,13 @@ def retired_notice(url: str, name: str) -> str:
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     assert state.sender is not None
-    report = await deliver_instant(state.store, state.sender, state.clock, notify=lambda text: notify_admins(app, text))
+    report = await deliver_instant(
+        state.store,
+        state.sender,
+        state.clock,
+        notify=lambda text: notify_admins(app, text),
+        votes=feedback.signer(state.store),
+    )
     state.metrics.observe_delivery(report, state.clock())
     if report.sent or report.retried or report.dropped:
         log.info("delivery sent=%d retried=%d dropped=%d", report.sent, report.retried, report.dropped)
@@ -87,6 +94,7 @@ async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
             state.clock,
             notify=lambda text: notify_admins(app, text),
             rule_titles=state.rule_titles(),
+            votes=feedback.signer(state.store),
         )
     state.metrics.observe_digests(report)
     if report.digests:

@@ -4,6 +4,7 @@
                  │
     subscriptions ──< outbox (one row per chat × item × kind; UNIQUE, so never twice)
     rule_history (previous versions of rule files, for /undo)      kv (small state)
+    items ──< votes (👍/👎: one per user per item, with the item's text and the verdict at vote time)
 
 Guarantee: marking an item seen and queueing its matches is one transaction (``Store.commit_poll``):
 a crash never loses a match and never alerts twice for the same item. A crash during a send may repeat
@@ -17,6 +18,7 @@ from store.db import (
     Store,
     StoreError,
     Subscription,
+    Vote,
 )
 
-__all__ = ["CommitResult", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription"]
+__all__ = ["CommitResult", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription", "Vote"]

@@ -7,6 +7,7 @@ is time order, and every method that needs the clock takes ``now`` (tests drive 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -91,6 +92,22 @@ class OutboxEntry:
     matches: tuple[Match, ...]
     attempts: int
     created_at: datetime
+    item_id: int = 0  # the item's row id: what the 👍/👎 buttons' callback data names
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One user's latest 👍 (1) / 👎 (0) on one item, with the item's text and the rules' verdict as they
+    were when the vote was cast."""
+
+    item_id: int
+    user_id: int
+    chat_id: str
+    label: int
+    item: Item
+    rules: tuple[str, ...]  # the rules that had matched the item
+    verdict: tuple[dict[str, Any], ...]  # per rule: {"rule", "priority", "score"} (score None if none)
+    voted_at: datetime
 
 
 def _hits_json(match: Match) -> str:
@@ -574,6 +591,7 @@ class Store:
                     matches=tuple(_match_from_row(*m) for m in match_rows),
                     attempts=r[5],
                     created_at=created,
+                    item_id=r[7],
                 )
             )
         return out
@@ -630,6 +648,88 @@ class Store:
     def queue_sizes(self) -> dict[tuple[str, str], int]:
         rows = self.conn.execute("SELECT kind, state, COUNT(*) FROM outbox GROUP BY kind, state")
         return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- votes (👍/👎) -----------------------------------------------------------------------------
+
+    def secret(self, name: str) -> bytes:
+        """A random per-store secret kept in ``kv`` under ``name`` (made on first use, then stable)."""
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()
+        if row is None:
+            with self.transaction() as conn:
+                conn.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (name, secrets.token_hex(32)))
+                row = conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()
+        return bytes.fromhex(row[0])
+
+    def item_with_matches(self, item_id: int) -> tuple[Item, tuple[Match, ...]] | None:
+        """A stored item and the matches recorded for it; None if there is no such item or its text was
+        pruned (nothing left to label)."""
+        row = self.conn.execute(
+            "SELECT f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
+            "FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id = ?",
+            (item_id,),
+        ).fetchone()
+        if row is None or not (row[2] or row[3]):
+            return None
+        matches = self.conn.execute(
+            "SELECT rule, priority, hits_json FROM matches WHERE item_id = ? ORDER BY id", (item_id,)
+        ).fetchall()
+        item = Item(row[0], row[1], row[2], row[3], row[4], from_ts(row[5]), row[6], row[7])
+        return item, tuple(_match_from_row(*m) for m in matches)
+
+    def record_vote(
+        self,
+        item_id: int,
+        user_id: int,
+        chat_id: str,
+        label: int,
+        item: Item,
+        verdict: Sequence[dict[str, Any]],
+        now: datetime,
+    ) -> int | None:
+        """Keep ``user_id``'s vote on ``item_id`` (replacing their earlier one); returns the earlier label."""
+        with self.transaction() as conn:
+            before = conn.execute(
+                "SELECT label FROM votes WHERE item_id = ? AND user_id = ?", (item_id, user_id)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO votes (item_id, user_id, chat_id, label, title, summary, lang, link, verdict_json, "
+                "voted_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(item_id, user_id) DO UPDATE SET "
+                "chat_id = excluded.chat_id, label = excluded.label, title = excluded.title, "
+                "summary = excluded.summary, lang = excluded.lang, link = excluded.link, "
+                "verdict_json = excluded.verdict_json, voted_at = excluded.voted_at",
+                (
+                    item_id,
+                    user_id,
+                    chat_id,
+                    label,
+                    item.title,
+                    item.summary,
+                    item.lang,
+                    item.link,
+                    json.dumps(list(verdict), ensure_ascii=False),
+                    ts(now),
+                ),
+            )
+        return None if before is None else int(before[0])
+
+    def votes(self, since: datetime | None = None) -> list[Vote]:
+        """Every user's latest vote per item (cast at or after ``since``), oldest item first."""
+        rows = self.conn.execute(
+            "SELECT v.item_id, v.user_id, v.chat_id, v.label, f.url, i.uid, v.title, v.summary, v.link, "
+            "i.published, v.lang, f.name, v.verdict_json, v.voted_at "
+            "FROM votes v JOIN items i ON i.id = v.item_id JOIN feeds f ON f.id = i.feed_id "
+            "WHERE v.voted_at >= ? ORDER BY v.item_id, v.user_id",
+            (ts(since) if since else "",),
+        ).fetchall()
+        out = []
+        for r in rows:
+            verdict = tuple(json.loads(r[12]))
+            voted_at = from_ts(r[13])
+            assert voted_at is not None
+            item = Item(r[4], r[5], r[6], r[7], r[8], from_ts(r[9]), r[10], r[11])
+            rules = tuple(str(v["rule"]) for v in verdict)
+            out.append(Vote(r[0], r[1], r[2], r[3], item, rules, verdict, voted_at))
+        return out
 
     # -- rule history --------------------------------------------------------------------------------
 

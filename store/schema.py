@@ -92,4 +92,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # analysts' 👍/👎 votes: one row per user per item (the latest vote counts), with the item's text and
+    # the rules' verdict copied at vote time, so pruning an item's text or editing the rules keeps the label
+    """
+    CREATE TABLE votes (
+        item_id      INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        user_id      INTEGER NOT NULL,
+        chat_id      TEXT NOT NULL,
+        label        INTEGER NOT NULL CHECK (label IN (0, 1)),
+        title        TEXT NOT NULL,
+        summary      TEXT NOT NULL,
+        lang         TEXT,
+        link         TEXT,
+        verdict_json TEXT NOT NULL,
+        voted_at     TEXT NOT NULL,
+        PRIMARY KEY (item_id, user_id)
+    );
+    CREATE INDEX votes_voted_at ON votes(voted_at);
+    """,
 )

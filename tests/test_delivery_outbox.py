@@ -12,6 +12,7 @@ import pytest
 from core.config import DigestDefaults, FeedConfig
 from core.models import Hit, Item, Match
 from delivery.outbox import deliver_digests, deliver_instant
+from delivery.render import Keyboard
 from delivery.sender import Outcome, Sent
 from store import ProcessedItem, Store
 
@@ -30,7 +31,15 @@ class GatedSender:
         self.progress = asyncio.Event()  # set after every completed send
         self.sent: list[tuple[str, int]] = []  # (chat, chunks), in the order they completed
 
-    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0) -> Outcome:
+    async def send(
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_markup: Sequence[Keyboard | None] = (),
+    ) -> Outcome:
         if chat_id == SLOW:
             await self.gate.wait()
         self.sent.append((str(chat_id), len(chunks)))

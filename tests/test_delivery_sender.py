@@ -63,6 +63,20 @@ async def test_a_failed_chunk_reports_where_to_resume(setup: tuple[BotApiEmulato
     assert isinstance(outcome, Sent) and [m.text for m in emu.sent(2)][-2:] == ["two", "three"]
 
 
+async def test_each_chunk_carries_its_own_buttons_even_when_resent_as_plain_text(
+    setup: tuple[BotApiEmulator, Sender],
+) -> None:
+    emu, sender = setup
+    first, second = ((("1 👍", "v:1:1:a"), ("1 👎", "v:1:0:a")),), ((("2 👍", "v:2:1:b"),),)
+    emu.fail_next("sendMessage", "400_entities", chat_id=1, after=1)  # the second chunk's HTML is refused
+    outcome = await sender.send(1, ["<b>one</b>", "<b>two</b>", "three"], reply_markup=[first, second])
+    assert isinstance(outcome, Sent)
+    one, two, three = emu.sent(1)
+    assert emu.buttons(1, one.message_id) == list(first[0])
+    assert (two.text, emu.buttons(1, two.message_id)) == ("two", list(second[0]))  # plain text, same buttons
+    assert emu.buttons(1, three.message_id) == []
+
+
 async def test_pacer_spaces_messages_per_chat() -> None:
     pacer = ChatPacer(private_interval=0.2, group_interval=0.5)
     started = time.monotonic()

@@ -76,3 +76,21 @@ async def test_long_polling_delivers_user_messages(emu: BotApiEmulator) -> None:
         updates = await bot.get_updates(timeout=2)
         assert updates[0].message is not None and updates[0].message.text == "/start"
         assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
+
+
+async def test_inline_keyboards_are_checked_and_callback_answers_recorded(emu: BotApiEmulator) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    def keyboard(data: str, count: int = 1) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup([[InlineKeyboardButton(str(n), callback_data=data)] for n in range(count)])
+
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        sent = await bot.send_message(100, "vote", reply_markup=keyboard("v:1:0:abc"))
+        assert emu.buttons(100, sent.message_id) == [("0", "v:1:0:abc")]
+        with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
+            await bot.send_message(100, "vote", reply_markup=keyboard("x" * 65))  # Telegram's limit is 64 bytes
+        with pytest.raises(BadRequest, match="too long"):
+            await bot.send_message(100, "vote", reply_markup=keyboard("v", 101))  # and 100 buttons
+        query = emu.user_clicks(100, 100, sent.message_id, "v:1:0:abc")
+        await bot.answer_callback_query(query, "👍 recorded")
+        assert (emu.wait_answer(query, 1) or {})["text"] == "👍 recorded"

@@ -137,6 +137,7 @@ class BotApiEmulator:
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
+        self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -248,8 +249,9 @@ class BotApiEmulator:
                 message["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": len(caption.split()[0])}]
         self._push({"message": message})
 
-    def user_clicks(self, chat_id: int | str, user_id: int, message_id: int, data: str) -> None:
-        """Press an inline-keyboard button of the bot's message ``message_id``."""
+    def user_clicks(self, chat_id: int | str, user_id: int, message_id: int, data: str) -> str:
+        """Press an inline-keyboard button of the bot's message ``message_id``; returns the callback
+        query's id (for :meth:`wait_answer`)."""
         chat = self.chats[str(chat_id)]
         sent = next(m for m in self.sent(chat_id) if m.message_id == message_id)
         message = {
@@ -259,10 +261,11 @@ class BotApiEmulator:
             "text": sent.text,
             "from": self._m_getMe({}),
         }
+        query_id = str(self.update_id)
         self._push(
             {
                 "callback_query": {
-                    "id": str(self.update_id),
+                    "id": query_id,
                     "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
                     "chat_instance": str(chat_id),
                     "data": data,
@@ -270,6 +273,21 @@ class BotApiEmulator:
                 }
             }
         )
+        return query_id
+
+    def buttons(self, chat_id: int | str, message_id: int) -> list[tuple[str, str]]:
+        """The inline-keyboard buttons (text, callback data) of the bot's message ``message_id``."""
+        sent = next(m for m in self.sent(chat_id) if m.message_id == message_id)
+        rows = (sent.reply_markup or {}).get("inline_keyboard", [])
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
+
+    def wait_answer(self, query_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The bot's answerCallbackQuery to the press ``query_id`` (see :meth:`user_clicks`), once it came."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while query_id not in self.answers and time.monotonic() < deadline:
+                self.lock.wait(0.05)
+            return self.answers.get(query_id)
 
     def fail_next(
         self,
@@ -512,6 +530,7 @@ class BotApiEmulator:
         if isinstance(preview, str):
             preview = json.loads(preview)
         disabled = bool((preview or {}).get("is_disabled")) or params.get("disable_web_page_preview") in (True, "true")
+        _check_markup(_json_param(params.get("reply_markup")))
         sent = self._record(
             chat,
             lambda mid: SentMessage(
@@ -637,5 +656,24 @@ class BotApiEmulator:
     def _m_sendChatAction(self, _: dict[str, Any]) -> bool:
         return True
 
-    def _m_answerCallbackQuery(self, _: dict[str, Any]) -> bool:
+    def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        text = str(params.get("text") or "")
+        if len(text) > 200:
+            raise LookupError("MESSAGE_TOO_LONG")
+        with self.lock:
+            self.answers[str(params.get("callback_query_id"))] = {**params, "text": text}
+            self.lock.notify_all()
         return True
+
+
+def _check_markup(markup: Any) -> None:
+    """Refuse an inline keyboard as Telegram does: callback data 1–64 bytes, at most 100 buttons."""
+    if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+        return
+    buttons = [b for row in markup["inline_keyboard"] for b in row]
+    if len(buttons) > 100:
+        raise LookupError("reply markup is too long")
+    for button in buttons:
+        data = button.get("callback_data")
+        if data is not None and not 1 <= len(str(data).encode()) <= 64:
+            raise LookupError("BUTTON_DATA_INVALID")
