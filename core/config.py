@@ -270,6 +270,49 @@ def _valid_feed_url(url: str) -> str | None:
     return "must be an http(s):// or file:// URL"
 
 
+def _rule_files(r: _Reader, top: dict[str, Any], base_dir: Path) -> list[Path]:
+    """The rule files named by ``rules.files`` (globs expanded, in order, each once); a glob that matches
+    nothing and a missing file are problems."""
+    rm = r.mapping(top.get("rules"), ("rules",), {"files"})
+    patterns = r.get(rm, "files", ("rules",), list, ["rules/*.yaml"])
+    rule_files: list[Path] = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            r.fail(("rules", "files", i), f"must be a path or glob, got {pattern!r}")
+            continue
+        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
+        matched = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+        if glob.has_magic(full) and not matched:
+            r.fail(("rules", "files", i), f"no file matches {pattern!r}")
+        for path in matched:
+            if not Path(path).is_file():
+                r.fail(("rules", "files", i), f"rule file not found: {pattern}")
+            elif Path(path) not in rule_files:
+                rule_files.append(Path(path))
+    return rule_files
+
+
+def rule_files_despite_problems(path: str | Path) -> tuple[Path, ...]:
+    """The rule files a config names even when the config has problems (so ``bot.py check`` can report
+    the rule problems in the same run); () when the file cannot be read as YAML at all."""
+    p = Path(path)
+    try:
+        doc = load_yaml(p.read_bytes(), str(p))
+    except (OSError, YamlProblem):
+        return ()
+    r = _Reader(doc)
+    top = doc.data if isinstance(doc.data, dict) else {}
+    return tuple(_rule_files(r, top, p.resolve().parent))
+
+
+def config_doc(config: Config) -> YamlDoc | None:
+    """The loaded config's YAML again, for line numbers in problems found later (e.g. by ``check``)."""
+    try:
+        return load_yaml(config.path.read_bytes(), str(config.path))
+    except (OSError, YamlProblem):
+        return None
+
+
 def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     r = _Reader(doc)
     top = r.mapping(
@@ -370,22 +413,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         feeds.append(FeedConfig(url=url, name=name, lang=lang, interval=interval or polling.default_interval))
 
     # rules
-    rm = r.mapping(top.get("rules"), ("rules",), {"files"})
-    patterns = r.get(rm, "files", ("rules",), list, ["rules/*.yaml"])
-    rule_files: list[Path] = []
-    for i, pattern in enumerate(patterns):
-        if not isinstance(pattern, str):
-            r.fail(("rules", "files", i), f"must be a path or glob, got {pattern!r}")
-            continue
-        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-        matched = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
-        if glob.has_magic(full) and not matched:
-            r.fail(("rules", "files", i), f"no file matches {pattern!r}")
-        for path in matched:
-            if not Path(path).is_file():
-                r.fail(("rules", "files", i), f"rule file not found: {pattern}")
-            elif Path(path) not in rule_files:
-                rule_files.append(Path(path))
+    rule_files = _rule_files(r, top, base_dir)
 
     # storage
     sm = r.mapping(top.get("storage"), ("storage",), {"path"})

@@ -48,6 +48,50 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "rules.yaml:4" in result.stderr and "NOPE" in result.stderr
 
 
+RULES = "version: 1\ngroups:\n  DPRK: {aliases: [КНДР]}\nrules:\n  - name: military\n    all: [DPRK]\n"
+
+
+def test_check_finds_a_misspelled_subscription_rule_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "rules: {files: [rules.yaml]}\nadmins: [1]\nsubscriptions:\n"
+        "  - chat: 5\n    rules:\n      - military\n      - militray\n",
+        encoding="utf-8",
+    )
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1, result.stdout
+    assert f"{cfg}:7: subscriptions[0].rules[1]: unknown rule 'militray' (did you mean 'military'?)" in result.stderr
+
+
+def test_check_reports_config_and_rule_problems_together_even_with_an_empty_glob(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - name: x\n    all: [NOPE]\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "rules: {files: [rules.yaml, 'extra/*.yaml']}\nfeeds:\n  - {url: 'https://a.example/', interval: 5}\n",
+        encoding="utf-8",
+    )
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1
+    assert "3 problem(s)" in result.stderr, result.stderr
+    assert f"{cfg}:1: rules.files[1]: no file matches 'extra/*.yaml'" in result.stderr
+    assert f"{cfg}:3: feeds[0].interval: must be ≥ 60 seconds" in result.stderr
+    assert f"{tmp_path / 'rules.yaml'}:4" in result.stderr and "NOPE" in result.stderr
+
+
+def test_check_warns_but_passes_on_no_admins_no_subscriptions_and_a_file_without_rules(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    (tmp_path / "groups.yaml").write_text("version: 1\ngroups:\n  RU: {aliases: [Россия]}\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"rules: {{files: [rules.yaml, groups.yaml]}}\nadmins: []\nstorage: {{path: {tmp_path / 'db'}}}\n")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ") and "3 warning(s)" in result.stdout
+    assert f"{cfg}:2: admins: no admins" in result.stderr
+    assert f"{cfg}: subscriptions: no subscriptions" in result.stderr
+    assert f"{tmp_path / 'groups.yaml'}: rules: no rules in this file" in result.stderr
+
+
 def test_check_reports_deep_nesting_as_a_problem_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text("version: 1\nrules: " + "[" * 10_000 + "\n", encoding="utf-8")
     cfg = tmp_path / "config.yaml"
