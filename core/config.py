@@ -27,6 +27,8 @@ SubscriptionMode = Literal["instant", "digest", "both"]
 MODES: tuple[SubscriptionMode, ...] = ("instant", "digest", "both")
 LANGS = ("ru", "en", "ko")
 MIN_INTERVAL = 60
+MAX_POLL_TIMEOUT = 600  # getUpdates long-polling timeout, seconds
+MAX_POLL_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,10 @@ class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot for a local Bot API server
     base_file_url: str | None = None
+    # getUpdates long-polling timeout: Telegram holds the request open this long when there is nothing
+    poll_timeout: int = 30
+    # pause after each getUpdates answer: bounds the rate (≤ 1/s) against a server that does not long-poll
+    poll_interval: float = 1.0
 
     def token(self) -> str | None:
         value = os.environ.get(self.token_env, "").strip()
@@ -443,7 +449,11 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     )
 
     # telegram
-    tm = r.mapping(top.get("telegram"), ("telegram",), {"token", "token_env", "base_url", "base_file_url"})
+    tm = r.mapping(
+        top.get("telegram"),
+        ("telegram",),
+        {"token", "token_env", "base_url", "base_file_url", "poll_timeout", "poll_interval"},
+    )
     tp: PathKey = ("telegram",)
     if "token" in tm:
         r.fail(
@@ -455,10 +465,21 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     if base_url and urlsplit(base_url).scheme not in ("http", "https"):
         r.fail((*tp, "base_url"), f"must be an http(s):// URL, got {base_url!r}")
         base_url = None
+    td = TelegramConfig()
+    poll_timeout = r.duration(tm, "poll_timeout", tp, td.poll_timeout) or 0
+    if poll_timeout > MAX_POLL_TIMEOUT:
+        r.fail((*tp, "poll_timeout"), f"must be ≤ {MAX_POLL_TIMEOUT} seconds, got {poll_timeout}")
+        poll_timeout = td.poll_timeout
+    poll_interval = r.get(tm, "poll_interval", tp, float, td.poll_interval)
+    if not 0 <= poll_interval <= MAX_POLL_INTERVAL:
+        r.fail((*tp, "poll_interval"), f"must be between 0 and {MAX_POLL_INTERVAL} seconds, got {poll_interval}")
+        poll_interval = td.poll_interval
     telegram = TelegramConfig(
         token_env=r.get(tm, "token_env", tp, str, "TELEGRAM_BOT_TOKEN"),
         base_url=base_url,
         base_file_url=r.get(tm, "base_file_url", tp, str, None),
+        poll_timeout=poll_timeout,
+        poll_interval=poll_interval,
     )
 
     # subscriptions declared in config

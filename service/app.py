@@ -240,7 +240,12 @@ def run_bot(config: Config) -> int:
         return 1
     app = build_application(state, token)
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+        app.run_polling(
+            allowed_updates=Update.ALL_TYPES,
+            stop_signals=(signal.SIGINT, signal.SIGTERM),
+            timeout=config.telegram.poll_timeout,
+            poll_interval=config.telegram.poll_interval,
+        )
     except TelegramError as exc:  # at start-up; PTB's InvalidToken quotes the token, so never let it through
         reason = str(exc).replace(token, "<redacted>")
         if isinstance(exc, InvalidToken):
