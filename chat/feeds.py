@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.config import Config
+from core.models import MAX_TEXT
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
 from watchers import ParseResult, PollSettings, fetch, parse_feed, plain_text
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-MAX_PAGE_TEXT = 4000
+MAX_PAGE_TEXT = MAX_TEXT  # /test URL reads a page as far as matching reads a summary
 MAX_NAME = 100
 URL_TESTS_PER_WINDOW = 10  # /test URL fetches per user (config admins are not limited)
 URL_TEST_WINDOW = timedelta(minutes=10)
