@@ -42,9 +42,17 @@ async def fetch_feed(client: httpx.AsyncClient, config: Config, url: str) -> Par
 
 
 async def add_feed(
-    store: Store, config: Config, client: httpx.AsyncClient, url: str, name: str | None, author: int, now: datetime
+    store: Store,
+    config: Config,
+    client: httpx.AsyncClient,
+    url: str,
+    name: str | None,
+    author: int,
+    now: datetime,
+    ruleset: RuleSet | None = None,
 ) -> str:
-    """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling)."""
+    """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling). The reply
+    states the backlog policy as it is configured and, given the rules, what it would send right now."""
     if not is_url(url):
         return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
     if name is not None and len(name) > MAX_NAME:
@@ -57,10 +65,13 @@ async def add_feed(
         return f"❌ Not added: {escape(parsed)}"
     title = name or urlsplit(url).hostname or url
     store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
-    return (
-        f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). Its first poll follows the "
-        "backlog policy, so old items are not sent."
-    )
+    policy = config.polling.backlog
+    reply = f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). {policy.describe()}"
+    if ruleset is not None and policy.max_items > 0:
+        matching = [item for item in parsed.items if ruleset.match(item)]
+        sent = len(policy.select(matching, now))
+        reply += f" Right now {len(matching)} of its items match the rules and {sent} would be sent."
+    return reply
 
 
 def remove_feed(store: Store, url: str) -> str:

@@ -461,7 +461,9 @@ async def feed_add(update: Update, context: Context, state: BotState, target: st
         raise CommandError("feed_add", "Give the feed's URL.")
     user = update.effective_user.id if update.effective_user else 0
     name = " ".join(args[1:]) or None
-    return await feeds.add_feed(state.store, state.config, state.client, args[0], name, user, state.clock())
+    return await feeds.add_feed(
+        state.store, state.config, state.client, args[0], name, user, state.clock(), state.rules
+    )
 
 
 @command("feed_remove", admin_only=True)

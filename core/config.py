@@ -12,15 +12,17 @@ import glob
 import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.durations import parse_duration
+from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
+from core.models import Item
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
 SubscriptionMode = Literal["instant", "digest", "both"]
@@ -43,8 +45,27 @@ class FeedConfig:
 class BacklogPolicy:
     """What the first successful poll of a new feed may deliver; the rest is only marked seen."""
 
-    max_items: int = 5  # newest N items at most; 0 = deliver nothing from the first poll
+    max_items: int = 5  # newest N matching items at most; 0 = deliver nothing from the first poll
     max_age: int | None = 86400  # seconds; older items are not delivered (None = no age limit)
+
+    def select(self, matching: Sequence[Item], now: datetime) -> set[str]:
+        """uids of the items a first poll delivers, given the ones that *matched*: the newest
+        ``max_items`` published within ``max_age`` (an item without a date counts as oldest, and is
+        never "recent" when there is an age limit)."""
+        if self.max_items <= 0:
+            return set()
+        limit = None if self.max_age is None else timedelta(seconds=self.max_age)
+        recent = [i for i in matching if limit is None or (i.published is not None and now - i.published <= limit)]
+        recent.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return {i.uid for i in recent[: self.max_items]}
+
+    def describe(self) -> str:
+        """The policy in one sentence, as /feed_add states it."""
+        if self.max_items <= 0:
+            return "Its first poll sends nothing: the items already in the feed are only marked seen."
+        newest = "the newest matching item" if self.max_items == 1 else f"the {self.max_items} newest matching items"
+        age = "of any age" if self.max_age is None else f"published in the last {format_duration(self.max_age)}"
+        return f"Its first poll sends at most {newest} {age}; the others are only marked seen."
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,24 @@ async def test_no_backlog_delivery_when_configured_off(
         assert report.new_items == 1 and store.queue_sizes() == {}  # type: ignore[attr-defined]
 
 
+async def test_first_poll_delivers_the_newest_matching_items_not_the_newest_items(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    # the five newest items match nothing; the sixth and seventh (older, still within max_age) do
+    entries = [(f"n{i}", f"Погода в Москве: прогноз {i}", NOW - timedelta(hours=i)) for i in range(5)]
+    entries += [("m1", "КНДР и Россия: договор", NOW - timedelta(hours=6))]
+    entries += [("m2", "North Korea and Russia: talks", NOW - timedelta(hours=7))]
+    entries += [("old", "КНДР и Россия: старое", NOW - timedelta(days=3))]  # past max_age
+    httpserver.expect_request("/feed").respond_with_data(rss(*entries), content_type="application/rss+xml")
+    with Store.open(tmp_path / "bl.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", "ru", 600)], NOW)
+        store.upsert_subscription(1, NOW, mode="instant")
+        report = await cycle(store, ruleset, NOW, polling(max_items=5, max_age=86400))
+        assert (report.new_items, report.matched_items) == (8, 3)  # type: ignore[attr-defined]
+        titles = [e.item.title for e in store.pending_instant(NOW)]
+        assert titles == ["КНДР и Россия: договор", "North Korea and Russia: talks"]
+
+
 def long_rss(guid: str, hit_at: int) -> bytes:
     """One item whose title says nothing and whose summary names both countries at character ``hit_at``."""
     filler = ("Обзор событий недели без упоминания стран. " * (hit_at // 40 + 1))[:hit_at]
