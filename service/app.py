@@ -223,6 +223,18 @@ def prepare(config: Config, now: datetime | None = None) -> BotState | None:
     return BotState(config=config, store=store, rules=ruleset)
 
 
+class _StartupTracebackFilter(logging.Filter):
+    """PTB logs a failed start-up (Telegram unreachable, token refused) with its whole traceback (60 lines
+    of httpcore/httpx/PTB frames) and then raises; :func:`run_bot` prints one line naming the reason, so
+    that record is dropped. With ``-vv`` (debug) it is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and "Bootstrap" in str(args[0]))
+
+
 def run_bot(config: Config) -> int:
     token = config.telegram.token()
     if not token:
@@ -239,6 +251,7 @@ def run_bot(config: Config) -> int:
     if state is None:
         return 1
     app = build_application(state, token)
+    logging.getLogger("telegram.ext").addFilter(_StartupTracebackFilter())
     try:
         app.run_polling(
             allowed_updates=Update.ALL_TYPES,
@@ -251,7 +264,8 @@ def run_bot(config: Config) -> int:
         if isinstance(exc, InvalidToken):
             reason = f"Telegram rejected the token in {config.telegram.token_env}; check it with @BotFather"
         elif isinstance(exc, NetworkError):
-            reason = f"cannot reach Telegram ({reason})"
+            where = config.telegram.base_url or "https://api.telegram.org"
+            reason = f"cannot reach Telegram at {where} ({reason}); check the network, or telegram.base_url"
         print(f"error: {reason}", file=sys.stderr)
         return 1
     return 0
