@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import unescape
@@ -78,8 +79,10 @@ def remove_feed(store: Store, url: str) -> str:
     return f"Removed {escape(url)}." if store.remove_feed(url) else f"⚠️ {escape(url)} is not a feed here."
 
 
-def list_feeds(store: Store) -> str:
-    """Every listed feed: ✅ working, ⚠️ failing (retried), ⛔ retired by 410 Gone (not polled; as /status)."""
+def list_feeds(store: Store, quiet: Mapping[str, str] | None = None) -> str:
+    """Every listed feed: ✅ working, 🔇 quiet (``quiet``: URL → why, from service/quiet.py), ⚠️ failing
+    (retried), ⛔ retired by 410 Gone (not polled; as /status)."""
+    quiet = quiet or {}
     feeds = store.all_feeds(enabled_only=True)
     if not feeds:
         return "No feeds."
@@ -92,6 +95,8 @@ def list_feeds(store: Store) -> str:
             lines.append(f"⛔ {where} — retired, no longer polled ({gone}); /feed_add {escape(f.url)} polls it again")
         elif f.failures:
             lines.append(f"⚠️ {where} — {escape(f.last_error or '')} (×{f.failures})")
+        elif f.url in quiet:
+            lines.append(f"🔇 {where} — {escape(quiet[f.url])}")
         else:
             lines.append(f"✅ {where}")
     return "\n".join(lines)

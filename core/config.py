@@ -39,6 +39,7 @@ class FeedConfig:
     name: str
     lang: str | None
     interval: int  # seconds
+    quiet_after: int | None = None  # seconds of silence before "quiet" may be flagged; None = polling's; 0 = never
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,9 @@ class PollingConfig:
     user_agent: str = "dprk-ru-monitor/0.1 (+https://github.com/; feed monitor)"
     allow_private_urls: bool = False
     backlog: BacklogPolicy = field(default_factory=BacklogPolicy)
+    # a feed silent longer than quiet_factor × its usual gap and longer than quiet_after is flagged quiet
+    quiet_after: int = 86400  # seconds; 0 = never flag (a feed may set its own)
+    quiet_factor: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +301,22 @@ def _valid_feed_url(url: str) -> str | None:
     return "must be an http(s):// or file:// URL"
 
 
+def _quiet_after(r: _Reader, m: dict[str, Any], path: PathKey, default: int | None) -> int | None:
+    """``quiet_after``: a duration, or ``off`` / ``false`` / 0 for never flagging a feed as quiet."""
+    value = m.get("quiet_after")
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return 0
+    return r.duration(m, "quiet_after", path, default)
+
+
+def _quiet_factor(r: _Reader, m: dict[str, Any], path: PathKey, default: float) -> float:
+    factor: float = r.get(m, "quiet_factor", path, float, default)
+    if factor < 1:
+        r.fail((*path, "quiet_factor"), f"must be a number ≥ 1 (times a feed's usual gap), got {factor}")
+        return default
+    return factor
+
+
 def _rule_files(r: _Reader, top: dict[str, Any], base_dir: Path) -> list[Path]:
     """The rule files named by ``rules.files`` (globs expanded, in order, each once); a glob that matches
     nothing and a missing file are problems."""
@@ -362,6 +382,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "user_agent",
             "allow_private_urls",
             "backlog",
+            "quiet_after",
+            "quiet_factor",
         },
     )
     pp: PathKey = ("polling",)
@@ -402,6 +424,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         user_agent=r.get(pm, "user_agent", pp, str, d.user_agent),
         allow_private_urls=r.get(pm, "allow_private_urls", pp, bool, d.allow_private_urls),
         backlog=BacklogPolicy(max_items=backlog_items, max_age=backlog_age),
+        quiet_after=_quiet_after(r, pm, pp, d.quiet_after) or 0,
+        quiet_factor=_quiet_factor(r, pm, pp, d.quiet_factor),
     )
 
     # feeds
@@ -417,7 +441,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval"})
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after"})
         url = r.get(fm, "url", fp, str, "")
         if not url:
             if "url" not in fm:
@@ -437,7 +461,15 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             lang = None
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
         name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
-        feeds.append(FeedConfig(url=url, name=name, lang=lang, interval=interval or polling.default_interval))
+        feeds.append(
+            FeedConfig(
+                url=url,
+                name=name,
+                lang=lang,
+                interval=interval or polling.default_interval,
+                quiet_after=_quiet_after(r, fm, fp, None),
+            )
+        )
 
     # rules
     rule_files = _rule_files(r, top, base_dir)

@@ -30,6 +30,7 @@ from delivery.sender import Sender
 from rules import load_rules
 from service.checks import print_problems, storage_problem
 from service.metrics import MetricsServer
+from service.quiet import quiet_notices
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
 from watchers import PollSettings, make_client
@@ -55,8 +56,16 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
         report = await state.pipeline.run_cycle(state.clock())
         state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
+        quiet: list[str] = []
+        if report.feeds_due:
+            try:
+                quiet = quiet_notices(state.store, state.config, state.clock())
+            except Exception as exc:  # a failed check must never stop polling or delivery
+                log.error("quiet_check_failed error=%r", exc, exc_info=exc)
     for url, name in report.retired:
         await notify_admins(app, retired_notice(url, name))
+    for text in quiet:
+        await notify_admins(app, text)
 
 
 def retired_notice(url: str, name: str) -> str:

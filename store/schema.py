@@ -92,4 +92,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # v2 (quiet feeds): the episode a quiet feed's admins were told of (the instant of its last new item;
+    # NULL when not quiet), and each feed's first-seen history read in order
+    """
+    ALTER TABLE feeds ADD COLUMN quiet_told_for TEXT;
+    CREATE INDEX items_feed_seen ON items(feed_id, seen_at);
+    """,
 )
