@@ -33,12 +33,15 @@ def quiet_feeds(store: Store, config: Config, now: datetime) -> list[QuietFeed]:
     """Every enabled, healthy feed that is quiet now, in feed order."""
     own = {f.url: f.quiet_after for f in config.feeds}
     retired = {f.url for f in store.retired_feeds()}
+    last_seen = store.last_seen_times()
     out = []
     for feed in store.all_feeds(enabled_only=True):
-        if feed.url in retired or feed.failures or not feed.initialised:
+        if feed.url in retired or feed.failures or not feed.initialised or feed.id not in last_seen:
             continue
         after = own.get(feed.url)
         floor = timedelta(seconds=config.polling.quiet_after if after is None else after)
+        if floor <= timedelta(0) or now - last_seen[feed.id] <= floor:
+            continue  # cannot be quiet yet: no need to read its history (the common case, one query for all)
         silence = quiet(store.seen_times(feed.id, HISTORY + 1), now, factor=config.polling.quiet_factor, floor=floor)
         if silence is not None:
             out.append(QuietFeed(feed, silence))
