@@ -50,7 +50,7 @@ def scheduled_before(now: datetime, at: time, tz: ZoneInfo) -> datetime:
     Compared as instants, never as wall-clock times: two aware datetimes in the same zone compare by wall
     clock, which made a skipped 02:30 "due" on every tick for the half hour after the transition."""
     today = now.astimezone(tz).date()
-    for day in (today + timedelta(days=1), today, today - timedelta(days=1), today - timedelta(days=2)):
+    for day in (today, today - timedelta(days=1), today - timedelta(days=2)):  # two back: Apia skipped a day
         candidate = local_instant(day, at, tz)
         if candidate <= now:
             return candidate
