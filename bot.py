@@ -204,8 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.log_format or "text")
     try:
         result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit, where it would print a warning
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `bot.py match … | head`: the reader has all it wants. End quietly with 0 (as if the output had
+        # been read), pointing stdout at /dev/null so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return result
 
 

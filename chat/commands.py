@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -254,15 +254,22 @@ def test_text(ruleset: RuleSet, text: str) -> str:
     return "\n".join(lines)
 
 
-def status(store: Store, now: datetime) -> str:
+def status(store: Store, now: datetime, quiet: Mapping[str, str] | None = None) -> str:
+    """``quiet``: feed URL → why it looks quiet (service/quiet.py), shown beside the failing ones."""
+    quiet = quiet or {}
     retired_urls = {f.url for f in store.retired_feeds()}
     feeds = [f for f in store.all_feeds(enabled_only=True) if f.url not in retired_urls]
     failing = [f for f in feeds if f.failures]
+    silent = [f for f in feeds if f.url in quiet and not f.failures]
     retired = f", {len(retired_urls)} retired" if retired_urls else ""
-    lines = [f"<b>Feeds</b>: {len(feeds) - len(failing)} OK, {len(failing)} failing{retired}"]
+    hushed = f", {len(silent)} quiet" if silent else ""
+    ok = len(feeds) - len(failing) - len(silent)
+    lines = [f"<b>Feeds</b>: {ok} OK, {len(failing)} failing{hushed}{retired}"]
     for f in failing[:20]:
         nxt = f" — next try {f.next_poll_at:%H:%M} UTC" if f.next_poll_at else ""
         lines.append(f"  ⚠️ {escape(f.name)}: {escape(f.last_error or '?')} (×{f.failures}){nxt}")
+    for f in silent[:20]:
+        lines.append(f"  🔇 {escape(f.name)}: {escape(quiet[f.url])}")
     for f in store.retired_feeds()[:20]:
         lines.append(
             f"  ⛔ {escape(f.name)}: retired, no longer polled ({escape(f.last_error or 'HTTP 410 Gone')}); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import unescape
@@ -13,13 +14,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.config import Config
+from core.models import MAX_TEXT
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
 from watchers import ParseResult, PollSettings, fetch, parse_feed, plain_text
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-MAX_PAGE_TEXT = 4000
+MAX_PAGE_TEXT = MAX_TEXT  # /test URL reads a page as far as matching reads a summary
 MAX_NAME = 100
 URL_TESTS_PER_WINDOW = 10  # /test URL fetches per user (config admins are not limited)
 URL_TEST_WINDOW = timedelta(minutes=10)
@@ -41,9 +43,17 @@ async def fetch_feed(client: httpx.AsyncClient, config: Config, url: str) -> Par
 
 
 async def add_feed(
-    store: Store, config: Config, client: httpx.AsyncClient, url: str, name: str | None, author: int, now: datetime
+    store: Store,
+    config: Config,
+    client: httpx.AsyncClient,
+    url: str,
+    name: str | None,
+    author: int,
+    now: datetime,
+    ruleset: RuleSet | None = None,
 ) -> str:
-    """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling)."""
+    """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling). The reply
+    states the backlog policy as it is configured and, given the rules, what it would send right now."""
     if not is_url(url):
         return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
     if name is not None and len(name) > MAX_NAME:
@@ -56,18 +66,23 @@ async def add_feed(
         return f"❌ Not added: {escape(parsed)}"
     title = name or urlsplit(url).hostname or url
     store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
-    return (
-        f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). Its first poll follows the "
-        "backlog policy, so old items are not sent."
-    )
+    policy = config.polling.backlog
+    reply = f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). {policy.describe()}"
+    if ruleset is not None and policy.max_items > 0:
+        matching = [item for item in parsed.items if ruleset.match(item)]
+        sent = len(policy.select(matching, now))
+        reply += f" Right now {len(matching)} of its items match the rules and {sent} would be sent."
+    return reply
 
 
 def remove_feed(store: Store, url: str) -> str:
     return f"Removed {escape(url)}." if store.remove_feed(url) else f"⚠️ {escape(url)} is not a feed here."
 
 
-def list_feeds(store: Store) -> str:
-    """Every listed feed: ✅ working, ⚠️ failing (retried), ⛔ retired by 410 Gone (not polled; as /status)."""
+def list_feeds(store: Store, quiet: Mapping[str, str] | None = None) -> str:
+    """Every listed feed: ✅ working, 🔇 quiet (``quiet``: URL → why, from service/quiet.py), ⚠️ failing
+    (retried), ⛔ retired by 410 Gone (not polled; as /status)."""
+    quiet = quiet or {}
     feeds = store.all_feeds(enabled_only=True)
     if not feeds:
         return "No feeds."
@@ -80,6 +95,8 @@ def list_feeds(store: Store) -> str:
             lines.append(f"⛔ {where} — retired, no longer polled ({gone}); /feed_add {escape(f.url)} polls it again")
         elif f.failures:
             lines.append(f"⚠️ {where} — {escape(f.last_error or '')} (×{f.failures})")
+        elif f.url in quiet:
+            lines.append(f"🔇 {where} — {escape(quiet[f.url])}")
         else:
             lines.append(f"✅ {where}")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_length
 from rules import load_rules
+from service.quiet import quiet_feeds
 from service.state import BotState, state_of
 
 log = logging.getLogger(__name__)
@@ -209,9 +210,14 @@ async def test(update: Update, context: Context, state: BotState, target: str, a
     return commands.test_text(state.rules, body)
 
 
+def _quiet(state: BotState) -> dict[str, str]:
+    """Feed URL → "quiet for 3 d, usually every 2 h", for /status and /feeds."""
+    return {q.feed.url: q.line() for q in quiet_feeds(state.store, state.config, state.clock())}
+
+
 @command("status", admin_only=True)
 async def status(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
-    return commands.status(state.store, state.clock())
+    return commands.status(state.store, state.clock(), quiet=_quiet(state))
 
 
 MAX_DOCUMENT = 100_000
@@ -460,7 +466,7 @@ async def digest_now(update: Update, context: Context, state: BotState, target: 
 
 @command("feeds", admin_only=True)
 async def feeds_list(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
-    return feeds.list_feeds(state.store)
+    return feeds.list_feeds(state.store, quiet=_quiet(state))
 
 
 @command("feed_add", admin_only=True)
@@ -469,7 +475,9 @@ async def feed_add(update: Update, context: Context, state: BotState, target: st
         raise CommandError("feed_add", "Give the feed's URL.")
     user = update.effective_user.id if update.effective_user else 0
     name = " ".join(args[1:]) or None
-    return await feeds.add_feed(state.store, state.config, state.client, args[0], name, user, state.clock())
+    return await feeds.add_feed(
+        state.store, state.config, state.client, args[0], name, user, state.clock(), state.rules
+    )
 
 
 @command("feed_remove", admin_only=True)

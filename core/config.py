@@ -12,21 +12,25 @@ import glob
 import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.durations import parse_duration
+from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
+from core.models import Item
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
 SubscriptionMode = Literal["instant", "digest", "both"]
 MODES: tuple[SubscriptionMode, ...] = ("instant", "digest", "both")
 LANGS = ("ru", "en", "ko")
 MIN_INTERVAL = 60
+MAX_POLL_TIMEOUT = 600  # getUpdates long-polling timeout, seconds
+MAX_POLL_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +39,34 @@ class FeedConfig:
     name: str
     lang: str | None
     interval: int  # seconds
+    quiet_after: int | None = None  # seconds of silence before "quiet" may be flagged; None = polling's; 0 = never
 
 
 @dataclass(frozen=True, slots=True)
 class BacklogPolicy:
     """What the first successful poll of a new feed may deliver; the rest is only marked seen."""
 
-    max_items: int = 5  # newest N items at most; 0 = deliver nothing from the first poll
+    max_items: int = 5  # newest N matching items at most; 0 = deliver nothing from the first poll
     max_age: int | None = 86400  # seconds; older items are not delivered (None = no age limit)
+
+    def select(self, matching: Sequence[Item], now: datetime) -> set[str]:
+        """uids of the items a first poll delivers, given the ones that *matched*: the newest
+        ``max_items`` published within ``max_age`` (an item without a date counts as oldest, and is
+        never "recent" when there is an age limit)."""
+        if self.max_items <= 0:
+            return set()
+        limit = None if self.max_age is None else timedelta(seconds=self.max_age)
+        recent = [i for i in matching if limit is None or (i.published is not None and now - i.published <= limit)]
+        recent.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return {i.uid for i in recent[: self.max_items]}
+
+    def describe(self) -> str:
+        """The policy in one sentence, as /feed_add states it."""
+        if self.max_items <= 0:
+            return "Its first poll sends nothing: the items already in the feed are only marked seen."
+        newest = "the newest matching item" if self.max_items == 1 else f"the {self.max_items} newest matching items"
+        age = "of any age" if self.max_age is None else f"published in the last {format_duration(self.max_age)}"
+        return f"Its first poll sends at most {newest} {age}; the others are only marked seen."
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +80,9 @@ class PollingConfig:
     user_agent: str = "dprk-ru-monitor/0.1 (+https://github.com/; feed monitor)"
     allow_private_urls: bool = False
     backlog: BacklogPolicy = field(default_factory=BacklogPolicy)
+    # a feed silent longer than quiet_factor × its usual gap and longer than quiet_after is flagged quiet
+    quiet_after: int = 86400  # seconds; 0 = never flag (a feed may set its own)
+    quiet_factor: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +98,10 @@ class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot for a local Bot API server
     base_file_url: str | None = None
+    # getUpdates long-polling timeout: Telegram holds the request open this long when there is nothing
+    poll_timeout: int = 30
+    # pause after each getUpdates answer: bounds the rate (≤ 1/s) against a server that does not long-poll
+    poll_interval: float = 1.0
 
     def token(self) -> str | None:
         value = os.environ.get(self.token_env, "").strip()
@@ -270,6 +301,65 @@ def _valid_feed_url(url: str) -> str | None:
     return "must be an http(s):// or file:// URL"
 
 
+def _quiet_after(r: _Reader, m: dict[str, Any], path: PathKey, default: int | None) -> int | None:
+    """``quiet_after``: a duration, or ``off`` / ``false`` / 0 for never flagging a feed as quiet."""
+    value = m.get("quiet_after")
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return 0
+    return r.duration(m, "quiet_after", path, default)
+
+
+def _quiet_factor(r: _Reader, m: dict[str, Any], path: PathKey, default: float) -> float:
+    factor: float = r.get(m, "quiet_factor", path, float, default)
+    if factor < 1:
+        r.fail((*path, "quiet_factor"), f"must be a number ≥ 1 (times a feed's usual gap), got {factor}")
+        return default
+    return factor
+
+
+def _rule_files(r: _Reader, top: dict[str, Any], base_dir: Path) -> list[Path]:
+    """The rule files named by ``rules.files`` (globs expanded, in order, each once); a glob that matches
+    nothing and a missing file are problems."""
+    rm = r.mapping(top.get("rules"), ("rules",), {"files"})
+    patterns = r.get(rm, "files", ("rules",), list, ["rules/*.yaml"])
+    rule_files: list[Path] = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            r.fail(("rules", "files", i), f"must be a path or glob, got {pattern!r}")
+            continue
+        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
+        matched = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+        if glob.has_magic(full) and not matched:
+            r.fail(("rules", "files", i), f"no file matches {pattern!r}")
+        for path in matched:
+            if not Path(path).is_file():
+                r.fail(("rules", "files", i), f"rule file not found: {pattern}")
+            elif Path(path) not in rule_files:
+                rule_files.append(Path(path))
+    return rule_files
+
+
+def rule_files_despite_problems(path: str | Path) -> tuple[Path, ...]:
+    """The rule files a config names even when the config has problems (so ``bot.py check`` can report
+    the rule problems in the same run); () when the file cannot be read as YAML at all."""
+    p = Path(path)
+    try:
+        doc = load_yaml(p.read_bytes(), str(p))
+    except (OSError, YamlProblem):
+        return ()
+    r = _Reader(doc)
+    top = doc.data if isinstance(doc.data, dict) else {}
+    return tuple(_rule_files(r, top, p.resolve().parent))
+
+
+def config_doc(config: Config) -> YamlDoc | None:
+    """The loaded config's YAML again, for line numbers in problems found later (e.g. by ``check``)."""
+    try:
+        return load_yaml(config.path.read_bytes(), str(config.path))
+    except (OSError, YamlProblem):
+        return None
+
+
 def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     r = _Reader(doc)
     top = r.mapping(
@@ -292,6 +382,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "user_agent",
             "allow_private_urls",
             "backlog",
+            "quiet_after",
+            "quiet_factor",
         },
     )
     pp: PathKey = ("polling",)
@@ -332,6 +424,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         user_agent=r.get(pm, "user_agent", pp, str, d.user_agent),
         allow_private_urls=r.get(pm, "allow_private_urls", pp, bool, d.allow_private_urls),
         backlog=BacklogPolicy(max_items=backlog_items, max_age=backlog_age),
+        quiet_after=_quiet_after(r, pm, pp, d.quiet_after) or 0,
+        quiet_factor=_quiet_factor(r, pm, pp, d.quiet_factor),
     )
 
     # feeds
@@ -347,7 +441,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval"})
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after"})
         url = r.get(fm, "url", fp, str, "")
         if not url:
             if "url" not in fm:
@@ -367,25 +461,18 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             lang = None
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
         name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
-        feeds.append(FeedConfig(url=url, name=name, lang=lang, interval=interval or polling.default_interval))
+        feeds.append(
+            FeedConfig(
+                url=url,
+                name=name,
+                lang=lang,
+                interval=interval or polling.default_interval,
+                quiet_after=_quiet_after(r, fm, fp, None),
+            )
+        )
 
     # rules
-    rm = r.mapping(top.get("rules"), ("rules",), {"files"})
-    patterns = r.get(rm, "files", ("rules",), list, ["rules/*.yaml"])
-    rule_files: list[Path] = []
-    for i, pattern in enumerate(patterns):
-        if not isinstance(pattern, str):
-            r.fail(("rules", "files", i), f"must be a path or glob, got {pattern!r}")
-            continue
-        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-        matched = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
-        if glob.has_magic(full) and not matched:
-            r.fail(("rules", "files", i), f"no file matches {pattern!r}")
-        for path in matched:
-            if not Path(path).is_file():
-                r.fail(("rules", "files", i), f"rule file not found: {pattern}")
-            elif Path(path) not in rule_files:
-                rule_files.append(Path(path))
+    rule_files = _rule_files(r, top, base_dir)
 
     # storage
     sm = r.mapping(top.get("storage"), ("storage",), {"path"})
@@ -415,7 +502,11 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     )
 
     # telegram
-    tm = r.mapping(top.get("telegram"), ("telegram",), {"token", "token_env", "base_url", "base_file_url"})
+    tm = r.mapping(
+        top.get("telegram"),
+        ("telegram",),
+        {"token", "token_env", "base_url", "base_file_url", "poll_timeout", "poll_interval"},
+    )
     tp: PathKey = ("telegram",)
     if "token" in tm:
         r.fail(
@@ -427,10 +518,21 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     if base_url and urlsplit(base_url).scheme not in ("http", "https"):
         r.fail((*tp, "base_url"), f"must be an http(s):// URL, got {base_url!r}")
         base_url = None
+    td = TelegramConfig()
+    poll_timeout = r.duration(tm, "poll_timeout", tp, td.poll_timeout) or 0
+    if poll_timeout > MAX_POLL_TIMEOUT:
+        r.fail((*tp, "poll_timeout"), f"must be ≤ {MAX_POLL_TIMEOUT} seconds, got {poll_timeout}")
+        poll_timeout = td.poll_timeout
+    poll_interval = r.get(tm, "poll_interval", tp, float, td.poll_interval)
+    if not 0 <= poll_interval <= MAX_POLL_INTERVAL:
+        r.fail((*tp, "poll_interval"), f"must be between 0 and {MAX_POLL_INTERVAL} seconds, got {poll_interval}")
+        poll_interval = td.poll_interval
     telegram = TelegramConfig(
         token_env=r.get(tm, "token_env", tp, str, "TELEGRAM_BOT_TOKEN"),
         base_url=base_url,
         base_file_url=r.get(tm, "base_file_url", tp, str, None),
+        poll_timeout=poll_timeout,
+        poll_interval=poll_interval,
     )
 
     # subscriptions declared in config

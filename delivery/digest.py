@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,13 +22,40 @@ MAX_SOURCES_SHOWN = 4
 T = TypeVar("T")
 
 
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The instant (UTC) at which the clock in ``tz`` reads ``at`` on ``day``.
+
+    A wall-clock time skipped by a spring-forward transition becomes the first instant that exists
+    after it (the transition itself: 02:30 in Berlin on the last Sunday of March is 03:00 CEST); one
+    repeated by a fall-back transition is its first occurrence (``fold=0``)."""
+    wanted = datetime.combine(day, at)
+    first = datetime.combine(day, at, tzinfo=tz).astimezone(UTC)  # fold=0: the offset before a change
+    if first.astimezone(tz).replace(tzinfo=None) == wanted:
+        return first
+    # In a gap: fold=0 lands after the transition, fold=1 before it; the transition is the first instant
+    # whose wall clock reads ``at`` or later. Offsets change on whole seconds, so bisect to the second.
+    low = datetime.combine(day, at, tzinfo=tz).replace(fold=1).astimezone(UTC)
+    high = first
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wanted:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)
+
+
 def scheduled_before(now: datetime, at: time, tz: ZoneInfo) -> datetime:
-    """The latest moment ≤ now at which the local clock read ``at``."""
-    local = now.astimezone(tz)
-    candidate = datetime.combine(local.date(), at, tzinfo=tz)
-    if candidate > local:
-        candidate = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=tz)
-    return candidate
+    """The latest instant ≤ now at which a digest at local ``at`` was scheduled (see :func:`local_instant`).
+
+    Compared as instants, never as wall-clock times: two aware datetimes in the same zone compare by wall
+    clock, which made a skipped 02:30 "due" on every tick for the half hour after the transition."""
+    today = now.astimezone(tz).date()
+    for day in (today, today - timedelta(days=1), today - timedelta(days=2)):  # two back: Apia skipped a day
+        candidate = local_instant(day, at, tz)
+        if candidate <= now:
+            return candidate
+    raise AssertionError("unreachable: a local time two days ago is always in the past")  # pragma: no cover
 
 
 def digest_due(

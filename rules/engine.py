@@ -48,7 +48,7 @@ from typing import Any
 import ahocorasick
 
 from core.errors import Problem, RuleError
-from core.models import Field, Hit, Item, Match
+from core.models import Field, Hit, Item, Match, cap_text
 from rules.language import (
     FIELDS,
     AllTerm,
@@ -706,9 +706,10 @@ class RuleSet:
 
         The cheap checks come first: no hit → nothing; a rule is looked at only if one of its groups
         was hit and every group it requires could be; lazy regexes run only if such a rule needs them.
+        Each field is read up to :data:`core.models.MAX_TEXT` characters (:func:`core.models.cap_text`).
         """
-        nt = normalize(title)
-        ns = normalize(summary)
+        nt = normalize(cap_text(title))
+        ns = normalize(cap_text(summary))
         scanner = self._scanner
         raw: list[_RawHit] = []
         if nt.text:
@@ -770,7 +771,7 @@ class RuleSet:
         cr = self._by_name.get(name)
         if cr is None:
             raise KeyError(name)
-        it = self._item(title, summary) or _Item((normalize(title), normalize(summary)), {})
+        it = self._item(title, summary) or _Item((normalize(cap_text(title)), normalize(cap_text(summary))), {})
         found, reason = _evaluate(cr, it, self._group_names, True)
         if found is None:
             seen = Match(name, cr.rule.priority, self._all_hits(it)).why_text()
@@ -786,7 +787,7 @@ class RuleSet:
 
     def _item(self, title: str, summary: str) -> _Item | None:
         """Both fields normalised and fully scanned (every regex too); None when nothing was hit."""
-        norms = (normalize(title), normalize(summary))
+        norms = (normalize(cap_text(title)), normalize(cap_text(summary)))
         raw: list[_RawHit] = []
         for fi, norm in enumerate(norms):
             if norm.text:

@@ -31,6 +31,7 @@ from delivery.sender import Sender
 from rules import load_rules
 from service.checks import print_problems, storage_problem
 from service.metrics import MetricsServer
+from service.quiet import quiet_notices
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
 from watchers import PollSettings, make_client
@@ -56,8 +57,16 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
         report = await state.pipeline.run_cycle(state.clock())
         state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
+        quiet: list[str] = []
+        if report.feeds_due:
+            try:
+                quiet = quiet_notices(state.store, state.config, state.clock())
+            except Exception as exc:  # a failed check must never stop polling or delivery
+                log.error("quiet_check_failed error=%r", exc, exc_info=exc)
     for url, name in report.retired:
         await notify_admins(app, retired_notice(url, name))
+    for text in quiet:
+        await notify_admins(app, text)
 
 
 def retired_notice(url: str, name: str) -> str:
@@ -231,6 +240,18 @@ def prepare(config: Config, now: datetime | None = None) -> BotState | None:
     return BotState(config=config, store=store, rules=ruleset)
 
 
+class _StartupTracebackFilter(logging.Filter):
+    """PTB logs a failed start-up (Telegram unreachable, token refused) with its whole traceback (60 lines
+    of httpcore/httpx/PTB frames) and then raises; :func:`run_bot` prints one line naming the reason, so
+    that record is dropped. With ``-vv`` (debug) it is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and "Bootstrap" in str(args[0]))
+
+
 def run_bot(config: Config) -> int:
     token = config.telegram.token()
     if not token:
@@ -247,14 +268,21 @@ def run_bot(config: Config) -> int:
     if state is None:
         return 1
     app = build_application(state, token)
+    logging.getLogger("telegram.ext").addFilter(_StartupTracebackFilter())
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+        app.run_polling(
+            allowed_updates=Update.ALL_TYPES,
+            stop_signals=(signal.SIGINT, signal.SIGTERM),
+            timeout=config.telegram.poll_timeout,
+            poll_interval=config.telegram.poll_interval,
+        )
     except TelegramError as exc:  # at start-up; PTB's InvalidToken quotes the token, so never let it through
         reason = str(exc).replace(token, "<redacted>")
         if isinstance(exc, InvalidToken):
             reason = f"Telegram rejected the token in {config.telegram.token_env}; check it with @BotFather"
         elif isinstance(exc, NetworkError):
-            reason = f"cannot reach Telegram ({reason})"
+            where = config.telegram.base_url or "https://api.telegram.org"
+            reason = f"cannot reach Telegram at {where} ({reason}); check the network, or telegram.base_url"
         print(f"error: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from core.config import Config, load_config
+from core.config import Config, config_doc, load_config, rule_files_despite_problems
 from core.errors import Problem, ProblemError
+from core.yamlsrc import PathKey, YamlDoc, format_path
+
+if TYPE_CHECKING:
+    from rules import RuleSet
 
 
 def print_problems(what: str, exc: ProblemError, file: IO[str] | None = None) -> None:
@@ -44,8 +50,68 @@ def storage_problem(path: Path) -> str | None:
     return None
 
 
+def _did_you_mean(name: str, candidates: Collection[str]) -> str:
+    lower = {c.lower(): c for c in candidates}
+    if name.lower() in lower:
+        return f" (did you mean {lower[name.lower()]!r}?)"
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def subscription_rule_problems(config: Config, rule_names: Collection[str]) -> list[Problem]:
+    """A configured subscription that follows a rule no rule file defines would silently receive nothing
+    from it: each such name is a problem, with the closest defined name."""
+    doc = config_doc(config)
+    problems = []
+    for i, sub in enumerate(config.subscriptions):
+        for j, name in enumerate(_raw_rule_names(doc, i, sub.rules)):
+            if name != "all" and name not in rule_names:
+                path = ("subscriptions", i, "rules", j)
+                message = f"unknown rule {name!r}{_did_you_mean(name, rule_names)}; the chat would get nothing from it"
+                problems.append(
+                    doc.problem(path, message) if doc else Problem(str(config.path), None, "subscriptions", message)
+                )
+    return problems
+
+
+def _raw_rule_names(doc: YamlDoc | None, index: int, parsed: tuple[str, ...]) -> list[str]:
+    """The names as written (positions matter for line numbers; "all" was dropped when parsing)."""
+    try:
+        raw = doc.data["subscriptions"][index]["rules"] if doc else None
+    except (KeyError, IndexError, TypeError):
+        raw = None
+    return [str(x) for x in raw] if isinstance(raw, list) else list(parsed)
+
+
+def config_warnings(config: Config, ruleset: RuleSet | None) -> list[Problem]:
+    """What is valid but probably not meant: no admins, no subscriptions, a rule file without rules."""
+    doc = config_doc(config)
+
+    def warn(path: PathKey, message: str) -> Problem:
+        if doc is not None and tuple(path) in doc.lines:
+            return doc.problem(path, message)
+        return Problem(str(config.path), None, format_path(path), message)  # the key is absent: no line
+
+    warnings = []
+    if not config.admins:
+        warnings.append(
+            warn(("admins",), "no admins: nobody can edit rules or feeds from chat, and nobody is told of failures")
+        )
+    if not config.subscriptions:
+        warnings.append(
+            warn(("subscriptions",), "no subscriptions: alerts go only to chats that subscribe with /subscribe")
+        )
+    if ruleset is not None:
+        with_rules = {rule.file for rule in ruleset.rules}
+        for path in config.rule_files:
+            if str(path) not in with_rules:
+                warnings.append(Problem(str(path), None, "rules", "no rules in this file (it only adds groups)"))
+    return warnings
+
+
 def check_all(config_path: str | Path) -> int:
-    """Print every problem in the config and the rules; 0 when everything is valid."""
+    """Print every problem in the config and the rules (all of them, in one run, even when the config
+    itself has problems) and every warning; 0 when there are no problems (warnings included)."""
     from rules import load_rules
 
     problems: list[Problem] = []
@@ -54,15 +120,24 @@ def check_all(config_path: str | Path) -> int:
         config = load_config(config_path)
     except ProblemError as exc:
         problems.extend(exc.problems)
+    rule_files = config.rule_files if config is not None else rule_files_despite_problems(config_path)
     ruleset = None
+    try:
+        ruleset = load_rules(rule_files)
+    except ProblemError as exc:
+        problems.extend(exc.problems)
+    warnings: list[Problem] = []
     if config is not None:
-        try:
-            ruleset = load_rules(config.rule_files)
-        except ProblemError as exc:
-            problems.extend(exc.problems)
+        if ruleset is not None:
+            problems.extend(subscription_rule_problems(config, {rule.name for rule in ruleset.rules}))
         message = storage_problem(config.storage_path)
         if message:
             problems.append(Problem(str(config.path), None, "storage.path", message))
+        warnings = config_warnings(config, ruleset)
+    if warnings:
+        print(f"{len(warnings)} warning(s):", file=sys.stderr)
+        for warning in warnings:
+            print(f"  {warning}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for problem in problems:
@@ -73,5 +148,6 @@ def check_all(config_path: str | Path) -> int:
         f"OK: {config.path}: {len(config.feeds)} feeds, {len(config.subscriptions)} configured "
         f"subscriptions; {len(config.rule_files)} rule file(s) with {len(ruleset.rules)} rules and "
         f"{len(ruleset.groups)} groups; store at {config.storage_path}"
+        + (f"; {len(warnings)} warning(s)" if warnings else "")
     )
     return 0

@@ -6,7 +6,7 @@
 Only new items travel past the store check, and a feed's results are committed together, so a crash
 between feeds loses nothing and never queues an item twice. A failing feed is recorded with its back-off
 and never stops the others. The first successful poll of a new feed applies the backlog policy: all its
-items are marked seen, but only the newest few recent ones may be delivered.
+items are marked seen, but only the newest few recent *matching* ones may be delivered.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
-from core.config import BacklogPolicy, PollingConfig
+from core.config import PollingConfig
 from core.models import Feed, Item, Match
 from rules import RuleSet
 from store import ProcessedItem, Store
@@ -50,20 +50,6 @@ class CycleReport:
             f"failed={self.feeds_failed} new_items={self.new_items} matched={self.matched_items} "
             f"queued={self.queued} seconds={self.seconds:.2f}"
         )
-
-
-def backlog_deliverable(items: Sequence[Item], policy: BacklogPolicy, now: datetime) -> set[str]:
-    """uids the first poll of a feed may deliver: the newest ``max_items`` within ``max_age``."""
-    if policy.max_items <= 0:
-        return set()
-    recent = [
-        i
-        for i in items
-        if policy.max_age is None
-        or (i.published is not None and now - i.published <= timedelta(seconds=policy.max_age))
-    ]
-    recent.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=now.tzinfo), reverse=True)
-    return {i.uid for i in recent[: policy.max_items]}
 
 
 class Pipeline:
@@ -147,18 +133,18 @@ class Pipeline:
         report.feeds_ok += 1
         unseen = self.store.unseen_uids(feed.id, [item.uid for item in poll.items])
         new_items = _dedupe([item for item in poll.items if item.uid in unseen])
-        deliverable = (
-            {item.uid for item in new_items}
-            if feed.initialised
-            else backlog_deliverable(new_items, self.polling.backlog, now)
-        )
-        processed: list[ProcessedItem] = []
-        for item in new_items:
-            matches: list[Match] = ruleset.match(item)
+        matched: list[tuple[Item, tuple[Match, ...]]] = [(item, tuple(ruleset.match(item))) for item in new_items]
+        for _, matches in matched:
             if matches:
                 report.matched_items += 1
                 report.matches_by_rule.update(m.rule for m in matches)
-            processed.append(ProcessedItem(item, tuple(matches), item.uid in deliverable))
+        # the backlog policy counts only what matched: "the newest N matching items", not the newest N
+        deliverable = (
+            {item.uid for item in new_items}
+            if feed.initialised
+            else self.polling.backlog.select([item for item, matches in matched if matches], now)
+        )
+        processed = [ProcessedItem(item, matches, item.uid in deliverable) for item, matches in matched]
         result = self.store.commit_poll(
             feed.id,
             now,

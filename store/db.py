@@ -287,6 +287,29 @@ class Store:
         row = self.conn.execute(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,)).fetchone()
         return self._feed(row) if row else None
 
+    # -- quiet feeds (watchers/silence.py decides; these keep the history and the told-once flag) -----
+
+    def seen_times(self, feed_id: int, limit: int = 31) -> list[datetime]:
+        """The distinct instants at which the feed's new items were first seen, newest first."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT seen_at FROM items WHERE feed_id = ? ORDER BY seen_at DESC LIMIT ?", (feed_id, limit)
+        )
+        return [t for (value,) in rows if (t := from_ts(value)) is not None]
+
+    def last_seen_times(self) -> dict[int, datetime]:
+        """Feed id → when its newest item was first seen (one index walk, for every feed at once)."""
+        rows = self.conn.execute("SELECT feed_id, MAX(seen_at) FROM items GROUP BY feed_id")
+        return {feed_id: t for feed_id, value in rows if (t := from_ts(value)) is not None}
+
+    def quiet_flags(self) -> dict[int, datetime]:
+        """Feed id → the last-new-item instant of the quiet episode its admins were told of."""
+        rows = self.conn.execute("SELECT id, quiet_told_for FROM feeds WHERE quiet_told_for IS NOT NULL")
+        return {feed_id: t for feed_id, value in rows if (t := from_ts(value)) is not None}
+
+    def set_quiet_flag(self, feed_id: int, episode: datetime | None) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE feeds SET quiet_told_for = ? WHERE id = ?", (ts(episode), feed_id))
+
     # -- items ---------------------------------------------------------------------------------------
 
     def unseen_uids(self, feed_id: int, uids: Sequence[str]) -> set[str]:

@@ -92,7 +92,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # analysts' 👍/👎 votes: one row per user per item (the latest vote counts), with the item's text and
+    # v2 (votes): analysts' 👍/👎 votes, one row per user per item (the latest vote counts), with the item's text and
     # the rules' verdict copied at vote time, so pruning an item's text or editing the rules keeps the label
     """
     CREATE TABLE votes (
@@ -109,5 +109,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (item_id, user_id)
     );
     CREATE INDEX votes_voted_at ON votes(voted_at);
+    """,
+    # v3 (quiet feeds): the episode a quiet feed's admins were told of (the instant of its last new item;
+    # NULL when not quiet), and each feed's first-seen history read in order
+    """
+    ALTER TABLE feeds ADD COLUMN quiet_told_for TEXT;
+    CREATE INDEX items_feed_seen ON items(feed_id, seen_at);
     """,
 )

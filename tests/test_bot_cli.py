@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,50 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
     cfg.write_text("rules: {files: [rules.yaml]}\n", encoding="utf-8")
     result = bot("--config", str(cfg), "check")
     assert result.returncode == 1 and "rules.yaml:4" in result.stderr and "NOPE" in result.stderr
+
+
+RULES = "version: 1\ngroups:\n  DPRK: {aliases: [КНДР]}\nrules:\n  - name: military\n    all: [DPRK]\n"
+
+
+def test_check_finds_a_misspelled_subscription_rule_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "rules: {files: [rules.yaml]}\nadmins: [1]\nsubscriptions:\n"
+        "  - chat: 5\n    rules:\n      - military\n      - militray\n",
+        encoding="utf-8",
+    )
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1, result.stdout
+    assert f"{cfg}:7: subscriptions[0].rules[1]: unknown rule 'militray' (did you mean 'military'?)" in result.stderr
+
+
+def test_check_reports_config_and_rule_problems_together_even_with_an_empty_glob(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - name: x\n    all: [NOPE]\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "rules: {files: [rules.yaml, 'extra/*.yaml']}\nfeeds:\n  - {url: 'https://a.example/', interval: 5}\n",
+        encoding="utf-8",
+    )
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 1
+    assert "3 problem(s)" in result.stderr, result.stderr
+    assert f"{cfg}:1: rules.files[1]: no file matches 'extra/*.yaml'" in result.stderr
+    assert f"{cfg}:3: feeds[0].interval: must be ≥ 60 seconds" in result.stderr
+    assert f"{tmp_path / 'rules.yaml'}:4" in result.stderr and "NOPE" in result.stderr
+
+
+def test_check_warns_but_passes_on_no_admins_no_subscriptions_and_a_file_without_rules(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    (tmp_path / "groups.yaml").write_text("version: 1\ngroups:\n  RU: {aliases: [Россия]}\n", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"rules: {{files: [rules.yaml, groups.yaml]}}\nadmins: []\nstorage: {{path: {tmp_path / 'db'}}}\n")
+    result = bot("--config", str(cfg), "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ") and "3 warning(s)" in result.stdout
+    assert f"{cfg}:2: admins: no admins" in result.stderr
+    assert f"{cfg}: subscriptions: no subscriptions" in result.stderr
+    assert f"{tmp_path / 'groups.yaml'}: rules: no rules in this file" in result.stderr
 
 
 def test_check_reports_deep_nesting_as_a_problem_not_a_traceback(tmp_path: Path) -> None:
@@ -133,6 +178,43 @@ def test_run_without_token_is_a_clear_error(tmp_path: Path) -> None:
     result = bot("run", env=env)
     assert result.returncode == 1
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+def test_match_into_a_closed_pipe_ends_quietly_with_exit_0(tmp_path: Path) -> None:
+    line = json.dumps({"id": "a", "title": "В КНДР сообщили о новых военных переговорах с Россией"})
+    (tmp_path / "in.jsonl").write_text("\n".join([line] * 3000) + "\n", encoding="utf-8")  # ~1 MB of output
+    with subprocess.Popen(
+        [sys.executable, str(REPO / "bot.py"), "match", "--input", str(tmp_path / "in.jsonl")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["id"] == "a"
+        proc.stdout.close()  # as `| head -1` does
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_run_when_telegram_cannot_be_reached_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port on 127.0.0.1 that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"telegram: {{base_url: 'http://127.0.0.1:{port}/bot'}}\nadmins: [1]\n"
+        f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\nstorage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\n",
+        encoding="utf-8",
+    )
+    result = bot("--config", str(cfg), "run", env={"TELEGRAM_BOT_TOKEN": "123:secret"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"cannot reach Telegram at http://127.0.0.1:{port}/bot" in errors[0]
+    assert len(result.stderr.splitlines()) <= 2, result.stderr  # the error and at most the bot_stopped log line
+    assert "secret" not in result.stderr
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert cfg.storage_path == tmp_path / "data" / "monitor.sqlite3"
     assert cfg.rule_files == (tmp_path / "rules" / "a.yaml",)
     assert cfg.digest.time == time(8, 0)
+    assert (cfg.telegram.poll_timeout, cfg.telegram.poll_interval) == (30, 1.0)
 
 
 def test_shipped_config_is_valid(repo: Path) -> None:
@@ -101,6 +102,9 @@ def test_every_problem_reported_at_once_with_line_and_path(tmp_path: Path) -> No
         ("feeds not a list", "feeds: {url: x}\n", "feeds: must be a list"),
         ("unknown rule file", "rules:\n  files: [nope.yaml]\n", "rule file not found: nope.yaml"),
         ("bad subscription", "subscriptions:\n  - chat: hello\n", "subscriptions[0].chat: must be a chat id"),
+        ("poll timeout too long", "telegram: {poll_timeout: 2h}\n", "telegram.poll_timeout: must be ≤ 600 seconds"),
+        ("negative poll interval", "telegram: {poll_interval: -1}\n", "telegram.poll_interval: must be between 0"),
+        ("poll interval not a number", "telegram: {poll_interval: soon}\n", "telegram.poll_interval: must be a number"),
     ],
 )
 def test_clear_errors(tmp_path: Path, name: str, text: str | None, fragment: str) -> None:

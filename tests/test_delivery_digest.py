@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.config import DigestDefaults, FeedConfig
 from core.models import Hit, Item, Match
 from delivery.cluster import Entry
 from delivery.digest import build_digest, digest_due
+from delivery.outbox import deliver_digests
 from delivery.render import strip_html
+from delivery.sender import Outcome, Sent
+from store import ProcessedItem, Store
 from tgemu.server import parse_html
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -99,3 +105,78 @@ def test_empty_period_sends_nothing_or_a_short_line() -> None:
     assert build_digest([], **args) == []
     (line,) = build_digest([], send_empty=True, **args)
     assert "nothing new" in line
+
+
+# --- Digest times across daylight-saving transitions -------------------------------------------------
+# Each case: a digest time inside the skipped hour (spring forward) or the repeated hour (fall back) of a
+# transition day, and the one instant (UTC) at which it must fire: a skipped time at the first instant
+# that exists after it (the transition), a repeated time at its first occurrence. Lord Howe shifts by 30 minutes.
+DST_CASES = [
+    ("Berlin spring, 02:30 skipped", "Europe/Berlin", "02:30", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+    ("Berlin fall, 02:30 twice", "Europe/Berlin", "02:30", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ("New York spring, 02:30 skipped", "America/New_York", "02:30", datetime(2026, 3, 8, 7, 0, tzinfo=UTC)),
+    ("New York fall, 01:30 twice", "America/New_York", "01:30", datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
+    ("Sydney spring, 02:30 skipped", "Australia/Sydney", "02:30", datetime(2026, 10, 3, 16, 0, tzinfo=UTC)),
+    ("Sydney fall, 02:30 twice", "Australia/Sydney", "02:30", datetime(2026, 4, 4, 15, 30, tzinfo=UTC)),
+    ("Chatham spring, 03:00 skipped", "Pacific/Chatham", "03:00", datetime(2026, 9, 26, 14, 0, tzinfo=UTC)),
+    ("Chatham fall, 03:00 twice", "Pacific/Chatham", "03:00", datetime(2026, 4, 4, 13, 15, tzinfo=UTC)),
+    ("Lord Howe spring, 02:15 skipped", "Australia/Lord_Howe", "02:15", datetime(2026, 10, 3, 15, 30, tzinfo=UTC)),
+    ("Lord Howe fall, 01:45 twice", "Australia/Lord_Howe", "01:45", datetime(2026, 4, 4, 14, 45, tzinfo=UTC)),
+]
+DST_URL = "https://dst.example/rss"
+MATCH = Match("military", "digest", (Hit("DPRK", "title", 0, 4, "DPRK"),))
+
+
+class CountingSender:
+    """A MessageSender that accepts everything and remembers when each digest went out."""
+
+    def __init__(self, clock: list[datetime]) -> None:
+        self.clock = clock
+        self.digests: list[datetime] = []
+
+    async def send(
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_markup: Sequence[object] = (),
+    ) -> Outcome:
+        self.digests.append(self.clock[0])
+        return Sent(tuple(range(len(chunks))))
+
+    async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome:
+        return Sent((1,))
+
+
+@pytest.mark.parametrize("send_empty", [True, False], ids=["send_empty", "items_only"])
+@pytest.mark.parametrize(("name", "zone", "at", "fires"), DST_CASES, ids=[c[0] for c in DST_CASES])
+async def test_a_digest_time_on_a_dst_transition_day_fires_once(
+    tmp_path: Path, name: str, zone: str, at: str, fires: datetime, send_empty: bool
+) -> None:
+    start = fires - timedelta(hours=20)
+    store = Store.open(tmp_path / "bot.sqlite3")
+    try:
+        store.sync_feeds([FeedConfig(DST_URL, "DST", "en", 600)], start)
+        store.upsert_subscription(1, start, mode="digest", digest_time=at, timezone=zone)
+        feed = store.feed_by_url(DST_URL)
+        assert feed is not None
+        clock = [start]
+        sender = CountingSender(clock)
+        defaults = DigestDefaults(send_empty=send_empty)
+        tick = 0
+        while clock[0] < fires + timedelta(hours=20):  # a tick every 5 minutes; an item every 15
+            if not send_empty and tick % 3 == 0:
+                link = f"https://dst.example/{tick}"
+                item = Item(DST_URL, f"u{tick}", f"Item {tick}", "s", link, clock[0], "en", "DST")
+                store.commit_poll(
+                    feed.id, clock[0], ok=True, etag=None, last_modified=None, error=None,
+                    next_poll_at=clock[0], items=[ProcessedItem(item, (MATCH,), True)],
+                )  # fmt: skip
+            await deliver_digests(store, sender, defaults, lambda: clock[0])
+            clock[0] += timedelta(minutes=5)
+            tick += 1
+    finally:
+        store.close()
+    assert sender.digests == [fires], name

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,35 @@ def test_run_delivers_an_instant_alert_within_one_cycle_and_stops_on_sigterm(
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert TOKEN not in out + err, "the token must never be logged"
+
+
+def test_against_a_server_without_long_polling_the_bot_asks_for_updates_about_once_a_second(
+    tmp_path: Path, emu: BotApiEmulator
+) -> None:
+    emu.long_polling = False  # getUpdates answers at once, whatever the timeout: PTB's default loop spins
+    config = write_config(tmp_path, emu, [], "")
+    config.write_text(config.read_text(encoding="utf-8").replace("feeds:\n", "feeds: []\n"), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run"],
+        cwd=REPO,
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not [t for t, method, _ in emu.requests if method == "getUpdates"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        polls = [t for t, method, _ in emu.requests if method == "getUpdates"]
+        assert polls, "the bot never polled"
+        time.sleep(3.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    polls = [t for t, method, _ in emu.requests if method == "getUpdates" and polls[0] <= t <= polls[0] + 3.0]
+    assert len(polls) <= 5, f"{len(polls)} getUpdates in 3 s"  # poll_interval 1 s: 3-4; without it: dozens
+    assert proc.returncode == 0, err
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
+from core.models import MAX_TEXT
 from rules import RuleSet, parse_rule_text
 from service.demo import run_demo
 from service.pipeline import Pipeline
@@ -139,6 +140,61 @@ async def test_no_backlog_delivery_when_configured_off(
         store.upsert_subscription(1, NOW)
         report = await cycle(store, ruleset, NOW, polling(max_items=0))
         assert report.new_items == 1 and store.queue_sizes() == {}  # type: ignore[attr-defined]
+
+
+async def test_first_poll_delivers_the_newest_matching_items_not_the_newest_items(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    # the five newest items match nothing; the sixth and seventh (older, still within max_age) do
+    entries = [(f"n{i}", f"Погода в Москве: прогноз {i}", NOW - timedelta(hours=i)) for i in range(5)]
+    entries += [("m1", "КНДР и Россия: договор", NOW - timedelta(hours=6))]
+    entries += [("m2", "North Korea and Russia: talks", NOW - timedelta(hours=7))]
+    entries += [("old", "КНДР и Россия: старое", NOW - timedelta(days=3))]  # past max_age
+    httpserver.expect_request("/feed").respond_with_data(rss(*entries), content_type="application/rss+xml")
+    with Store.open(tmp_path / "bl.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", "ru", 600)], NOW)
+        store.upsert_subscription(1, NOW, mode="instant")
+        report = await cycle(store, ruleset, NOW, polling(max_items=5, max_age=86400))
+        assert (report.new_items, report.matched_items) == (8, 3)  # type: ignore[attr-defined]
+        titles = [e.item.title for e in store.pending_instant(NOW)]
+        assert titles == ["КНДР и Россия: договор", "North Korea and Russia: talks"]
+
+
+def long_rss(guid: str, hit_at: int) -> bytes:
+    """One item whose title says nothing and whose summary names both countries at character ``hit_at``."""
+    filler = ("Обзор событий недели без упоминания стран. " * (hit_at // 40 + 1))[:hit_at]
+    summary = f"{filler} КНДР и Россия подписали договор. " + "Конец обзора. " * 200
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><guid>{guid}</guid>'
+        f"<title>Обзор недели</title><description>{summary}</description>"
+        f"<pubDate>{NOW.strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "hit_at", "matched"),
+    [
+        ("hit near the start", 100, True),
+        ("hit at character 15,000 (past the old 4,000 cut)", 15_000, True),
+        ("hit just inside the cap", MAX_TEXT - 100, True),
+        ("hit past the cap is not read", MAX_TEXT + 500, False),
+    ],
+)
+async def test_matching_reads_a_long_summary_up_to_the_cap(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet, name: str, hit_at: int, matched: bool
+) -> None:
+    httpserver.expect_request("/long").respond_with_data(long_rss("g1", hit_at), content_type="application/rss+xml")
+    with Store.open(tmp_path / "long.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/long"), "F", "ru", 600)], NOW)
+        store.upsert_subscription(1, NOW, mode="instant")
+        report = await cycle(store, ruleset, NOW, polling())
+        assert report.new_items == 1, name  # type: ignore[attr-defined]
+        assert (report.matched_items == 1) == matched, name  # type: ignore[attr-defined]
+        pending = store.pending_instant(NOW)
+        assert len(pending) == (1 if matched else 0), name
+        if matched:  # the alert still shows a short excerpt, and the hit's offset is where the text has it
+            hit = next(h for h in pending[0].matches[0].hits if h.group == "DPRK")
+            assert hit.field == "summary" and pending[0].item.summary[hit.start : hit.end] == "КНДР"
 
 
 def test_demo_prints_the_seed_article_with_why_and_skips_near_misses(seed_article: str) -> None:

@@ -138,6 +138,7 @@ class BotApiEmulator:
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
         self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
+        self.long_polling = True  # False: getUpdates ignores its timeout and answers at once, as some servers do
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -487,7 +488,7 @@ class BotApiEmulator:
 
     def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
-        timeout = min(float(params.get("timeout") or 0), 5.0)
+        timeout = min(float(params.get("timeout") or 0), 5.0) if self.long_polling else 0.0
         deadline = time.monotonic() + timeout
         with self.lock:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]

@@ -24,10 +24,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
-from core.models import Item
+from core.models import Item, cap_text
 
 log = logging.getLogger(__name__)
-MAX_SUMMARY = 4000
 KNOWN_LANGS = ("ru", "en", "ko")
 _TRACKING = re.compile(r"^(utm_|yclid$|gclid$|fbclid$|_openstat$|from$|ref$)")
 _SPACES = re.compile(r"\s+")
@@ -142,8 +141,7 @@ def _entry_to_item(entry: Any, feed_url: str, feed_name: str, lang: str | None) 
     summary = _text(entry.get("summary") or "", entry.get("summary_detail"))
     if not summary and entry.get("content"):
         summary = _text(entry["content"][0].get("value", ""), entry["content"][0])
-    if len(summary) > MAX_SUMMARY:
-        summary = summary[:MAX_SUMMARY].rsplit(" ", 1)[0] + "…"
+    title, summary = cap_text(title), cap_text(summary)
     raw_link = entry.get("link") or ""
     link = canonical_link(raw_link) if raw_link.startswith(("http://", "https://")) else None
     guid = (entry.get("id") or "").strip()
