@@ -23,6 +23,7 @@ from core.models import Feed, Hit, Item, Match, Priority
 from store.schema import MIGRATIONS
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+MAX_UNCONFIRMED = 2  # sends Telegram may have accepted, unrecorded, before an entry is 'uncertain'
 
 
 class StoreError(Exception):
@@ -603,28 +604,104 @@ class Store:
         ).fetchone()
         return from_ts(row[0]) if row else None
 
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+    # The delivery state machine: pending → in_flight → sent | uncertain | dropped (see delivery/outbox.py).
+
+    def begin_send(self, ids: Sequence[int], now: datetime) -> None:
+        """Record that ``ids`` are being handed to Telegram (an attempt counted), in its own transaction,
+        BEFORE the send: when this write fails (sqlite3.Error), nothing may be sent."""
         with self.transaction() as conn:
             conn.executemany(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                "UPDATE outbox SET state = 'in_flight', in_flight_at = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND state = 'pending'",
                 [(ts(now), i) for i in ids],
             )
+
+    def mark_sent(
+        self, ids: Sequence[int], now: datetime, *, chat_id: str | None = None, message_id: int | None = None
+    ) -> None:
+        """Telegram accepted ``ids`` (as ``message_id`` in ``chat_id``, when known)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, in_flight_at = NULL, "
+                "message_id = COALESCE(?, message_id), chat_id = COALESCE(?, chat_id) WHERE id = ?",
+                [(ts(now), message_id, chat_id, i) for i in ids],
+            )
+
+    def release(self, ids: Sequence[int]) -> None:
+        """In flight but never handed to Telegram (an earlier message of the same send failed): pending
+        again, without counting a send Telegram may have accepted."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'pending', in_flight_at = NULL WHERE id = ? AND state = 'in_flight'",
+                [(i,) for i in ids],
+            )
+
+    def mark_unconfirmed(self, ids: Sequence[int], error: str) -> list[int]:
+        """Telegram may have accepted ``ids`` but we cannot know (its reply could not be read, the record
+        after it failed, the process died). Each such send is counted; an entry is sent again until
+        :data:`MAX_UNCONFIRMED` such sends, then it is 'uncertain' and never sent again. Returns the ids that
+        became uncertain."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET unconfirmed = unconfirmed + 1, in_flight_at = NULL, last_error = ?, "
+                "state = CASE WHEN unconfirmed + 1 >= ? THEN 'uncertain' ELSE 'pending' END "
+                "WHERE id = ? AND state IN ('in_flight', 'pending')",
+                [(error, MAX_UNCONFIRMED, i) for i in ids],
+            )
+            return self._uncertain_among(conn, ids)
+
+    def resolve_in_flight(self) -> tuple[list[int], list[int]]:
+        """Entries left in flight (the process died during a send, or the write after it failed): each is a
+        send Telegram may have accepted (:meth:`mark_unconfirmed`). Returns (resent later, uncertain)."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")]
+        if not ids:
+            return [], []
+        uncertain = self.mark_unconfirmed(ids, "in flight when the delivery was interrupted")
+        return [i for i in ids if i not in set(uncertain)], uncertain
+
+    @staticmethod
+    def _uncertain_among(conn: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
+        out: list[int] = []
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            rows = conn.execute(
+                f"SELECT id FROM outbox WHERE state = 'uncertain' AND id IN ({','.join('?' * len(part))})", part
+            )
+            out.extend(r[0] for r in rows)
+        return sorted(out)
+
+    def outbox_state(self, outbox_id: int) -> tuple[str, int, int, int | None, str | None]:
+        """(state, attempts, unconfirmed sends, message_id, chat_id as sent) of one entry."""
+        row = self.conn.execute(
+            "SELECT state, attempts, unconfirmed, message_id, chat_id FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(outbox_id)
+        return row[0], row[1], row[2], row[3], row[4]
 
     def mark_retry(self, outbox_id: int, now: datetime, next_attempt_at: datetime, error: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                "UPDATE outbox SET state = 'pending', in_flight_at = NULL, next_attempt_at = ?, last_error = ? "
+                "WHERE id = ? AND state IN ('pending', 'in_flight')",
                 (ts(next_attempt_at), error, outbox_id),
             )
 
     def mark_dropped(self, outbox_id: int, error: str) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE outbox SET state = 'dropped', last_error = ? WHERE id = ?", (error, outbox_id))
+            conn.execute(
+                "UPDATE outbox SET state = 'dropped', in_flight_at = NULL, last_error = ? WHERE id = ?",
+                (error, outbox_id),
+            )
 
     def complete_digest(self, subscription_id: int, ids: Sequence[int], now: datetime) -> None:
         """Mark a digest's entries sent and record the digest time, together."""
         with self.transaction() as conn:
-            conn.executemany("UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?", [(ts(now), i) for i in ids])
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, in_flight_at = NULL "
+                "WHERE id = ? AND state != 'uncertain'",
+                [(ts(now), i) for i in ids],
+            )
             conn.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (ts(now), subscription_id))
 
     def queue_sizes(self) -> dict[tuple[str, str], int]:

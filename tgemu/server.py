@@ -40,6 +40,14 @@ ALLOWED_TAGS = frozenset(
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^>]*)?)>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
 BOT_ID = 777000111
+UNREADABLE_REPLIES = frozenset({"bad_reply", "bad_reply_fields"})
+
+
+def _unreadable(result: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A message object as a broken Bot API server might answer it (the send itself went through)."""
+    if kind == "bad_reply":
+        return {**result, "link_preview_options": "disabled"}
+    return {k: v for k, v in result.items() if k not in ("chat", "date")}
 
 
 def _json_param(value: Any) -> Any:
@@ -284,7 +292,10 @@ class BotApiEmulator:
     ) -> None:
         """Make the next ``times`` calls of ``method`` (to ``chat_id``, if given) fail like Telegram, once
         ``after`` such calls went through: kind is '429', '403', '400_entities', '400_chat', '500', '502',
-        'reset' or 'migrate'."""
+        'reset', 'migrate', or one of the accepted-but-unreadable replies: 'bad_reply' (the message IS
+        delivered, but the reply carries ``link_preview_options`` as a string, which python-telegram-bot
+        cannot parse: TypeError) and 'bad_reply_fields' (delivered; the reply's message lacks ``chat`` and
+        ``date``: PTB fails with KeyError/TypeError)."""
         with self.lock:
             self.faults.append(
                 _Fault(method, None if chat_id is None else str(chat_id), kind, times, retry_after, new_chat_id, after)
@@ -391,7 +402,7 @@ class BotApiEmulator:
                 fault = None
             elif fault:
                 fault.times -= 1
-        if fault:
+        if fault and fault.kind not in UNREADABLE_REPLIES:
             self._inject(request, fault)
             return
         handler = getattr(self, f"_m_{method}", None)
@@ -406,6 +417,8 @@ class BotApiEmulator:
         except LookupError as exc:
             self._error(request, 400, f"Bad Request: {exc.args[0]}")
             return
+        if fault and isinstance(result, dict):  # accepted and recorded; the reply is what PTB cannot read
+            result = _unreadable(result, fault.kind)
         self._reply(request, 200, {"ok": True, "result": result})
 
     def _inject(self, request: BaseHTTPRequestHandler, fault: _Fault) -> None:
