@@ -6,6 +6,7 @@ is time order, and every method that needs the clock takes ``now`` (tests drive 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from bisect import bisect_right
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from core.config import FeedConfig, SubscriptionConfig
 from core.models import Feed, Hit, Item, Match, Priority
+from store.lock import StoreLock, StoreLocked
 from store.schema import MIGRATIONS
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -104,26 +106,55 @@ def _match_from_row(rule: str, priority: str, hits_json: str) -> Match:
     return Match(rule=rule, priority=prio, hits=hits)
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def chat_key(chat: int | str) -> str:
     """Chats are keyed by text: numeric ids as digits, channels as '@name'."""
     return str(chat)
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: StoreLock | None = None) -> None:
         self.conn = conn
         self.path = path
+        self.lock = lock
+        self._identity = _file_identity(path)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        """Open (creating folders and file as needed) and migrate to the latest schema."""
+    def open(cls, path: Path | str, *, exclusive: bool = False) -> Store:
+        """Open (creating folders and file as needed), check its integrity (``PRAGMA quick_check``) and
+        migrate to the latest schema. ``exclusive``: take the one-process-per-store lock first (``run``,
+        ``backfill``, ``demo``); StoreError names the process holding it."""
         p = Path(path)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the folder for the store {p}: {exc.strerror}") from None
+        lock = None
+        if exclusive:
+            try:
+                lock = StoreLock.acquire(p)
+            except StoreLocked as exc:
+                raise StoreError(str(exc)) from None
+            except OSError as exc:
+                raise StoreError(f"cannot lock the store {p}: {exc.strerror}") from None
+        try:
+            return cls._open(p, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _open(cls, p: Path, lock: StoreLock | None) -> Store:
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
@@ -132,8 +163,9 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {p}: {exc}") from None
-        store = cls(conn, p)
+        store = cls(conn, p, lock)
         try:
+            store._check_integrity()
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -143,22 +175,60 @@ class Store:
             raise
         return store
 
+    def _check_integrity(self) -> None:
+        """A truncated or partly zeroed file is a clear error at start, not a traceback on every poll."""
+        rows = [str(r[0]) for r in self.conn.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
+            raise StoreError(f"the store {self.path} is corrupt ({detail}); restore it from a backup or move it away")
+
     def _migrate(self) -> None:
-        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"the store {self.path} has schema version {version}, newer than this program knows "
-                f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            statements = [s.strip() for s in script.split(";") if s.strip()]
+        """Each script in its own BEGIN IMMEDIATE transaction, the version re-read inside it: two processes
+        opening a fresh store at once never both run the same script."""
+        while True:
             with self.transaction() as conn:
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"the store {self.path} has schema version {version}, newer than this program knows "
+                        f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
+                    )
+                if version == len(MIGRATIONS):
+                    return
+                for statement in (s.strip() for s in MIGRATIONS[version].split(";")):
+                    if statement:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
         self.conn.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    # -- health --------------------------------------------------------------------------------------
+
+    def file_problem(self) -> str | None:
+        """Why the file at ``path`` is no longer the one this connection writes (deleted, replaced), or None.
+        Writes to an unlinked file succeed and are lost at the next restart, so this is checked each tick."""
+        now_identity = _file_identity(self.path)
+        if now_identity is None:
+            return f"the store file {self.path} was deleted while the bot was running"
+        if self._identity is not None and now_identity != self._identity:
+            return f"the store file {self.path} was replaced by another file while the bot was running"
+        return None
+
+    def health_problem(self, now: datetime) -> str | None:
+        """None when the store is the same file and a small write commits; else the reason."""
+        problem = self.file_problem()
+        if problem:
+            return problem
+        try:
+            with self.transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('health_probe', ?)", (ts(now),))
+        except sqlite3.Error as exc:
+            return f"cannot write the store {self.path}: {exc}"
+        return None
 
     def __enter__(self) -> Store:
         return self
@@ -175,9 +245,18 @@ class Store:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:  # e.g. SQLITE_FULL at commit: the transaction is still open; end it
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (I/O error)
+                self.conn.execute("ROLLBACK")
 
     @property
     def schema_version(self) -> int:
