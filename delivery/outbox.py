@@ -18,7 +18,8 @@ left in flight (crash, failed record) are resolved by the same rule at the start
 A chat that fails never holds up the others: its entries are retried later (Retry), moved (Migrated),
 paused with the admins told (Gone), or dropped with a log line (Failed).
 
-Instant alerts that are too old when they finally go out (``stale_after``: the bot or Telegram was down)
+Instant alerts that are too old when they finally go out (``stale_after``: the bot or Telegram was down;
+see ``_is_stale``)
 are folded into one "while the bot was offline" message a chat, and a pass that would send a chat more
 than ``max_per_chat`` alerts sends the first ones and one summary for the rest. The digest still carries
 every item; an instant-only chat gets the folded items' titles and links in the fold message itself.
@@ -179,11 +180,16 @@ OFFLINE_HEADER = "⏳ While the bot was offline: {n} matching item{s}"
 BULK_HEADER = "📚 {n} more matching item{s} in this round"
 
 
-def _is_stale(entry: OutboxEntry, now: datetime, stale_after: timedelta | None) -> bool:
+def _is_stale(entry: OutboxEntry, now: datetime, stale_after: timedelta | None, offline_since: datetime | None) -> bool:
+    """Queued longer ago than ``stale_after`` (Telegram or the bot was down), or published while the bot was
+    offline (after ``offline_since``, its last heartbeat before this start) and older than ``stale_after``.
+    An item with an old date that was published while the bot was running is not late: it is news to us."""
     if stale_after is None:
         return False
-    born = min(entry.created_at, entry.item.published or entry.created_at)
-    return now - born > stale_after
+    if now - entry.created_at > stale_after:
+        return True
+    published = entry.item.published
+    return offline_since is not None and published is not None and offline_since <= published < now - stale_after
 
 
 async def deliver_instant(
@@ -195,6 +201,7 @@ async def deliver_instant(
     limit: int = 5000,
     parallel_chats: int = 8,
     stale_after: timedelta | None = None,
+    offline_since: datetime | None = None,
     max_per_chat: int | None = None,
 ) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
@@ -210,8 +217,8 @@ async def deliver_instant(
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
         at = now()
-        stale = [e for e in entries if _is_stale(e, at, stale_after)]
-        fresh = [e for e in entries if not _is_stale(e, at, stale_after)]
+        stale = [e for e in entries if _is_stale(e, at, stale_after, offline_since)]
+        fresh = [e for e in entries if not _is_stale(e, at, stale_after, offline_since)]
         overflow = fresh[max_per_chat:] if max_per_chat is not None else []
         fresh = fresh[: len(fresh) - len(overflow)]
         messages: list[tuple[list[OutboxEntry], list[str], bool]] = [

@@ -106,6 +106,43 @@ def _match_from_row(rule: str, priority: str, hits_json: str) -> Match:
     return Match(rule=rule, priority=prio, hits=hits)
 
 
+_HEADER = b"SQLite format 3\x00"
+
+
+def damage(path: Path) -> str | None:
+    """Why the existing file at ``path`` is not a sound SQLite store (not SQLite, truncated, corrupt per
+    ``PRAGMA quick_check``), or None. Read-only: ``bot.py check`` uses it beside a running bot."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot read the store {path}: {exc.strerror}"
+    if size == 0:
+        return None  # a new, empty file: created on first run
+    if len(header) < 100 or not header.startswith(_HEADER):
+        return f"the store {path} is not an SQLite database (or its first page is damaged)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if page_size < 512 or size % page_size or (pages and size < pages * page_size):
+        return f"the store {path} is truncated ({size} bytes; its header says {pages} pages of {page_size})"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"the store {path} is corrupt ({exc}); restore it from a backup or move it away"
+    if rows != ["ok"]:
+        detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
+        return f"the store {path} is corrupt ({detail}); restore it from a backup or move it away"
+    return None
+
+
 def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -155,6 +192,9 @@ class Store:
 
     @classmethod
     def _open(cls, p: Path, lock: StoreLock | None) -> Store:
+        problem = damage(p) if p.exists() and p.stat().st_size else None
+        if problem:
+            raise StoreError(problem)
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
@@ -165,7 +205,6 @@ class Store:
             raise StoreError(f"cannot open the store {p}: {exc}") from None
         store = cls(conn, p, lock)
         try:
-            store._check_integrity()
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -174,13 +213,6 @@ class Store:
             conn.close()
             raise
         return store
-
-    def _check_integrity(self) -> None:
-        """A truncated or partly zeroed file is a clear error at start, not a traceback on every poll."""
-        rows = [str(r[0]) for r in self.conn.execute("PRAGMA quick_check").fetchall()]
-        if rows != ["ok"]:
-            detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
-            raise StoreError(f"the store {self.path} is corrupt ({detail}); restore it from a backup or move it away")
 
     def _migrate(self) -> None:
         """Each script in its own BEGIN IMMEDIATE transaction, the version re-read inside it: two processes
@@ -218,14 +250,20 @@ class Store:
             return f"the store file {self.path} was replaced by another file while the bot was running"
         return None
 
+    def last_alive(self) -> datetime | None:
+        """When a running bot last found this store healthy (its heartbeat, written by each health check)."""
+        row = self.conn.execute("SELECT value FROM kv WHERE key = 'alive_at'").fetchone()
+        return from_ts(row[0]) if row else None
+
     def health_problem(self, now: datetime) -> str | None:
-        """None when the store is the same file and a small write commits; else the reason."""
+        """None when the store is the same file and a small write commits (the heartbeat, see
+        :meth:`last_alive`); else the reason."""
         problem = self.file_problem()
         if problem:
             return problem
         try:
             with self.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('health_probe', ?)", (ts(now),))
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('alive_at', ?)", (ts(now),))
         except sqlite3.Error as exc:
             return f"cannot write the store {self.path}: {exc}"
         return None
