@@ -209,7 +209,7 @@ async def deliver_instant(
     alerts wait with it, keeping their order) never stops the others. Alerts older than ``stale_after``
     are folded into one message a chat, and beyond ``max_per_chat`` fresh ones the rest go in one summary."""
     report = DeliveryReport()
-    if not resolve_interrupted(store, report):
+    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
         return report
     by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
@@ -309,8 +309,6 @@ async def send_digest(
     are marked sent; the digest stays due and its next attempt carries only the rest (a paused or moved
     chat gets only the rest when it is back; a permanent failure drops only the rest)."""
     sub = plan.subscription
-    if not resolve_interrupted(store, report):
-        return
     parts, ids = render_digest_parts(store, plan, defaults, now(), rule_titles)
     try:
         if not parts:
@@ -391,6 +389,8 @@ async def deliver_digests(
 ) -> DeliveryReport:
     """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
     report = DeliveryReport()
+    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
+        return report
     jobs = []
     for plan in due_digests(store, defaults, now()):
         retry_at = store.digest_retry_at(plan.subscription.id)
