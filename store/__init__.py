@@ -6,8 +6,9 @@
     rule_history (previous versions of rule files, for /undo)      kv (small state)
 
 Guarantee: marking an item seen and queueing its matches is one transaction (``Store.commit_poll``):
-a crash never loses a match and never alerts twice for the same item. A crash during a send may repeat
-that one message, because Telegram cannot be asked whether it already delivered it.
+a crash never loses a match and never alerts twice for the same item. A send Telegram may have accepted
+without our record (a crash, an unreadable reply, a failed write) is repeated at most once; then the
+entry is "uncertain" (delivery/outbox.py). ``<store>.lock`` keeps it to one bot process (store/lock.py).
 """
 
 from store.db import (
