@@ -10,6 +10,7 @@ old code resent such an alert on every delivery pass, without limit.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -233,3 +234,43 @@ async def test_one_crash_repeats_an_alert_once(
             await run_deliver_locked(app)
         assert [(r[1], r[2]) for r in outbox_rows(state, FAULTY)] == [("sent", 1), ("sent", 1)]
         assert len(emu.sent(FAULTY)) == 2 and told_uncertain(emu) == 0
+
+
+async def test_a_failed_record_after_the_send_is_resent_once_then_uncertain(
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    clock: list[datetime],
+    figure: Callable[[str], None],
+) -> None:
+    """``mark_sent`` fails (a real SQLite error: another connection takes the store's write lock the moment
+    Telegram accepts a message to FAULTY, and lets go before the next pass)."""
+    async with start(tmp_path, emu, httpserver, clock, "instant", items=2) as (app, state):
+        state.store.conn.execute("PRAGMA busy_timeout = 50")
+        locker = sqlite3.connect(state.store.path, isolation_level=None, check_same_thread=False)
+
+        def hold_the_write_lock(message: SentMessage) -> None:
+            if str(message.chat_id) == str(FAULTY) and not locker.in_transaction:
+                locker.execute("BEGIN IMMEDIATE")
+
+        emu.on_accept = hold_the_write_lock
+        try:
+            await run_poll(app)
+            for _ in range(PASSES):
+                if locker.in_transaction:
+                    locker.execute("ROLLBACK")  # the store can be written again before the next pass
+                clock[0] += timedelta(seconds=10)
+                async with state.lock:
+                    await run_deliver_locked(app)
+        finally:
+            emu.on_accept = None
+            if locker.in_transaction:
+                locker.execute("ROLLBACK")
+            locker.close()
+        got = copies(emu.sent(FAULTY))
+        figure(f"record after the send fails: {max(got.values())} copies per alert over {PASSES + 1} passes")
+        assert len(got) == 2 and max(got.values()) == 2, dict(got)
+        assert [(r[1], r[2]) for r in outbox_rows(state, FAULTY)] == [("uncertain", 2), ("uncertain", 2)]
+        other = copies(emu.sent(OK))  # the lock is the whole store's: OK's records failed too, now and then
+        assert set(other) == set(got) and max(other.values()) <= 2
+        assert told_uncertain(emu) == 1

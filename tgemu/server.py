@@ -145,6 +145,9 @@ class BotApiEmulator:
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
+        # Called (on the server's thread) with each message the moment it is accepted, before the reply
+        # goes out: a test can make something fail right after Telegram took a message.
+        self.on_accept: Callable[[SentMessage], None] | None = None
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -502,6 +505,8 @@ class BotApiEmulator:
             sent = make(self._next_message_id())
             self.messages.append(sent)
             self.lock.notify_all()
+        if self.on_accept is not None:
+            self.on_accept(sent)
         return sent
 
     def _message_json(self, sent: SentMessage, chat: _Chat) -> dict[str, Any]:
