@@ -94,6 +94,14 @@ class DigestDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """How instant alerts go out after downtime or in bulk (the digest carries every item either way)."""
+
+    stale_after: int = 6 * 3600  # s: older instant alerts are folded into one "while offline" message a chat
+    max_instant_per_pass: int = 10  # more than this to one chat in one pass: the rest in one summary message
+
+
+@dataclass(frozen=True, slots=True)
 class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot for a local Bot API server
@@ -153,6 +161,7 @@ class Config:
     subscriptions: tuple[SubscriptionConfig, ...] = ()
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
 class _Reader:
@@ -365,7 +374,19 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     top = r.mapping(
         doc.data,
         (),
-        {"feeds", "rules", "storage", "admins", "polling", "digest", "telegram", "subscriptions", "metrics", "logging"},
+        {
+            "feeds",
+            "rules",
+            "storage",
+            "admins",
+            "polling",
+            "digest",
+            "telegram",
+            "subscriptions",
+            "metrics",
+            "logging",
+            "delivery",
+        },
     )
 
     # polling
@@ -501,6 +522,18 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         trend=r.get(dm, "trend", ("digest",), bool, dd.trend),
     )
 
+    # delivery
+    vm = r.mapping(top.get("delivery"), ("delivery",), {"stale_after", "max_instant_per_pass"})
+    dv = DeliveryConfig()
+    per_pass = r.get(vm, "max_instant_per_pass", ("delivery",), int, dv.max_instant_per_pass)
+    if per_pass < 1:
+        r.fail(("delivery", "max_instant_per_pass"), f"must be at least 1, got {per_pass}")
+        per_pass = dv.max_instant_per_pass
+    delivery = DeliveryConfig(
+        stale_after=r.duration(vm, "stale_after", ("delivery",), dv.stale_after, 60) or dv.stale_after,
+        max_instant_per_pass=per_pass,
+    )
+
     # telegram
     tm = r.mapping(
         top.get("telegram"),
@@ -603,6 +636,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         subscriptions=tuple(subs),
         metrics=metrics,
         logging=LoggingConfig(format=log_format, level=log_level),
+        delivery=delivery,
     )
 
 

@@ -1,8 +1,28 @@
 """Draining the outbox: instant alerts now, digests when due; the store decides what is pending.
 
-A delivery is marked sent only after Telegram accepted it, so a crash between the two repeats that one
-message and loses nothing. A chat that fails never holds up the others: its entries are retried later
-(Retry), moved (Migrated), paused with the admins told (Gone), or dropped with a log line (Failed).
+Every entry goes through one state machine with a hard bound on copies:
+
+    pending ──begin_send──► in_flight ──Sent──► sent (message_id, chat_id recorded)
+       ▲                        │ Retry / Gone / Migrated: back to pending (Telegram refused: nothing sent)
+       │                        │ Failed: dropped (logged)
+       └── once ◄───────────────┤ Unknown (PTB could not read the reply), the record after the send failed,
+                                │ or the process died: Telegram MAY have accepted it; counted as an
+                                ▼ unconfirmed send; the second one makes it "uncertain" (never sent again)
+                            uncertain (logged, counted in metrics, the admins told once per incident)
+
+"In flight" is recorded in its own transaction BEFORE the call to Telegram; when that write fails nothing
+is sent (the pass stops and reports ``store_error``: a message that cannot be recorded is never sent).
+So a message Telegram may have accepted goes out at most twice, whatever fails after the send. Entries
+left in flight (crash, failed record) are resolved by the same rule at the start of the next pass.
+
+A chat that fails never holds up the others: its entries are retried later (Retry), moved (Migrated),
+paused with the admins told (Gone), or dropped with a log line (Failed).
+
+Instant alerts that are too old when they finally go out (``stale_after``: the bot or Telegram was down;
+see ``_is_stale``)
+are folded into one "while the bot was offline" message a chat, and a pass that would send a chat more
+than ``max_per_chat`` alerts sends the first ones and one summary for the rest. The digest still carries
+every item; an instant-only chat gets the folded items' titles and links in the fold message itself.
 """
 
 from __future__ import annotations
@@ -10,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -19,8 +40,8 @@ from zoneinfo import ZoneInfo
 from core.config import DigestDefaults, parse_clock
 from delivery.cluster import Entry
 from delivery.digest import build_digest_messages, digest_due
-from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, vote_keyboard
-from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent
+from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
+from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent, Unknown
 from store import OutboxEntry, Store, Subscription
 
 log = logging.getLogger(__name__)
@@ -50,6 +71,19 @@ class DeliveryReport:
     paused_chats: list[str] = field(default_factory=list)
     migrated_chats: list[tuple[str, int]] = field(default_factory=list)
     digests: int = 0
+    uncertain: list[int] = field(default_factory=list)  # outbox ids that became 'uncertain' in this pass
+    unconfirmed: int = 0  # sends Telegram may have accepted without our record (each resent at most once)
+    folded: int = 0  # alerts that went out inside a "while offline" or summary message
+    store_error: str | None = None  # a store write failed: the pass stopped, nothing unrecorded was sent
+
+    def store_failed(self, what: str, exc: sqlite3.Error) -> None:
+        if self.store_error is None:
+            self.store_error = f"{what}: {exc}"
+        log.error("delivery_store_write_failed what=%s error=%r", what, exc)
+
+
+class StoreUnwritable(Exception):
+    """A store write the delivery needs failed; the pass stops (nothing is sent that cannot be recorded)."""
 
 
 def telegram_chat_id(chat_id: str) -> int | str:
@@ -87,40 +121,147 @@ async def _handle_failure(
         log.error("delivery_dropped chat=%s error=%r", chat_id, outcome.error)
 
 
+async def send_tracked(
+    store: Store,
+    sender: MessageSender,
+    chat_id: str,
+    ids: Sequence[int],
+    chunks: Sequence[str],
+    now: Callable[[], datetime],
+    report: DeliveryReport,
+    *,
+    preview: bool = True,
+    reply_markup: Sequence[Keyboard | None] = (),
+) -> Outcome:
+    """One message (``chunks``) covering outbox ``ids``, through the state machine. Sent: recorded with its
+    message id; Unknown: counted as an unconfirmed send (uncertain at the second); a refusal: the ids are
+    back to pending for the caller to handle. Raises StoreUnwritable when "in flight" cannot be recorded
+    (nothing was sent) or when the record after the send fails (the ids stay in flight: maybe sent)."""
+    try:
+        store.begin_send(ids, now())
+    except sqlite3.Error as exc:
+        report.store_failed("begin_send", exc)
+        raise StoreUnwritable(str(exc)) from exc
+    outcome = await sender.send(telegram_chat_id(chat_id), chunks, preview=preview, reply_markup=reply_markup)
+    try:
+        if isinstance(outcome, Sent):
+            store.mark_sent(
+                ids, now(), chat_id=chat_id, message_id=outcome.message_ids[0] if outcome.message_ids else None
+            )
+        elif isinstance(outcome, Unknown):
+            _unconfirmed(store, chat_id, ids, outcome.error, report)
+        else:
+            store.release(ids)
+    except sqlite3.Error as exc:
+        report.store_failed("record_send", exc)
+        raise StoreUnwritable(str(exc)) from exc
+    return outcome
+
+
+def _unconfirmed(store: Store, chat_id: str, ids: Sequence[int], error: str, report: DeliveryReport) -> None:
+    uncertain = store.mark_unconfirmed(ids, error)
+    report.unconfirmed += len(ids)
+    report.uncertain.extend(uncertain)
+    if uncertain:
+        log.error("delivery_uncertain chat=%s outbox_ids=%s error=%r", chat_id, uncertain, error)
+    else:
+        log.warning("delivery_unconfirmed chat=%s outbox_ids=%s error=%r; sent again once", chat_id, list(ids), error)
+
+
+def resolve_interrupted(store: Store, report: DeliveryReport) -> bool:
+    """Entries left in flight by an earlier pass (its record failed, or the process died): maybe sent, so
+    each is resent once at most. False when the store cannot be written (the pass must not send)."""
+    try:
+        resent, uncertain = store.resolve_in_flight()
+    except sqlite3.Error as exc:
+        report.store_failed("resolve_in_flight", exc)
+        return False
+    if resent or uncertain:
+        log.warning("delivery_interrupted resent_once=%s uncertain=%s", resent, uncertain)
+    report.unconfirmed += len(resent) + len(uncertain)
+    report.uncertain.extend(uncertain)
+    return True
+
+
+OFFLINE_HEADER = "⏳ While the bot was offline: {n} matching item{s}"
+BULK_HEADER = "📚 {n} more matching item{s} in this round"
+
+
+def _is_stale(entry: OutboxEntry, now: datetime, stale_after: timedelta | None, offline_since: datetime | None) -> bool:
+    """Queued longer ago than ``stale_after`` (Telegram or the bot was down), or published while the bot was
+    offline (after ``offline_since``, its last heartbeat before this start) and older than ``stale_after``.
+    An item with an old date that was published while the bot was running is not late: it is news to us."""
+    if stale_after is None:
+        return False
+    if now - entry.created_at > stale_after:
+        return True
+    published = entry.item.published
+    return offline_since is not None and published is not None and offline_since <= published < now - stale_after
+
+
 async def deliver_instant(
     store: Store,
     sender: MessageSender,
     now: Callable[[], datetime],
     *,
     notify: Notify | None = None,
-    limit: int = 200,
+    limit: int = 5000,
     parallel_chats: int = 8,
+    stale_after: timedelta | None = None,
+    offline_since: datetime | None = None,
+    max_per_chat: int | None = None,
     votes: VoteData | None = None,
 ) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
     once (each chat is paced on its own, the rate limiter caps the total); one chat's failure (its later
-    alerts wait with it, keeping their order) never stops the others. With ``votes`` (the callback data
-    signer) each alert carries 👍/👎 buttons."""
+    alerts wait with it, keeping their order) never stops the others. Alerts older than ``stale_after``
+    are folded into one message a chat, and beyond ``max_per_chat`` fresh ones the rest go in one summary.
+    With ``votes`` (the callback data signer) each alert carries 👍/👎 buttons."""
     report = DeliveryReport()
+    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
+        return report
     by_chat: dict[str, list[OutboxEntry]] = {}
     for entry in store.pending_instant(now(), limit):
         by_chat.setdefault(entry.chat_id, []).append(entry)
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
-        for index, entry in enumerate(entries):
-            buttons = [vote_keyboard(entry.item_id, votes)] if votes else []
-            outcome = await sender.send(
-                telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)], reply_markup=buttons
-            )
+        at = now()
+        stale = [e for e in entries if _is_stale(e, at, stale_after, offline_since)]
+        fresh = [e for e in entries if not _is_stale(e, at, stale_after, offline_since)]
+        overflow = fresh[max_per_chat:] if max_per_chat is not None else []
+        fresh = fresh[: len(fresh) - len(overflow)]
+        messages: list[tuple[list[OutboxEntry], list[str], bool]] = [
+            ([e], [render_alert(e.item, e.matches)], True) for e in fresh
+        ]
+        sub = store.subscription(chat_id) if stale or overflow else None
+        in_digest = sub is not None and sub.mode in ("digest", "both")
+        for header, group in ((OFFLINE_HEADER, stale), (BULK_HEADER, overflow)):
+            if not group:
+                continue
+            title = header.format(n=len(group), s="" if len(group) == 1 else "s")
+            byid = {e.id: e for e in group}
+            for text, shown in render_fold(title, [(e.id, e.item) for e in group], in_digest=in_digest):
+                messages.append(([byid[i] for i in shown], [text], False))
+        for index, (covered, chunks, preview) in enumerate(messages):
+            ids = [e.id for e in covered]
+            try:
+                buttons = [vote_keyboard(covered[0].item_id, votes)] if votes and preview else []
+                outcome = await send_tracked(
+                    store, sender, chat_id, ids, chunks, now, report, preview=preview, reply_markup=buttons
+                )
+            except StoreUnwritable:
+                return
             if isinstance(outcome, Sent):
-                store.mark_sent([entry.id], now())
-                report.sent += 1
+                report.sent += len(ids)
+                report.folded += 0 if preview else len(ids)
                 continue
+            if isinstance(outcome, Unknown):
+                continue  # counted; resent at most once, by a later pass
             if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
-                await _handle_failure(store, chat_id, outcome, [entry.id], now(), report, notify)
+                await _handle_failure(store, chat_id, outcome, ids, now(), report, notify)
                 continue
-            ids = [e.id for e in entries[index:]]
-            await _handle_failure(store, chat_id, outcome, ids, now(), report, notify)
+            rest = [e.id for covered_later, _, _ in messages[index:] for e in covered_later]
+            await _handle_failure(store, chat_id, outcome, rest, now(), report, notify)
             return
 
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
@@ -205,8 +346,13 @@ async def send_digest(
     chat gets only the rest when it is back; a permanent failure drops only the rest)."""
     sub = plan.subscription
     parts, ids = render_digest_messages(store, plan, defaults, now(), rule_titles, votes)
-    if not parts:
-        store.complete_digest(sub.id, ids, now())
+    try:
+        if not parts:
+            store.complete_digest(sub.id, ids, now())
+            return
+        store.begin_send(ids, now())
+    except sqlite3.Error as exc:
+        report.store_failed("begin_send", exc)
         return
     outcome = await sender.send(
         telegram_chat_id(sub.chat_id),
@@ -214,20 +360,34 @@ async def send_digest(
         preview=False,
         reply_markup=[keyboard for _, _, keyboard in parts],
     )
-    if not isinstance(outcome, Sent) and outcome.sent:
-        delivered = [i for _, shown, _ in parts[: outcome.sent] for i in shown]
-        store.mark_sent(delivered, now())
-        report.sent += len(delivered)
-        ids = [i for i in ids if i not in set(delivered)]
+    arrived = len(parts) if isinstance(outcome, Sent) else outcome.sent
+    try:
+        delivered: set[int] = set()
+        for (_, shown, _), message_id in zip(parts[:arrived], outcome.message_ids, strict=False):
+            store.mark_sent(shown, now(), chat_id=sub.chat_id, message_id=message_id)
+            delivered.update(shown)
+        rest = [i for i in ids if i not in delivered]
+        if isinstance(outcome, Sent):
+            store.complete_digest(sub.id, rest, now())
+            report.digests += 1
+            report.sent += len(ids)
+        elif isinstance(outcome, Unknown):
+            maybe = parts[arrived][1] if arrived < len(parts) else []
+            _unconfirmed(store, sub.chat_id, maybe, outcome.error, report)
+            store.release([i for i in rest if i not in set(maybe)])
+            report.sent += len(delivered)
+        else:
+            report.sent += len(delivered)
+            store.release(rest)
+    except sqlite3.Error as exc:
+        report.store_failed("record_digest", exc)
+        return
     if isinstance(outcome, Sent):
-        store.complete_digest(sub.id, ids, now())
-        report.digests += 1
-        report.sent += len(ids)
         if defaults.trend and ids:
             await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
-    else:
+    elif not isinstance(outcome, Unknown):
         await _handle_failure(  # a Retry marks the rest with its time, which deliver_digests waits for
-            store, sub.chat_id, outcome, ids if isinstance(outcome, Failed | Retry) else [], now(), report, notify
+            store, sub.chat_id, outcome, rest if isinstance(outcome, Failed | Retry) else [], now(), report, notify
         )
 
 
@@ -271,6 +431,8 @@ async def deliver_digests(
 ) -> DeliveryReport:
     """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
     report = DeliveryReport()
+    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
+        return report
     jobs = []
     for plan in due_digests(store, defaults, now()):
         retry_at = store.digest_retry_at(plan.subscription.id)

@@ -132,3 +132,31 @@ def digest_vote_keyboard(numbered: Sequence[tuple[int, int]], data: VoteData) ->
         for i in range(0, len(pairs), ENTRIES_PER_ROW)
     )
     return rows or None
+
+
+FOLD_TITLE_CHARS = 150
+
+
+def render_fold(
+    header: str, entries: Sequence[tuple[int, Item]], *, in_digest: bool, limit: int = MAX_MESSAGE
+) -> list[tuple[str, list[int]]]:
+    """Many alerts as one message (or a few): ``header`` and, unless the chat's digest carries them, one
+    compact line per item (linked title, source), split at ``limit``. Each message with the ids it covers.
+
+    Used for alerts that are too old when they finally go out, and for a pass that would flood a chat."""
+    ids = [outbox_id for outbox_id, _ in entries]
+    if in_digest:
+        return [(f"{header} (see the digest).", ids)]
+    parts: list[tuple[str, list[int]]] = []
+    lines: list[str] = [f"{header}:"]
+    shown: list[int] = []
+    for outbox_id, item in entries:
+        source = escape(source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url))
+        line = f"• {link(shorten(item.title or '(no title)', FOLD_TITLE_CHARS), item.link)} — <i>{source}</i>"
+        if shown and visible_length("\n".join([*lines, line])) > limit:
+            parts.append(("\n".join(lines), shown))
+            lines, shown = [f"{header} (continued):"], []
+        lines.append(line)
+        shown.append(outbox_id)
+    parts.append(("\n".join(lines), shown))
+    return parts

@@ -7,9 +7,14 @@
     Gone(reason)                403: the bot was kicked or blocked — pause the subscription, tell admins
     Migrated(new_chat_id)       the group became a supergroup — move the subscription
     Failed(error)               permanent 400 (e.g. chat not found) — drop the delivery, log it
+    Unknown(error)              the send raised something else after the request went out (the reply could
+                                not be parsed, a bug): Telegram MAY have accepted chunk number ``sent``;
+                                the outbox counts it as such (at most one resend, then "uncertain")
+
+Every outcome but Unknown also carries ``message_ids``, Telegram's ids of the ``sent`` chunks that arrived.
 
 A 400 "can't parse entities" is retried once as plain text before it counts as Failed. Nothing here
-raises for a Telegram error, so one chat's trouble never stops deliveries to the others.
+raises (Unknown stands for any other exception), so one chat's trouble never stops deliveries to the others.
 """
 
 from __future__ import annotations
@@ -40,27 +45,38 @@ class Retry:
     after: float  # seconds
     error: str
     sent: int = 0  # chunks already delivered
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Gone:
     reason: str
     sent: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Migrated:
     new_chat_id: int
     sent: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
     error: str
     sent: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
-Failure = Retry | Gone | Migrated | Failed
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    error: str
+    sent: int = 0  # chunks surely delivered; chunk number ``sent`` may or may not have been
+    message_ids: tuple[int, ...] = ()
+
+
+Failure = Retry | Gone | Migrated | Failed | Unknown
 Outcome = Sent | Failure
 
 
@@ -90,7 +106,7 @@ class ChatPacer:
             await asyncio.sleep(at - now)
 
 
-def outcome_of(exc: TelegramError) -> Failure:
+def outcome_of(exc: TelegramError) -> Retry | Gone | Migrated | Failed:
     """What a Telegram error means for this delivery (without in-call retries)."""
     if isinstance(exc, RetryAfter):
         return Retry(_seconds(exc.retry_after), f"flood control: retry after {exc.retry_after}")
@@ -136,11 +152,17 @@ class Sender:
         options = LinkPreviewOptions(is_disabled=not preview)
         for index in range(skip, len(chunks)):
             keyboard = reply_markup[index] if index < len(reply_markup) else None
-            outcome = await self._send_one(chat_id, chunks[index], options, inline_markup(keyboard))
+            try:
+                outcome = await self._send_one(chat_id, chunks[index], options, inline_markup(keyboard))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # e.g. PTB could not parse Telegram's reply: it may have been accepted
+                log.error("send_outcome_unknown chat=%s error=%r", chat_id, exc, exc_info=exc)
+                return Unknown(repr(exc), index, tuple(ids))
             if isinstance(outcome, int):
                 ids.append(outcome)
                 continue
-            return replace(outcome, sent=index)
+            return replace(outcome, sent=index, message_ids=tuple(ids))
         return Sent(tuple(ids))
 
     async def send_photo(self, chat_id: int | str, photo: bytes, caption: str = "") -> Outcome:
@@ -151,10 +173,12 @@ class Sender:
             return Sent((message.message_id,))
         except TelegramError as exc:
             return outcome_of(exc)
+        except Exception as exc:  # a reply PTB cannot parse: the photo may have arrived
+            return Unknown(repr(exc))
 
     async def _send_one(
         self, chat_id: int | str, text: str, options: LinkPreviewOptions, markup: InlineKeyboardMarkup | None = None
-    ) -> int | Failure:
+    ) -> int | Retry | Gone | Migrated | Failed:
         plain = False
         attempt = 0
         while True:

@@ -8,14 +8,22 @@ Jobs (named, on the Application's JobQueue, which runs on APScheduler):
 
 Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
 updater, let the job in flight finish, then close the store.
+
+Every job first checks the store (``store_ok``): still the file at storage.path (same device and inode)
+and a small write commits. If not (disk full, I/O error, the file deleted or replaced), the job does
+nothing (nothing is sent that cannot be recorded, nothing is written to an unlinked file), /healthz turns
+503 with the reason, the problem is logged once and the admins are told once Telegram answers; the
+jobs resume by themselves when the check passes again. ``bot.py run`` holds the store's lock (one process
+per store, store/lock.py) until it stops.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -26,7 +34,7 @@ from chat import feedback
 from chat.handlers import bot_commands, register
 from core.config import Config
 from core.errors import ProblemError
-from delivery.outbox import deliver_digests, deliver_instant, due_digests, render_digest_parts
+from delivery.outbox import DeliveryReport, deliver_digests, deliver_instant, due_digests, render_digest_parts
 from delivery.sender import Sender
 from rules import load_rules
 from service.checks import print_problems, storage_problem
@@ -43,17 +51,76 @@ DELIVER_EVERY = 10.0
 RETENTION_DAYS = 60  # seen items older than this are deleted (unless still queued); dedup needs them, so keep it long
 
 
-async def notify_admins(app: Application, text: str) -> None:  # type: ignore[type-arg]
-    for admin in state_of(app).config.admins:
+async def notify_admins(app: Application, text: str) -> bool:  # type: ignore[type-arg]
+    """Tell every admin; True when the text may have reached one of them (or there is nobody to tell)."""
+    admins = state_of(app).config.admins
+    told = not admins
+    for admin in admins:
         try:
             await app.bot.send_message(admin, text, parse_mode=None)
-        except Exception as exc:  # telling admins must never break delivery
+            told = True
+        except TelegramError as exc:  # telling admins must never break delivery
             log.warning("admin_notify_failed admin=%s error=%r", admin, exc)
+        except Exception as exc:  # e.g. the reply could not be read: it may well have arrived; do not repeat
+            log.warning("admin_notify_unconfirmed admin=%s error=%r", admin, exc)
+            told = True
+    return told
+
+
+async def store_ok(app: Application) -> bool:  # type: ignore[type-arg]
+    """Is the store usable for this job? Logs, sets /healthz and tells the admins once per incident."""
+    state = state_of(app)
+    problem = state.store.health_problem(state.clock())
+    if problem:
+        await store_trouble(app, problem)
+        return False
+    incidents = state.incidents
+    if incidents.store_problem is not None:
+        log.warning("store_recovered after=%r", incidents.store_problem)
+        if incidents.store_told:
+            await notify_admins(app, "✅ The store can be written again; polling and sending have resumed.")
+        incidents.store_problem, incidents.store_told = None, False
+        state.metrics.store_problem = None
+    return True
+
+
+async def store_trouble(app: Application, problem: str) -> None:  # type: ignore[type-arg]
+    state = state_of(app)
+    incidents = state.incidents
+    if incidents.store_problem is None:
+        log.error("store_unhealthy reason=%r; polling and sending paused until it can be written", problem)
+        incidents.store_problem = problem
+    state.metrics.store_problem = incidents.store_problem
+    if not incidents.store_told:
+        incidents.store_told = await notify_admins(
+            app,
+            f"⛔ Store problem: {incidents.store_problem}. Polling and sending are paused (nothing is sent "
+            "that cannot be recorded); they resume by themselves once the store can be written.",
+        )
+
+
+async def after_delivery(app: Application, report: DeliveryReport) -> None:  # type: ignore[type-arg]
+    """A pass's store failure and uncertain messages, told once per incident."""
+    state = state_of(app)
+    if report.store_error:
+        await store_trouble(app, report.store_error)
+    incidents = state.incidents
+    if report.uncertain and not incidents.uncertain_told:
+        incidents.uncertain_told = await notify_admins(
+            app,
+            f"⚠️ {len(report.uncertain)} message(s) may or may not have reached their chats: Telegram's "
+            "answer could not be read or recorded, twice. They will not be sent again (outbox state "
+            "'uncertain'; see the log line delivery_uncertain). Told once until deliveries work normally again.",
+        )
+    elif report.sent and not report.unconfirmed and not report.uncertain:
+        incidents.uncertain_told = False  # the incident is over: a new one is told again
 
 
 async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     async with state.lock, state.metrics.busy(state.clock()):
+        if not await store_ok(app):
+            return
         report = await state.pipeline.run_cycle(state.clock())
         state.metrics.observe_cycle(report, state.clock())
         await run_deliver_locked(app)
@@ -80,31 +147,52 @@ def retired_notice(url: str, name: str) -> str:
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     assert state.sender is not None
+    if not await store_ok(app):
+        return
     report = await deliver_instant(
         state.store,
         state.sender,
         state.clock,
-        notify=lambda text: notify_admins(app, text),
+        notify=lambda text: _notify(app, text),
+        stale_after=timedelta(seconds=state.config.delivery.stale_after),
+        offline_since=state.offline_since,
+        max_per_chat=state.config.delivery.max_instant_per_pass,
         votes=feedback.signer(state.store),
     )
     state.metrics.observe_delivery(report, state.clock())
-    if report.sent or report.retried or report.dropped:
-        log.info("delivery sent=%d retried=%d dropped=%d", report.sent, report.retried, report.dropped)
+    await after_delivery(app, report)
+    if report.sent or report.retried or report.dropped or report.unconfirmed:
+        log.info(
+            "delivery sent=%d retried=%d dropped=%d folded=%d unconfirmed=%d uncertain=%d",
+            report.sent,
+            report.retried,
+            report.dropped,
+            report.folded,
+            report.unconfirmed,
+            len(report.uncertain),
+        )
+
+
+async def _notify(app: Application, text: str) -> None:  # type: ignore[type-arg]
+    await notify_admins(app, text)
 
 
 async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
     state = state_of(app)
     assert state.sender is not None
     async with state.lock, state.metrics.busy(state.clock()):
+        if not await store_ok(app):
+            return
         report = await deliver_digests(
             state.store,
             state.sender,
             state.config.digest,
             state.clock,
-            notify=lambda text: notify_admins(app, text),
+            notify=lambda text: _notify(app, text),
             rule_titles=state.rule_titles(),
             votes=feedback.signer(state.store),
         )
+        await after_delivery(app, report)
     state.metrics.observe_digests(report)
     if report.digests:
         log.info("digests sent=%d items=%d", report.digests, report.sent)
@@ -217,9 +305,10 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
     return app
 
 
-def prepare(config: Config, now: datetime | None = None) -> BotState | None:
+def prepare(config: Config, now: datetime | None = None, *, exclusive: bool = False) -> BotState | None:
     """Load rules, open the store and sync the config's feeds and subscriptions into it, printing
-    clear errors; None when the bot cannot start."""
+    clear errors; None when the bot cannot start. ``exclusive``: hold the store's one-process lock
+    (``run``, ``backfill``); a second such process gets one line naming the first one's pid."""
     try:
         ruleset = load_rules(config.rule_files)
     except ProblemError as exc:
@@ -230,14 +319,19 @@ def prepare(config: Config, now: datetime | None = None) -> BotState | None:
         print(f"storage: {unwritable}", file=sys.stderr)
         return None
     try:
-        store = Store.open(config.storage_path)
+        store = Store.open(config.storage_path, exclusive=exclusive)
     except StoreError as exc:
         print(f"storage: {exc}", file=sys.stderr)
         return None
     now = now or utcnow()
-    store.sync_feeds(config.feeds, now)
-    store.sync_config_subscriptions(config.subscriptions, now)
-    return BotState(config=config, store=store, rules=ruleset)
+    try:
+        store.sync_feeds(config.feeds, now)
+        store.sync_config_subscriptions(config.subscriptions, now)
+    except sqlite3.Error as exc:  # a full disk at start: one clear line, not a traceback
+        store.close()
+        print(f"storage: cannot write the store {config.storage_path}: {exc}", file=sys.stderr)
+        return None
+    return BotState(config=config, store=store, rules=ruleset, offline_since=store.last_alive())
 
 
 class _StartupTracebackFilter(logging.Filter):
@@ -264,7 +358,7 @@ def run_bot(config: Config) -> int:
     from delivery.redact import install_token_redaction
 
     install_token_redaction(token)
-    state = prepare(config)
+    state = prepare(config, exclusive=True)
     if state is None:
         return 1
     app = build_application(state, token)

@@ -70,7 +70,7 @@ def run_backfill(
     from service.app import prepare  # rules, storage check, store, config feeds and subscriptions synced
 
     now = datetime.now(UTC)
-    state = prepare(config, now)
+    state = prepare(config, now, exclusive=True)
     if state is None:
         return EXIT_PROBLEM
     try:

@@ -39,7 +39,11 @@ def storage_problem(path: Path) -> str | None:
     if path.exists():
         if path.is_dir():
             return f"storage path {path} is a directory, not a file"
-        return None if os.access(path, os.W_OK) else f"storage file {path} is not writable"
+        if not os.access(path, os.W_OK):
+            return f"storage file {path} is not writable"
+        from store.db import damage  # corrupt or truncated: the bot would refuse to start
+
+        return damage(path)
     parent = path.parent
     while not parent.exists():
         parent = parent.parent

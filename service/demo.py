@@ -55,7 +55,7 @@ def run_demo(*, show_digest: bool = True, out: TextIO | None = None) -> int:
     ruleset = load_rules(sorted((REPO / "rules").glob("*.yaml")))
     now = datetime.now(UTC)
     with FeedFileServer(EXAMPLES) as server, tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
-        store = Store.open(Path(tmp) / "demo.sqlite3")
+        store = Store.open(Path(tmp) / "demo.sqlite3", exclusive=True)
         try:
             report = asyncio.run(demo_cycle(server.url, store, ruleset, now))
             alerts = store.pending_instant(now, limit=1000)

@@ -2,7 +2,8 @@
 
     GET /metrics   text exposition format (prometheus-client, one registry per :class:`Metrics`)
     GET /healthz   200 "ok" while work is happening: the last poll cycle finished within 3 poll ticks and
-                   the last delivery pass within 3 delivery intervals; else 503 with the reason
+                   the last delivery pass within 3 delivery intervals, and the store can be written (and
+                   is still the file at storage.path); else 503 with the reason
 
 The jobs in service/app.py feed their reports (CycleReport, DeliveryReport) in after each run, so the
 pipeline and delivery code stay free of metrics calls. The outbox depth is read from the store at scrape
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_OUTCOMES = ("ok", "not_modified", "error")
-SEND_RESULTS = ("sent", "retried", "failed", "dropped")
+SEND_RESULTS = ("sent", "retried", "failed", "dropped", "uncertain")
 OUTBOX_KINDS = ("instant", "digest")
 STALL_FACTOR = 3  # a loop is stalled after this many of its intervals without a finished run
 REQUEST_TIMEOUT = 5.0
@@ -45,7 +46,8 @@ class Metrics:
         self.telegram_messages = Counter(
             "telegram_messages",
             "Alerts and digests sent to Telegram, by result: sent; retried (429, 5xx, network: tried again "
-            "later); failed (the chat is gone: subscription paused); dropped (refused for good, e.g. 400).",
+            "later); failed (the chat is gone: subscription paused); dropped (refused for good, e.g. 400); "
+            "uncertain (Telegram may have accepted it twice without a readable answer: never sent again).",
             ["result"],
             registry=r,
         )
@@ -69,6 +71,7 @@ class Metrics:
         self.last_cycle_at: datetime | None = None
         self.last_delivery_at: datetime | None = None
         self.busy_since: datetime | None = None  # a poll cycle or digest pass holds the bot's lock
+        self.store_problem: str | None = None  # set while the store cannot be written: /healthz is 503
 
     @contextlib.asynccontextmanager
     async def busy(self, now: datetime) -> AsyncIterator[None]:
@@ -103,6 +106,7 @@ class Metrics:
         self.telegram_messages.labels("retried").inc(report.retried)
         self.telegram_messages.labels("failed").inc(len(report.paused_chats))
         self.telegram_messages.labels("dropped").inc(report.dropped)
+        self.telegram_messages.labels("uncertain").inc(len(report.uncertain))
 
     def set_queue_sizes(self, sizes: Mapping[tuple[str, str], int]) -> None:
         """From ``Store.queue_sizes()``: (kind, state) → count; the gauge shows the pending ones."""
@@ -114,7 +118,7 @@ class Metrics:
         counted from the last run, or from the start while there has been none. Delivery waiting behind a
         poll cycle or digest pass (they share a lock) is not stalled while that pass is younger than
         STALL_FACTOR poll intervals."""
-        problems = []
+        problems = [f"store: {self.store_problem}"] if self.store_problem else []
         waiting = self.busy_since is not None and (now - self.busy_since).total_seconds() <= STALL_FACTOR * poll_every
         for what, last, every in (
             ("poll loop", self.last_cycle_at, poll_every),

@@ -25,6 +25,15 @@ def utcnow() -> datetime:
 
 
 @dataclass(slots=True)
+class Incidents:
+    """What the admins were told, so that each incident is told once (not once per entry per tick)."""
+
+    store_problem: str | None = None  # the store cannot be written / was deleted: sending paused
+    store_told: bool = False  # the admins know about the current store problem
+    uncertain_told: bool = False  # the admins know that messages went "uncertain" (until a clean pass)
+
+
+@dataclass(slots=True)
 class BotState:
     """Everything the jobs and handlers share; one per Application (no untyped bot_data lookups)."""
 
@@ -40,6 +49,8 @@ class BotState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)  # fed by the jobs; served only if metrics.listen is set
     metrics_server: MetricsServer | None = None
+    incidents: Incidents = field(default_factory=Incidents)
+    offline_since: datetime | None = None  # the store's last heartbeat before this start (None: first run)
 
     @property
     def pipeline(self) -> Pipeline:

@@ -7,8 +7,9 @@
     items ──< votes (👍/👎: one per user per item, with the item's text and the verdict at vote time)
 
 Guarantee: marking an item seen and queueing its matches is one transaction (``Store.commit_poll``):
-a crash never loses a match and never alerts twice for the same item. A crash during a send may repeat
-that one message, because Telegram cannot be asked whether it already delivered it.
+a crash never loses a match and never alerts twice for the same item. A send Telegram may have accepted
+without our record (a crash, an unreadable reply, a failed write) is repeated at most once; then the
+entry is "uncertain" (delivery/outbox.py). ``<store>.lock`` keeps it to one bot process (store/lock.py).
 """
 
 from store.db import (

@@ -6,6 +6,7 @@ is time order, and every method that needs the clock takes ``now`` (tests drive 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -21,9 +22,11 @@ from zoneinfo import ZoneInfo
 
 from core.config import FeedConfig, SubscriptionConfig
 from core.models import Feed, Hit, Item, Match, Priority
+from store.lock import StoreLock, StoreLocked
 from store.schema import MIGRATIONS
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+MAX_UNCONFIRMED = 2  # sends Telegram may have accepted, unrecorded, before an entry is 'uncertain'
 
 
 class StoreError(Exception):
@@ -120,26 +123,95 @@ def _match_from_row(rule: str, priority: str, hits_json: str) -> Match:
     return Match(rule=rule, priority=prio, hits=hits)
 
 
+_HEADER = b"SQLite format 3\x00"
+
+
+def damage(path: Path) -> str | None:
+    """Why the existing file at ``path`` is not a sound SQLite store (not SQLite, truncated, corrupt per
+    ``PRAGMA quick_check``), or None. Read-only: ``bot.py check`` uses it beside a running bot."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot read the store {path}: {exc.strerror}"
+    if size == 0:
+        return None  # a new, empty file: created on first run
+    if len(header) < 100 or not header.startswith(_HEADER):
+        return f"the store {path} is not an SQLite database (or its first page is damaged)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if page_size < 512 or size % page_size or (pages and size < pages * page_size):
+        return f"the store {path} is truncated ({size} bytes; its header says {pages} pages of {page_size})"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"the store {path} is corrupt ({exc}); restore it from a backup or move it away"
+    if rows != ["ok"]:
+        detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
+        return f"the store {path} is corrupt ({detail}); restore it from a backup or move it away"
+    return None
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def chat_key(chat: int | str) -> str:
     """Chats are keyed by text: numeric ids as digits, channels as '@name'."""
     return str(chat)
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: StoreLock | None = None) -> None:
         self.conn = conn
         self.path = path
+        self.lock = lock
+        self._identity = _file_identity(path)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        """Open (creating folders and file as needed) and migrate to the latest schema."""
+    def open(cls, path: Path | str, *, exclusive: bool = False) -> Store:
+        """Open (creating folders and file as needed), check its integrity (``PRAGMA quick_check``) and
+        migrate to the latest schema. ``exclusive``: take the one-process-per-store lock first (``run``,
+        ``backfill``, ``demo``); StoreError names the process holding it."""
         p = Path(path)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the folder for the store {p}: {exc.strerror}") from None
+        lock = None
+        if exclusive:
+            try:
+                lock = StoreLock.acquire(p)
+            except StoreLocked as exc:
+                raise StoreError(str(exc)) from None
+            except OSError as exc:
+                raise StoreError(f"cannot lock the store {p}: {exc.strerror}") from None
+        try:
+            return cls._open(p, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _open(cls, p: Path, lock: StoreLock | None) -> Store:
+        problem = damage(p) if p.exists() and p.stat().st_size else None
+        if problem:
+            raise StoreError(problem)
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
@@ -148,7 +220,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {p}: {exc}") from None
-        store = cls(conn, p)
+        store = cls(conn, p, lock)
         try:
             store._migrate()
         except sqlite3.DatabaseError as exc:
@@ -160,21 +232,58 @@ class Store:
         return store
 
     def _migrate(self) -> None:
-        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"the store {self.path} has schema version {version}, newer than this program knows "
-                f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            statements = [s.strip() for s in script.split(";") if s.strip()]
+        """Each script in its own BEGIN IMMEDIATE transaction, the version re-read inside it: two processes
+        opening a fresh store at once never both run the same script."""
+        while True:
             with self.transaction() as conn:
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"the store {self.path} has schema version {version}, newer than this program knows "
+                        f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
+                    )
+                if version == len(MIGRATIONS):
+                    return
+                for statement in (s.strip() for s in MIGRATIONS[version].split(";")):
+                    if statement:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
         self.conn.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    # -- health --------------------------------------------------------------------------------------
+
+    def file_problem(self) -> str | None:
+        """Why the file at ``path`` is no longer the one this connection writes (deleted, replaced), or None.
+        Writes to an unlinked file succeed and are lost at the next restart, so this is checked each tick."""
+        now_identity = _file_identity(self.path)
+        if now_identity is None:
+            return f"the store file {self.path} was deleted while the bot was running"
+        if self._identity is not None and now_identity != self._identity:
+            return f"the store file {self.path} was replaced by another file while the bot was running"
+        return None
+
+    def last_alive(self) -> datetime | None:
+        """When a running bot last found this store healthy (its heartbeat, written by each health check)."""
+        row = self.conn.execute("SELECT value FROM kv WHERE key = 'alive_at'").fetchone()
+        return from_ts(row[0]) if row else None
+
+    def health_problem(self, now: datetime) -> str | None:
+        """None when the store is the same file and a small write commits (the heartbeat, see
+        :meth:`last_alive`); else the reason."""
+        problem = self.file_problem()
+        if problem:
+            return problem
+        try:
+            with self.transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('alive_at', ?)", (ts(now),))
+        except sqlite3.Error as exc:
+            return f"cannot write the store {self.path}: {exc}"
+        return None
 
     def __enter__(self) -> Store:
         return self
@@ -191,9 +300,18 @@ class Store:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:  # e.g. SQLITE_FULL at commit: the transaction is still open; end it
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (I/O error)
+                self.conn.execute("ROLLBACK")
 
     @property
     def schema_version(self) -> int:
@@ -644,28 +762,104 @@ class Store:
         ).fetchone()
         return from_ts(row[0]) if row else None
 
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+    # The delivery state machine: pending → in_flight → sent | uncertain | dropped (see delivery/outbox.py).
+
+    def begin_send(self, ids: Sequence[int], now: datetime) -> None:
+        """Record that ``ids`` are being handed to Telegram (an attempt counted), in its own transaction,
+        BEFORE the send: when this write fails (sqlite3.Error), nothing may be sent."""
         with self.transaction() as conn:
             conn.executemany(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                "UPDATE outbox SET state = 'in_flight', in_flight_at = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND state = 'pending'",
                 [(ts(now), i) for i in ids],
             )
+
+    def mark_sent(
+        self, ids: Sequence[int], now: datetime, *, chat_id: str | None = None, message_id: int | None = None
+    ) -> None:
+        """Telegram accepted ``ids`` (as ``message_id`` in ``chat_id``, when known)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, in_flight_at = NULL, "
+                "message_id = COALESCE(?, message_id), chat_id = COALESCE(?, chat_id) WHERE id = ?",
+                [(ts(now), message_id, chat_id, i) for i in ids],
+            )
+
+    def release(self, ids: Sequence[int]) -> None:
+        """In flight but never handed to Telegram (an earlier message of the same send failed): pending
+        again, without counting a send Telegram may have accepted."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'pending', in_flight_at = NULL WHERE id = ? AND state = 'in_flight'",
+                [(i,) for i in ids],
+            )
+
+    def mark_unconfirmed(self, ids: Sequence[int], error: str) -> list[int]:
+        """Telegram may have accepted ``ids`` but we cannot know (its reply could not be read, the record
+        after it failed, the process died). Each such send is counted; an entry is sent again until
+        :data:`MAX_UNCONFIRMED` such sends, then it is 'uncertain' and never sent again. Returns the ids that
+        became uncertain."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET unconfirmed = unconfirmed + 1, in_flight_at = NULL, last_error = ?, "
+                "state = CASE WHEN unconfirmed + 1 >= ? THEN 'uncertain' ELSE 'pending' END "
+                "WHERE id = ? AND state IN ('in_flight', 'pending')",
+                [(error, MAX_UNCONFIRMED, i) for i in ids],
+            )
+            return self._uncertain_among(conn, ids)
+
+    def resolve_in_flight(self) -> tuple[list[int], list[int]]:
+        """Entries left in flight (the process died during a send, or the write after it failed): each is a
+        send Telegram may have accepted (:meth:`mark_unconfirmed`). Returns (resent later, uncertain)."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")]
+        if not ids:
+            return [], []
+        uncertain = self.mark_unconfirmed(ids, "in flight when the delivery was interrupted")
+        return [i for i in ids if i not in set(uncertain)], uncertain
+
+    @staticmethod
+    def _uncertain_among(conn: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
+        out: list[int] = []
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            rows = conn.execute(
+                f"SELECT id FROM outbox WHERE state = 'uncertain' AND id IN ({','.join('?' * len(part))})", part
+            )
+            out.extend(r[0] for r in rows)
+        return sorted(out)
+
+    def outbox_state(self, outbox_id: int) -> tuple[str, int, int, int | None, str | None]:
+        """(state, attempts, unconfirmed sends, message_id, chat_id as sent) of one entry."""
+        row = self.conn.execute(
+            "SELECT state, attempts, unconfirmed, message_id, chat_id FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(outbox_id)
+        return row[0], row[1], row[2], row[3], row[4]
 
     def mark_retry(self, outbox_id: int, now: datetime, next_attempt_at: datetime, error: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                "UPDATE outbox SET state = 'pending', in_flight_at = NULL, next_attempt_at = ?, last_error = ? "
+                "WHERE id = ? AND state IN ('pending', 'in_flight')",
                 (ts(next_attempt_at), error, outbox_id),
             )
 
     def mark_dropped(self, outbox_id: int, error: str) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE outbox SET state = 'dropped', last_error = ? WHERE id = ?", (error, outbox_id))
+            conn.execute(
+                "UPDATE outbox SET state = 'dropped', in_flight_at = NULL, last_error = ? WHERE id = ?",
+                (error, outbox_id),
+            )
 
     def complete_digest(self, subscription_id: int, ids: Sequence[int], now: datetime) -> None:
         """Mark a digest's entries sent and record the digest time, together."""
         with self.transaction() as conn:
-            conn.executemany("UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?", [(ts(now), i) for i in ids])
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, in_flight_at = NULL "
+                "WHERE id = ? AND state != 'uncertain'",
+                [(ts(now), i) for i in ids],
+            )
             conn.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (ts(now), subscription_id))
 
     def queue_sizes(self) -> dict[tuple[str, str], int]:

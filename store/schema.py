@@ -116,4 +116,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN quiet_told_for TEXT;
     CREATE INDEX items_feed_seen ON items(feed_id, seen_at);
     """,
+    # v4: the delivery state machine (pending → in_flight → sent | uncertain | dropped) and what was sent
+    """
+    ALTER TABLE outbox ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN in_flight_at TEXT;
+    ALTER TABLE outbox ADD COLUMN message_id INTEGER;
+    ALTER TABLE outbox ADD COLUMN chat_id TEXT;
+    CREATE INDEX outbox_in_flight ON outbox(state) WHERE state = 'in_flight';
+    """,
 )

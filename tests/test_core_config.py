@@ -237,3 +237,13 @@ def test_logging_problems(tmp_path: Path) -> None:
     assert any(":2: logging.format: must be one of text, json, got 'xml'" in p for p in found), found
     assert any(":3: logging.level: must be one of debug, info, warning, error, got 'loud'" in p for p in found), found
     assert any(":4: logging.colour: unknown key" in p for p in found), found
+
+
+def test_delivery_keys_defaults_and_problems(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "feeds: []\ndelivery:\n  stale_after: 2h\n"))
+    assert (config.delivery.stale_after, config.delivery.max_instant_per_pass) == (7200, 10)
+    path = write(tmp_path, "delivery:\n  stale_after: soon\n  max_instant_per_pass: 0\n  flood: true\n")
+    found = problems(path)
+    assert any(":2: delivery.stale_after:" in p for p in found), found
+    assert any(":3: delivery.max_instant_per_pass: must be at least 1, got 0" in p for p in found), found
+    assert any(":4: delivery.flood: unknown key" in p for p in found), found

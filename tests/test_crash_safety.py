@@ -106,6 +106,7 @@ def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str) -> Path:
             storage: {{path: '{tmp_path / "bot.sqlite3"}'}}
             rules: {{files: ['{REPO / "rules"}/*.yaml']}}
             polling: {{allow_private_urls: true, timeout: 5, backlog: {{max_items: 1000, max_age: null}}}}
+            delivery: {{max_instant_per_pass: 1000}}  # one alert a message: repeats are counted per message
             feeds:
               - {{url: '{feed_url}', name: Поток, lang: ru, interval: 60}}
             subscriptions:

@@ -147,6 +147,7 @@ async def test_metrics_and_health_after_real_cycles_and_deliveries(
             "retried": 2.0,
             "failed": 1.0,  # -200 is gone: its subscription is paused
             "dropped": 0.0,
+            "uncertain": 0.0,
         }
         # Still queued: the paused chat's two alerts and chat 300's two digest entries.
         assert samples(text, "outbox_queue_depth", "kind") == {"instant": 2.0, "digest": 2.0}

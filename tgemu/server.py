@@ -40,6 +40,14 @@ ALLOWED_TAGS = frozenset(
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^>]*)?)>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
 BOT_ID = 777000111
+UNREADABLE_REPLIES = frozenset({"bad_reply", "bad_reply_fields"})
+
+
+def _unreadable(result: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A message object as a broken Bot API server might answer it (the send itself went through)."""
+    if kind == "bad_reply":
+        return {**result, "link_preview_options": "disabled"}
+    return {k: v for k, v in result.items() if k not in ("chat", "date")}
 
 
 def _json_param(value: Any) -> Any:
@@ -139,6 +147,9 @@ class BotApiEmulator:
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
         self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
         self.long_polling = True  # False: getUpdates ignores its timeout and answers at once, as some servers do
+        # Called (on the server's thread) with each message the moment it is accepted, before the reply
+        # goes out: a test can make something fail right after Telegram took a message.
+        self.on_accept: Callable[[SentMessage], None] | None = None
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -303,7 +314,10 @@ class BotApiEmulator:
     ) -> None:
         """Make the next ``times`` calls of ``method`` (to ``chat_id``, if given) fail like Telegram, once
         ``after`` such calls went through: kind is '429', '403', '400_entities', '400_chat', '500', '502',
-        'reset' or 'migrate'."""
+        'reset', 'migrate', or one of the accepted-but-unreadable replies: 'bad_reply' (the message IS
+        delivered, but the reply carries ``link_preview_options`` as a string, which python-telegram-bot
+        cannot parse: TypeError) and 'bad_reply_fields' (delivered; the reply's message lacks ``chat`` and
+        ``date``: PTB fails with KeyError/TypeError)."""
         with self.lock:
             self.faults.append(
                 _Fault(method, None if chat_id is None else str(chat_id), kind, times, retry_after, new_chat_id, after)
@@ -410,7 +424,7 @@ class BotApiEmulator:
                 fault = None
             elif fault:
                 fault.times -= 1
-        if fault:
+        if fault and fault.kind not in UNREADABLE_REPLIES:
             self._inject(request, fault)
             return
         handler = getattr(self, f"_m_{method}", None)
@@ -425,6 +439,8 @@ class BotApiEmulator:
         except LookupError as exc:
             self._error(request, 400, f"Bad Request: {exc.args[0]}")
             return
+        if fault and isinstance(result, dict):  # accepted and recorded; the reply is what PTB cannot read
+            result = _unreadable(result, fault.kind)
         self._reply(request, 200, {"ok": True, "result": result})
 
     def _inject(self, request: BaseHTTPRequestHandler, fault: _Fault) -> None:
@@ -508,6 +524,8 @@ class BotApiEmulator:
             sent = make(self._next_message_id())
             self.messages.append(sent)
             self.lock.notify_all()
+        if self.on_accept is not None:
+            self.on_accept(sent)
         return sent
 
     def _message_json(self, sent: SentMessage, chat: _Chat) -> dict[str, Any]:
