@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from chat import commands, feed_lists, feeds, rule_edits
 from chat.commands import COMMANDS, CommandError
+from chat.limits import HEAVY_COST, slow_down_text
 from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
@@ -91,11 +92,24 @@ def split_reply(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return [f"<pre>{m}</pre>" for m in messages] if pre else messages
 
 
+async def within_limits(message: Message, state: BotState, user: int, *, heavy: bool) -> bool:
+    """Whether the user's bucket allows this command; the first refusal of a burst is answered, the rest
+    are dropped without a word."""
+    verdict, wait = state.limits.check(user, cost=HEAVY_COST if heavy else 1.0, admin=user in state.config.admins)
+    if verdict == "warn":
+        log.info("command_rate_limited user=%s wait=%.0f", user, wait)
+        await message.reply_text(slow_down_text(wait), parse_mode=None)
+    return verdict == "ok"
+
+
 ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
 
 
-def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Callable[[Handler], Wrapped]:
-    """The one access-control and reply wrapper every command goes through."""
+def command(
+    name: str, *, manage: bool = False, admin_only: bool = False, heavy: bool = False
+) -> Callable[[Handler], Wrapped]:
+    """The one access-control, rate-limit and reply wrapper every command goes through; a ``heavy``
+    command costs :data:`chat.limits.HEAVY_COST` of the user's bucket."""
 
     def wrap(func: Handler) -> Wrapped:
         @functools.wraps(func)
@@ -104,6 +118,8 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
             if message is None or chat is None:
                 return
             state = state_of(context.application)
+            if not await within_limits(message, state, user.id if user else chat.id, heavy=heavy):
+                return
             args = list(context.args or [])
             if sum(len(a) for a in args) > MAX_ARGS_TEXT:
                 await message.reply_text("That message is too long.")
@@ -184,7 +200,7 @@ async def rules(update: Update, context: Context, state: BotState, target: str, 
     return commands.list_rules(state.store, state.rules, state.clock())
 
 
-@command("trend")
+@command("trend", heavy=True)
 async def trend(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Photo:
     from delivery.trend import render_trend  # matplotlib loads only when used
 
@@ -195,7 +211,7 @@ async def trend(update: Update, context: Context, state: BotState, target: str, 
     return Photo(png, chart.caption)
 
 
-@command("test")
+@command("test")  # URL tests have their own limits (chat.feeds.FetchLimits)
 async def test(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     message = update.effective_message
     text = (message.text or "") if message else ""
@@ -269,7 +285,7 @@ async def rule(update: Update, context: Context, state: BotState, target: str, a
     return f"<pre>{escape(rule_edits.show_rule(state.rules, args[0]))}</pre>"
 
 
-@command("rule_add", admin_only=True)
+@command("rule_add", admin_only=True, heavy=True)
 async def rule_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     files = state.config.rule_files
     file = files[0] if files else None
@@ -279,7 +295,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
     return _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
 
 
-@command("rule_edit", admin_only=True)
+@command("rule_edit", admin_only=True, heavy=True)
 async def rule_edit(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args:
         raise CommandError("rule_edit", "Give the rule name, then the rule's new YAML on the next lines.")
@@ -289,7 +305,7 @@ async def rule_edit(update: Update, context: Context, state: BotState, target: s
     return _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
 
 
-@command("rule_delete", admin_only=True)
+@command("rule_delete", admin_only=True, heavy=True)
 async def rule_delete(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
         raise CommandError("rule_delete", "Give one rule name.")
@@ -312,12 +328,12 @@ async def _aliases(update: Update, state: BotState, args: list[str], *, add: boo
     return _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
 
 
-@command("alias_add", admin_only=True)
+@command("alias_add", admin_only=True, heavy=True)
 async def alias_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     return await _aliases(update, state, args, add=True)
 
 
-@command("alias_remove", admin_only=True)
+@command("alias_remove", admin_only=True, heavy=True)
 async def alias_remove(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     return await _aliases(update, state, args, add=False)
 
@@ -431,7 +447,7 @@ async def on_rule_button(update: Update, context: Context) -> None:
     await query.edit_message_text(text)
 
 
-@command("digest_now", manage=True)
+@command("digest_now", manage=True, heavy=True)
 async def digest_now(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     sub = state.store.subscription(target)
     if sub is None or state.sender is None:
@@ -455,7 +471,7 @@ async def feeds_list(update: Update, context: Context, state: BotState, target: 
     return feeds.list_feeds(state.store)
 
 
-@command("feed_add", admin_only=True)
+@command("feed_add", admin_only=True, heavy=True)
 async def feed_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args or state.client is None:
         raise CommandError("feed_add", "Give the feed's URL.")
