@@ -92,10 +92,10 @@ def split_reply(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return [f"<pre>{m}</pre>" for m in messages] if pre else messages
 
 
-async def within_limits(message: Message, state: BotState, user: int, *, heavy: bool) -> bool:
-    """Whether the user's bucket allows this command; the first refusal of a burst is answered, the rest
+async def within_limits(message: Message, state: BotState, user: int, *, cost: float) -> bool:
+    """Whether the user's bucket allows ``cost`` now; the first refusal of a burst is answered, the rest
     are dropped without a word."""
-    verdict, wait = state.limits.check(user, cost=HEAVY_COST if heavy else 1.0, admin=user in state.config.admins)
+    verdict, wait = state.limits.check(user, cost=cost, admin=user in state.config.admins)
     if verdict == "warn":
         log.info("command_rate_limited user=%s wait=%.0f", user, wait)
         await message.reply_text(slow_down_text(wait), parse_mode=None)
@@ -118,7 +118,9 @@ def command(
             if message is None or chat is None:
                 return
             state = state_of(context.application)
-            if not await within_limits(message, state, user.id if user else chat.id, heavy=heavy):
+            who = user.id if user else chat.id
+            refused = admin_only and who not in state.config.admins  # a refusal is light, even of a heavy command
+            if not await within_limits(message, state, who, cost=HEAVY_COST if heavy and not refused else 1.0):
                 return
             args = list(context.args or [])
             if sum(len(a) for a in args) > MAX_ARGS_TEXT:
@@ -182,7 +184,7 @@ async def unsubscribe(update: Update, context: Context, state: BotState, target:
 async def subscriptions(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     user = update.effective_user
     everyone = user is not None and user.id in state.config.admins
-    return commands.describe(state.store, state.config, None if everyone else [target])
+    return commands.describe(state.store, state.config, state.rules, None if everyone else [target])
 
 
 @command("digest_time", manage=True)
@@ -239,27 +241,42 @@ def _body(update: Update) -> str:
     return (text or "").partition("\n")[2]
 
 
-def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tuple[str, str]]) -> Answer:
-    old_text = file.read_text(encoding="utf-8")
-    new_text, action = build(old_text)
+def _propose(state: BotState, user: int, file: Path, build: Callable[[str], rule_edits.Edit]) -> Answer:
+    files = rule_edits.snapshot({*state.config.rule_files, *state.rules.files})
+    old_text = files.get(str(file))
+    if old_text is None:
+        old_text = file.read_text(encoding="utf-8")
+    edit = build(old_text)
     recent = state.store.recent_items(state.clock() - timedelta(days=7))
     try:
-        proposal = rule_edits.propose(state.rules, file, old_text, new_text, action, user, recent)
+        proposal = rule_edits.propose(
+            state.rules, file, old_text, edit, user, recent, state.store.subscriptions(), files
+        )
     except RuleError as exc:
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
-        return f"❌ <b>{escape(action)}</b> is not valid; nothing was changed.\n{problems}"
+        return f"❌ <b>{escape(edit.action)}</b> is not valid; nothing was changed.\n{problems}"
     rule_edits.keep_pending(state.proposals, proposal, state.clock())
+    effect = proposal.effect
     lines = [
-        f"📝 <b>{escape(action)}</b> in {escape(file.name)}: valid, its examples pass.",
-        f"Back-test on {len(recent)} items of the last 7 days: "
-        f"<b>+{len(proposal.added)}</b> alerts, <b>−{len(proposal.removed)}</b> alerts.",
+        f"📝 <b>{escape(edit.action)}</b> in {escape(file.name)}: valid, its examples pass.",
+        f"Back-test on {effect.items} items of the last 7 days: "
+        f"<b>+{len(effect.added)}</b> alerts, <b>−{len(effect.removed)}</b> alerts.",
     ]
-    lines += [f"+ {escape(i.title[:120])}" for i in proposal.added[:5]]
-    lines += [f"− {escape(i.title[:120])}" for i in proposal.removed[:5]]
+    lines += [f"+ {escape(i.title[:120])}" for i in effect.added[:5]]
+    lines += [f"− {escape(i.title[:120])}" for i in effect.removed[:5]]
+    lines += backtest_lines(effect)
+    updates = proposal.follow_updates(state.store.subscriptions())
+    if updates:
+        lines.append(f"Applying it also updates {len(updates)} subscription(s):")
+        lines += [f"• {escape(chat)}: {escape(', '.join(rules))}" for chat, rules in updates.items()]
+    surging = rule_edits.surge(effect)
+    if surging:
+        lines.append(surge_warning(effect))
+    label = "✅ Apply" + (f" and update {len(updates)} subscription(s)" if updates else "")
     keyboard = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("✅ Apply", callback_data=f"rules:apply:{proposal.token}"),
+                InlineKeyboardButton(label, callback_data=f"rules:apply:{proposal.token}"),
                 InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{proposal.token}"),
             ]
         ]
@@ -267,15 +284,66 @@ def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tupl
     return "\n".join(lines), keyboard
 
 
+MAX_SUBSCRIPTIONS_SHOWN = 10
+TITLES_SHOWN = 3
+
+
+def backtest_lines(effect: rule_edits.Backtest) -> list[str]:
+    """Per subscription: what it would have received in the 7 days, before → after, with a few titles."""
+    if not effect.subscriptions:
+        return ["No subscription would receive anything: there are none."]
+    lines = [
+        f"Per subscription (items received in 7 days, before → after; {effect.sent_before} → {effect.sent_after}):"
+    ]
+    for sub in effect.subscriptions[:MAX_SUBSCRIPTIONS_SHOWN]:
+        name = sub.title or sub.chat
+        change = f" (+{len(sub.gained)} −{len(sub.lost)})" if sub.gained or sub.lost else " (no change)"
+        lines.append(f"• {escape(name)}: {len(sub.before)} → {len(sub.after)}{change}")
+        lines += [f"   + {escape(i.title[:80])}" for i in sub.gained[:TITLES_SHOWN]]
+        lines += [f"   − {escape(i.title[:80])}" for i in sub.lost[:TITLES_SHOWN]]
+    hidden = len(effect.subscriptions) - MAX_SUBSCRIPTIONS_SHOWN
+    if hidden > 0:
+        lines.append(f"… and {hidden} more subscriptions")
+    return lines
+
+
+def surge_warning(effect: rule_edits.Backtest) -> str:
+    return (
+        f"⚠️ <b>This edit would send {effect.sent_after} items where the last 7 days sent "
+        f"{effect.sent_before}.</b> Applying it needs a second confirmation."
+    )
+
+
 def apply(state: BotState, proposal: Proposal) -> str:
-    """Write a confirmed edit (previous text kept for /undo) and swap the running rules."""
-    current = proposal.file.read_text(encoding="utf-8")
-    if current != proposal.old_text:
-        return "⚠️ The file changed since this edit was proposed; nothing was written. Propose it again."
-    state.store.push_rule_version(str(proposal.file), current, proposal.action, str(proposal.author), state.clock())
-    rule_edits.write_atomically(proposal.file, proposal.new_text)
+    """Write a confirmed edit (previous text, and the rule lists of the subscriptions it updates, kept for
+    /undo) and swap the running rules; refused if any rule file changed since it was proposed."""
+    changed = rule_edits.changed_files(proposal, {*state.config.rule_files, *state.rules.files})
+    if changed:
+        what = "The file" if changed == [proposal.file.name] else f"The rule files ({', '.join(changed)})"
+        return f"⚠️ {escape(what)} changed since this edit was proposed; nothing was written. Propose it again."
+    subs = state.store.subscriptions()
+    blocked = rule_edits.blocked_subscriptions(subs, proposal.renames)
+    if blocked:
+        return "⚠️ Subscriptions changed since this edit was proposed; nothing was written.\n" + "\n".join(
+            f"• {escape(line)}" for line in blocked
+        )
+    updates = proposal.follow_updates(subs)
+    current = proposal.old_text
+    state.store.push_rule_version(
+        str(proposal.file), current, proposal.action, str(proposal.author), state.clock(), follow=updates
+    )
+    try:
+        rule_edits.write_atomically(proposal.file, proposal.new_text)
+    except OSError as exc:
+        state.store.pop_rule_change(state.clock())  # the subscriptions get their rule lists back
+        log.error("rule_write_failed file=%s error=%r", proposal.file, exc)
+        return f"⚠️ Could not write {escape(proposal.file.name)} ({escape(str(exc))}); nothing was changed."
     state.rules = proposal.ruleset
-    return f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle. /undo reverts it."
+    also = f" {len(updates)} subscription(s) now follow the new rule names." if updates else ""
+    return (
+        f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle.{also} "
+        "/undo reverts it."
+    )
 
 
 @command("rule", admin_only=True)
@@ -339,8 +407,10 @@ async def alias_remove(update: Update, context: Context, state: BotState, target
 
 
 def undo_last(state: BotState) -> str:
-    """Restore the file of the latest rule change, byte for byte, and reload the rules."""
-    previous = state.store.pop_rule_version()
+    """Restore the file of the latest rule change, byte for byte, with the rule lists of the
+    subscriptions it updated, and reload the rules."""
+    before = {s.chat_id: s.rules for s in state.store.subscriptions()}
+    previous = state.store.pop_rule_change(state.clock())
     if previous is None:
         return "Nothing to undo."
     file, content, action = previous
@@ -354,6 +424,10 @@ def undo_last(state: BotState) -> str:
     except RuleError as exc:
         if current is not None:
             rule_edits.write_atomically(path, current)
+        restored = {
+            s.chat_id: before[s.chat_id] for s in state.store.subscriptions() if before.get(s.chat_id) != s.rules
+        }
+        state.store.push_rule_version(file, content, action, None, state.clock(), follow=restored)
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
         return f"❌ Undoing {escape(action)} would leave invalid rules; nothing was changed.\n{problems}"
     return f"↩️ Undone: <b>{escape(action)}</b>; {escape(path.name)} is back to its previous version."
@@ -426,6 +500,8 @@ async def on_rule_document(update: Update, context: Context) -> None:
 
 
 async def on_rule_button(update: Update, context: Context) -> None:
+    """Apply or Cancel of a proposed rule edit; an edit that would send far more (see
+    :func:`chat.rule_edits.surge`) asks for a second press, "confirm", before it is applied."""
     query = update.callback_query
     if query is None or not query.data:
         return
@@ -434,6 +510,8 @@ async def on_rule_button(update: Update, context: Context) -> None:
     if query.from_user.id not in state.config.admins:
         await query.answer("Only the bot's admins may change rules.", show_alert=True)
         return
+    entry = state.proposals.get(token)
+    made_at = entry.made_at if entry is not None else state.clock()
     proposal = rule_edits.take_pending(state.proposals, token, state.clock())
     if proposal is None:
         await query.answer("This edit is no longer pending.")
@@ -442,7 +520,27 @@ async def on_rule_button(update: Update, context: Context) -> None:
         await query.answer("This proposal expired; send the edit again.", show_alert=True)
         await query.edit_message_text("⌛ This proposal expired; send the edit again. Nothing was written.")
         return
-    text = apply(state, proposal) if verb == "apply" else f"✖ Cancelled {escape(proposal.action)}; nothing changed."
+    if verb == "apply" and rule_edits.surge(proposal.effect):
+        rule_edits.keep_pending(state.proposals, proposal, state.clock(), made_at=made_at)
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton("⚠️ Yes, apply it", callback_data=f"rules:confirm:{token}"),
+                    InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{token}"),
+                ]
+            ]
+        )
+        await query.answer()
+        await query.edit_message_text(
+            f"{surge_warning(proposal.effect)}\nPress <b>Yes, apply it</b> to apply "
+            f"<b>{escape(proposal.action)}</b> anyway.",
+            reply_markup=keyboard,
+        )
+        return
+    if verb in ("apply", "confirm"):
+        text = apply(state, proposal)
+    else:
+        text = f"✖ Cancelled {escape(proposal.action)}; nothing changed."
     await query.answer()
     await query.edit_message_text(text)
 
@@ -548,7 +646,7 @@ HANDLERS = {
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
-    app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|cancel):"))
+    app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|confirm|cancel):"))
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)
     )

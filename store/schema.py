@@ -92,4 +92,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # v2: a rule change that renamed or deleted rules records the rule lists of the subscriptions it
+    # updated, so /undo restores them too
+    """
+    ALTER TABLE rule_history ADD COLUMN subscriptions_json TEXT;
+    """,
 )

@@ -157,7 +157,7 @@ def test_alias_helpers() -> None:
     assert split_aliases("Северная Корея, КНДР") == ["Северная Корея", "КНДР"]
     assert split_aliases("КНДР Пхеньян") == ["КНДР", "Пхеньян"]
     text = "version: 1\ngroups:\n  A:\n    aliases: [x]  # keep me\nrules: []\n"
-    added, _ = change_aliases(text, "A", ["y"], add=True)
+    added = change_aliases(text, "A", ["y"], add=True).text
     assert "keep me" in added and "y" in added
     with pytest.raises(EditError, match="Not aliases of A"):
         change_aliases(text, "A", ["zz"], add=False)
