@@ -444,7 +444,10 @@ async def admin_document(update: Update, context: Context, *, limit: int, refusa
     message, user = update.effective_message, update.effective_user
     if message is None or message.document is None or user is None:
         return None
-    if user.id not in state_of(context.application).config.admins:
+    state = state_of(context.application)
+    if not await within_limits(message, state, user.id, cost=HEAVY_COST if user.id in state.config.admins else 1.0):
+        return None
+    if user.id not in state.config.admins:
         await message.reply_text(refusal)
         return None
     if (message.document.file_size or 0) > limit:
