@@ -2,14 +2,31 @@
 
 An edit is a :class:`Proposal` until someone confirms it: the new text has been parsed together with
 the other loaded files (every error with its line, every rule's examples run) and back-tested on the
-items stored in the last 7 days. Applying it keeps the previous text in the store's rule history (for
-``/undo``) and replaces the file with a temp-file-and-rename, so a crash leaves the old or the new file,
-never half of one. At most :data:`MAX_PENDING` proposals wait for confirmation (the oldest is dropped),
-each for :data:`PROPOSAL_TTL`; one whose file changed since it was made is refused when confirmed.
+items stored in the last 7 days — overall, and per subscription (what each chat would have received
+before and after, :class:`Backtest`; a structured result, so the reply and later fields are built from
+it). Applying it keeps the previous text in the store's rule history (for ``/undo``) and replaces the
+file with a temp-file-and-rename, so a crash leaves the old or the new file, never half of one. At most
+:data:`MAX_PENDING` proposals wait for confirmation (the oldest is dropped), each for
+:data:`PROPOSAL_TTL`.
 
-The YAML is edited with ruamel.yaml's round-trip mode, so comments and layout that people wrote by
-hand survive; the snippets users send are first loaded by the strict loader (no
-aliases, no tags, size cap, nesting limit — so the round-trip loader never sees what it could not load).
+Nothing an edit does to delivery is silent:
+- a rule it deletes or renames is followed through the subscriptions (:meth:`Proposal.follow_updates`,
+  applied in the same store transaction as the history entry, so ``/undo`` restores them), or the edit
+  is refused (:func:`blocked_subscriptions`): a chat that follows only that rule would fall back to all
+  rules, and config.yaml's subscriptions are not rewritten from chat;
+- an edit that would send far more (:func:`surge`) needs a second press;
+- a proposal remembers the text of every rule file (:func:`snapshot`) and is refused at apply time if
+  any of them changed (:func:`changed_files`): it was validated against files that are gone, and its
+  RuleSet would silently drop the other change from the running rules.
+
+The YAML is edited as text, not dumped whole: ruamel.yaml's round-trip dump of the whole document
+rewrote five unrelated hunks of rules/dprk_russia.yaml on the first ``/rule_add`` (``{all: [...]}``
+inside a flow list lost its braces; long flow lists were re-wrapped), and neither ``width`` nor the
+flow-style settings prevent both. So only the edited rule (or the new rule, or the alias items) is
+dumped, and spliced in at its own line range found from the node's line marks; the result is loaded
+back and compared with the edited document, and only an unusual layout falls back to the whole dump.
+The snippets users send are first loaded by the strict loader (no aliases, no tags, size cap, nesting
+limit — so the round-trip loader never sees what it could not load).
 """
 
 from __future__ import annotations
@@ -139,15 +156,7 @@ class Edit:
     renames: dict[str, str | None] = field(default_factory=dict)
 
 
-# -- splicing: only the edited lines change -----------------------------------------------------------
-#
-# Dumping the whole round-trip document rewrote unrelated lines of rules/dprk_russia.yaml: the first
-# applied /rule_add changed five hunks ({all: [...]} inside a flow list lost its braces, long flow lists
-# were re-wrapped). No ruamel setting fixed both (width only moves the wrapping; the braces are lost in
-# its flow-sequence emitter). So the file is edited as text: the edited rule (or alias) is dumped alone
-# and spliced in at its line range, found from the node's line marks; everything else stays byte for
-# byte. Every splice is checked by loading the result: if it does not load to exactly the edited
-# document (an unusual layout), the whole document is dumped as before.
+# -- splicing: only the edited lines change (see the module docstring) ---------------------------------
 
 
 def _indent(line: str) -> int:
