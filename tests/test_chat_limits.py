@@ -50,6 +50,15 @@ def flood(emu: BotApiEmulator, user: int, text: str, count: int, seconds: float)
         time.sleep(seconds / count)
 
 
+async def settled(emu: BotApiEmulator, chat: int, quiet: float = 1.5, limit: float = 60.0) -> None:
+    """Wait until nothing more has been sent to ``chat`` for ``quiet`` seconds (at most ``limit``)."""
+    deadline = time.monotonic() + limit
+    count = -1
+    while time.monotonic() < deadline and len(emu.sent(chat)) != count:
+        count = len(emu.sent(chat))
+        await asyncio.sleep(quiet)
+
+
 async def test_a_flood_of_trend_commands_does_not_stall_another_users_start(emu: BotApiEmulator, bot: BotState) -> None:
     flood_started = time.monotonic()
     flooding = asyncio.create_task(asyncio.to_thread(flood, emu, FLOODER, "/trend 90", FLOOD, 2.0))
@@ -60,18 +69,18 @@ async def test_a_flood_of_trend_commands_does_not_stall_another_users_start(emu:
     waited = time.monotonic() - started
     flooder_answers_then = len(emu.sent(FLOODER))
     await flooding
-    await asyncio.sleep(1.0)  # whatever the bot still does for the flood, it does now
+    await settled(emu, FLOODER)  # whatever the bot still does for the flood (charts take a while under load)
     elapsed = time.monotonic() - flood_started
     assert replies and "DPRK–Russia monitor" in replies[0].text
     allowed = math.floor((BURST + RATE * elapsed) / HEAVY_COST)
     # ordering, not wall-clock: the other user was not queued behind the flood
     assert flooder_answers_then <= allowed + 1, f"the other user waited for {flooder_answers_then} flood answers"
-    assert waited < 5, f"the other user waited {waited:.1f} s"
+    assert waited < 10, f"the other user waited {waited:.1f} s"  # generous: the CPU is shared
     flooder = emu.sent(FLOODER)
     photos = [m for m in flooder if m.photo is not None]
     slow_downs = [m for m in flooder if m.photo is None and "Slow down" in m.text]
     assert 1 <= len(photos) <= allowed, "only the commands within the bucket are run"
-    assert len(slow_downs) == 1, "one answer for the whole burst, not one per message"
+    assert len(slow_downs) == 1, ("one answer for the whole burst, not one per message", [m.text for m in flooder])
     assert len(flooder) == len(photos) + 1, "the rest are dropped silently"
 
 
@@ -91,6 +100,14 @@ class FakeClock:
         ("heavy commands empty it sooner", False, 3.0, 3, 0.0, ["ok", "warn", "drop"]),
         ("admins are generous", True, 3.0, 3, 0.0, ["ok", "ok", "ok"]),
         ("it refills with time", False, 1.0, 7, 1.0, ["ok"] * 5 + ["warn", "ok"]),
+        (
+            "one warning per flood, not per refill",
+            False,
+            1.0,
+            9,
+            0.5,
+            ["ok"] * 3 + ["warn", "ok", "drop", "drop", "drop", "ok"],
+        ),
     ],
 )
 def test_token_bucket(name: str, admin: bool, cost: float, calls: int, advance: float, expected: list[str]) -> None:
