@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,7 @@ from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_length
 from rules import load_rules
 from service.state import BotState, state_of
+from store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +331,13 @@ def apply(state: BotState, proposal: Proposal) -> str:
         )
     updates = proposal.follow_updates(subs)
     current = proposal.old_text
-    state.store.push_rule_version(
-        str(proposal.file), current, proposal.action, str(proposal.author), state.clock(), follow=updates
-    )
+    try:
+        state.store.push_rule_version(
+            str(proposal.file), current, proposal.action, str(proposal.author), state.clock(), follow=updates
+        )
+    except (StoreError, sqlite3.Error) as exc:  # nothing is written that /undo could not revert
+        log.error("rule_history_failed file=%s error=%r", proposal.file, exc)
+        return f"⚠️ Could not record the change in the store ({escape(str(exc))}); nothing was written."
     try:
         rule_edits.write_atomically(proposal.file, proposal.new_text)
     except OSError as exc:
