@@ -475,6 +475,13 @@ def blocked_subscriptions(subs: Sequence[Subscription], renames: Mapping[str, st
     return problems
 
 
+def _receives(mode: str, follows: tuple[str, ...], matched: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a subscription gets an item with these (rule, priority) matches, as the store queues it:
+    a followed rule's match goes to the digest; an "instant"-only subscription gets instant ones only."""
+    followed = [priority for rule, priority in matched if not follows or rule in follows]
+    return "instant" in followed if mode == "instant" else bool(followed)
+
+
 def backtest(
     old: RuleSet,
     new: RuleSet,
@@ -485,8 +492,8 @@ def backtest(
     """Match ``items`` with both rule sets: which items gain or lose a match, and what each subscription
     (its rule list updated by ``renames``) would have received before and after."""
     renames = dict(renames or {})
-    before = [tuple(m.rule for m in old.match(item)) for item in items]
-    after = [tuple(m.rule for m in new.match(item)) for item in items]
+    before = [tuple((m.rule, m.priority) for m in old.match(item)) for item in items]
+    after = [tuple((m.rule, m.priority) for m in new.match(item)) for item in items]
     added = tuple(i for i, b, a in zip(items, before, after, strict=True) if a and not b)
     removed = tuple(i for i, b, a in zip(items, before, after, strict=True) if b and not a)
     effects = []
@@ -494,18 +501,14 @@ def backtest(
         if sub.paused:
             continue
         rules_after = follow_after(sub.rules, renames)
-
-        def gets(follows: tuple[str, ...], matched: tuple[str, ...]) -> bool:
-            return bool(matched) and (not follows or any(r in follows for r in matched))
-
         effects.append(
             SubscriptionEffect(
                 sub.chat_id,
                 sub.chat_title,
                 sub.rules,
                 rules_after,
-                tuple(i for i, m in zip(items, before, strict=True) if gets(sub.rules, m)),
-                tuple(i for i, m in zip(items, after, strict=True) if gets(rules_after, m)),
+                tuple(i for i, m in zip(items, before, strict=True) if _receives(sub.mode, sub.rules, m)),
+                tuple(i for i, m in zip(items, after, strict=True) if _receives(sub.mode, rules_after, m)),
             )
         )
     return Backtest(len(items), added, removed, tuple(effects))

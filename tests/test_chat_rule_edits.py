@@ -345,10 +345,13 @@ async def test_an_edit_that_would_send_far_more_needs_a_second_press(
 ) -> None:
     state, rule_file = bot
     seed(state, KURSK_ITEM, *GRAINS)
-    state.store.upsert_subscription(ADMIN, NOW, mode="instant")
+    state.store.upsert_subscription(ADMIN, NOW, mode="both", chat_title="Desk")
+    state.store.upsert_subscription(-300, NOW, mode="instant", chat_title="Alerts")
     original = rule_file.read_bytes()
     proposal = await say(emu, ADMIN, NEW_RULE)
-    assert "This edit would send 10 items where the last 7 days sent 1." in proposal.text
+    assert "• Desk: 1 → 10 (+9 −0)" in proposal.text
+    assert "• Alerts: 1 → 1 (no change)" in proposal.text, "the new rule is digest-only: no instant alerts"
+    assert "This edit would send 11 items where the last 7 days sent 2." in proposal.text
     apply, _cancel = buttons(proposal)
     warned = await click(emu, ADMIN, proposal.message_id, apply, "Yes, apply it")
     assert "needs a second confirmation" in warned
