@@ -243,16 +243,18 @@ def _body(update: Update) -> str:
     return (text or "").partition("\n")[2]
 
 
-def _propose(state: BotState, user: int, file: Path, build: Callable[[str], rule_edits.Edit]) -> Answer:
-    files = rule_edits.snapshot({*state.config.rule_files, *state.rules.files})
+async def _propose(state: BotState, user: int, file: Path, build: Callable[[str], rule_edits.Edit]) -> Answer:
+    """Build the edit, then validate and back-test it off the event loop (other users' commands go on;
+    a file changed meanwhile is caught when the proposal is applied)."""
+    files = rule_edits.snapshot({*state.config.rule_files, *state.rules.files, file})
     old_text = files.get(str(file))
     if old_text is None:
-        old_text = file.read_text(encoding="utf-8")
+        raise EditError(f"Cannot read the rule file {file.name}; nothing was changed.")
     edit = build(old_text)
     recent = state.store.recent_items(state.clock() - timedelta(days=7))
     try:
-        proposal = rule_edits.propose(
-            state.rules, file, old_text, edit, user, recent, state.store.subscriptions(), files
+        proposal = await asyncio.to_thread(
+            rule_edits.propose, state.rules, file, old_text, edit, user, recent, state.store.subscriptions(), files
         )
     except RuleError as exc:
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
@@ -366,7 +368,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
     if file is None:
         raise CommandError("rule_add", "No rule file is configured.")
     user = update.effective_user.id if update.effective_user else 0
-    return _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
+    return await _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
 
 
 @command("rule_edit", admin_only=True, heavy=True)
@@ -376,7 +378,7 @@ async def rule_edit(update: Update, context: Context, state: BotState, target: s
     name = args[0]
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, name)
-    return _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
+    return await _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
 
 
 @command("rule_delete", admin_only=True, heavy=True)
@@ -385,7 +387,7 @@ async def rule_delete(update: Update, context: Context, state: BotState, target:
         raise CommandError("rule_delete", "Give one rule name.")
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, args[0])
-    return _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
+    return await _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
 
 
 async def _aliases(update: Update, state: BotState, args: list[str], *, add: bool) -> Answer:
@@ -399,7 +401,7 @@ async def _aliases(update: Update, state: BotState, args: list[str], *, add: boo
     aliases = rule_edits.split_aliases(rest)
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_group(state.rules, group)
-    return _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
+    return await _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
 
 
 @command("alias_add", admin_only=True, heavy=True)
@@ -495,11 +497,11 @@ async def on_rule_document(update: Update, context: Context) -> None:
             files = state.config.rule_files
             if not files:
                 raise CommandError("rule_add", "No rule file is configured.")
-            answer = _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
+            answer = await _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
         elif len(words) == 2:
             name = words[1]
             file = rule_edits.file_of_rule(state.rules, name)
-            answer = _propose(state, user.id, file, lambda text: rule_edits.edit_rule(text, name, body))
+            answer = await _propose(state, user.id, file, lambda text: rule_edits.edit_rule(text, name, body))
         else:
             raise CommandError("rule_edit", "Give the rule name in the caption.")
         text, markup = answer if isinstance(answer, tuple) else (answer, None)
