@@ -15,7 +15,7 @@ logged once per burst), so a flood costs bounded memory.
 Measured with ``python3 bench/flood.py`` (200 ``/trend 90`` in 2 s from one user, then ``/start`` from
 another, 2,000 items stored): PTB's default sequential processing answered the other user after 8–37 s
 (the issue saw 29 s) and drew all 200 charts (RSS 152 → 213 MB); with the lanes and the bucket the other
-user is answered in 0.05–0.08 s, 10–11 charts are drawn and one "slow down" is sent (RSS 152 → 173 MB).
+user is answered in 0.05–0.10 s, 10–11 charts are drawn and one "slow down" is sent (RSS 152 → 173 MB).
 
 The :class:`CommandLimits` bucket (``RATE`` tokens a second up to ``BURST``; config admins get
 ``ADMIN_RATE``/``ADMIN_BURST``; a heavy command costs :data:`HEAVY_COST`) answers the first command over
