@@ -166,3 +166,13 @@ def message_json(user: int) -> dict[str, object]:
         "from": {"id": user, "is_bot": False, "first_name": "u"},
         "text": "/start",
     }
+
+
+def test_idle_users_are_forgotten_so_the_buckets_stay_bounded() -> None:
+    clock = FakeClock()
+    limits = CommandLimits(rate=1, burst=2, admin_rate=1, admin_burst=2, clock=clock)
+    for user in range(5000):
+        limits.check(user)
+        clock.now += 0.5  # users come and go: each one's bucket is full again two seconds later
+    assert len(limits._buckets) <= 1001
+    assert limits.check(4999)[0] == "ok"
