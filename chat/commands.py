@@ -118,7 +118,9 @@ def unsubscribe(store: Store, chat: str) -> str:
     return f"{escape(chat)} has no subscription."
 
 
-def describe(store: Store, config: Config, chats: Sequence[str] | None) -> str:
+def describe(store: Store, config: Config, ruleset: RuleSet, chats: Sequence[str] | None) -> str:
+    """The subscriptions (of ``chats``, or all); a followed rule that no longer exists is flagged, since
+    that chat gets nothing from it."""
     subs = [s for s in store.subscriptions() if chats is None or s.chat_id in chats]
     if not subs:
         return "No subscription here. Use /subscribe."
@@ -130,6 +132,10 @@ def describe(store: Store, config: Config, chats: Sequence[str] | None) -> str:
         if s.muted_until:
             state += f" — muted until {s.muted_until:%Y-%m-%d %H:%M} UTC"
         rules = ", ".join(s.rules) if s.rules else "all rules"
+        missing = [r for r in s.rules if ruleset.rule(r) is None]
+        if missing:
+            nothing = " — it gets nothing" if len(missing) == len(s.rules) else ""
+            state += f" — ⚠️ no such rule: {escape(', '.join(missing))}{nothing}; /subscribe again to fix"
         last = f"; last digest {s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else ""
         lines.append(
             f"• <b>{escape(s.chat_title or s.chat_id)}</b> ({escape(s.chat_id)}): {s.mode}, "

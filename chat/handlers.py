@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from chat import commands, feed_lists, feedback, feeds, rule_edits
 from chat.commands import COMMANDS, CommandError
+from chat.limits import HEAVY_COST, slow_down_text
 from chat.rule_edits import EditError, Proposal
 from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
@@ -30,6 +32,7 @@ from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_le
 from rules import load_rules
 from service.quiet import quiet_feeds
 from service.state import BotState, state_of
+from store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +95,24 @@ def split_reply(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return [f"<pre>{m}</pre>" for m in messages] if pre else messages
 
 
+async def within_limits(message: Message, state: BotState, user: int, *, cost: float) -> bool:
+    """Whether the user's bucket allows ``cost`` now; the first refusal of a burst is answered, the rest
+    are dropped without a word."""
+    verdict, wait = state.limits.check(user, cost=cost, admin=user in state.config.admins)
+    if verdict == "warn":
+        log.info("command_rate_limited user=%s wait=%.0f", user, wait)
+        await message.reply_text(slow_down_text(wait), parse_mode=None)
+    return verdict == "ok"
+
+
 ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
 
 
-def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Callable[[Handler], Wrapped]:
-    """The one access-control and reply wrapper every command goes through."""
+def command(
+    name: str, *, manage: bool = False, admin_only: bool = False, heavy: bool = False
+) -> Callable[[Handler], Wrapped]:
+    """The one access-control, rate-limit and reply wrapper every command goes through; a ``heavy``
+    command costs :data:`chat.limits.HEAVY_COST` of the user's bucket."""
 
     def wrap(func: Handler) -> Wrapped:
         @functools.wraps(func)
@@ -105,6 +121,10 @@ def command(name: str, *, manage: bool = False, admin_only: bool = False) -> Cal
             if message is None or chat is None:
                 return
             state = state_of(context.application)
+            who = user.id if user else chat.id
+            refused = admin_only and who not in state.config.admins  # a refusal is light, even of a heavy command
+            if not await within_limits(message, state, who, cost=HEAVY_COST if heavy and not refused else 1.0):
+                return
             args = list(context.args or [])
             if sum(len(a) for a in args) > MAX_ARGS_TEXT:
                 await message.reply_text("That message is too long.")
@@ -167,7 +187,7 @@ async def unsubscribe(update: Update, context: Context, state: BotState, target:
 async def subscriptions(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     user = update.effective_user
     everyone = user is not None and user.id in state.config.admins
-    return commands.describe(state.store, state.config, None if everyone else [target])
+    return commands.describe(state.store, state.config, state.rules, None if everyone else [target])
 
 
 @command("digest_time", manage=True)
@@ -185,7 +205,7 @@ async def rules(update: Update, context: Context, state: BotState, target: str, 
     return commands.list_rules(state.store, state.rules, state.clock())
 
 
-@command("trend")
+@command("trend", heavy=True)
 async def trend(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Photo:
     from delivery.trend import render_trend  # matplotlib loads only when used
 
@@ -196,7 +216,7 @@ async def trend(update: Update, context: Context, state: BotState, target: str, 
     return Photo(png, chart.caption)
 
 
-@command("test")
+@command("test")  # URL tests have their own limits (chat.feeds.FetchLimits)
 async def test(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
     message = update.effective_message
     text = (message.text or "") if message else ""
@@ -229,28 +249,45 @@ def _body(update: Update) -> str:
     return (text or "").partition("\n")[2]
 
 
-def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tuple[str, str]]) -> Answer:
-    old_text = file.read_text(encoding="utf-8")
-    new_text, action = build(old_text)
+async def _propose(state: BotState, user: int, file: Path, build: Callable[[str], rule_edits.Edit]) -> Answer:
+    """Build the edit, then validate and back-test it off the event loop (other users' commands go on;
+    a file changed meanwhile is caught when the proposal is applied)."""
+    files = rule_edits.snapshot({*state.config.rule_files, *state.rules.files, file})
+    old_text = files.get(str(file))
+    if old_text is None:
+        raise EditError(f"Cannot read the rule file {file.name}; nothing was changed.")
+    edit = build(old_text)
     recent = state.store.recent_items(state.clock() - timedelta(days=7))
     try:
-        proposal = rule_edits.propose(state.rules, file, old_text, new_text, action, user, recent)
+        proposal = await asyncio.to_thread(
+            rule_edits.propose, state.rules, file, old_text, edit, user, recent, state.store.subscriptions(), files
+        )
     except RuleError as exc:
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
-        return f"❌ <b>{escape(action)}</b> is not valid; nothing was changed.\n{problems}"
+        return f"❌ <b>{escape(edit.action)}</b> is not valid; nothing was changed.\n{problems}"
     rule_edits.keep_pending(state.proposals, proposal, state.clock())
+    effect = proposal.effect
     lines = [
-        f"📝 <b>{escape(action)}</b> in {escape(file.name)}: valid, its examples pass.",
-        f"Back-test on {len(recent)} items of the last 7 days: "
-        f"<b>+{len(proposal.added)}</b> alerts, <b>−{len(proposal.removed)}</b> alerts.",
+        f"📝 <b>{escape(edit.action)}</b> in {escape(file.name)}: valid, its examples pass.",
+        f"Back-test on {effect.items} items of the last 7 days: "
+        f"<b>+{len(effect.added)}</b> alerts, <b>−{len(effect.removed)}</b> alerts.",
     ]
+    lines += [f"+ {escape(i.title[:120])}" for i in effect.added[:5]]
+    lines += [f"− {escape(i.title[:120])}" for i in effect.removed[:5]]
+    lines += backtest_lines(effect)
     lines.append(escape(feedback.voted_effect(state.rules, proposal.ruleset, feedback.voted_items(state.store)).text()))
-    lines += [f"+ {escape(i.title[:120])}" for i in proposal.added[:5]]
-    lines += [f"− {escape(i.title[:120])}" for i in proposal.removed[:5]]
+    updates = proposal.follow_updates(state.store.subscriptions())
+    if updates:
+        lines.append(f"Applying it also updates {len(updates)} subscription(s):")
+        lines += [f"• {escape(chat)}: {escape(', '.join(rules))}" for chat, rules in updates.items()]
+    surging = rule_edits.surge(effect)
+    if surging:
+        lines.append(surge_warning(effect))
+    label = "✅ Apply" + (f" and update {len(updates)} subscription(s)" if updates else "")
     keyboard = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("✅ Apply", callback_data=f"rules:apply:{proposal.token}"),
+                InlineKeyboardButton(label, callback_data=f"rules:apply:{proposal.token}"),
                 InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{proposal.token}"),
             ]
         ]
@@ -258,15 +295,70 @@ def _propose(state: BotState, user: int, file: Path, build: Callable[[str], tupl
     return "\n".join(lines), keyboard
 
 
+MAX_SUBSCRIPTIONS_SHOWN = 10
+TITLES_SHOWN = 3
+
+
+def backtest_lines(effect: rule_edits.Backtest) -> list[str]:
+    """Per subscription: what it would have received in the 7 days, before → after, with a few titles."""
+    if not effect.subscriptions:
+        return ["No subscription would receive anything: there are none."]
+    lines = [
+        f"Per subscription (items received in 7 days, before → after; {effect.sent_before} → {effect.sent_after}):"
+    ]
+    for sub in effect.subscriptions[:MAX_SUBSCRIPTIONS_SHOWN]:
+        name = sub.title or sub.chat
+        change = f" (+{len(sub.gained)} −{len(sub.lost)})" if sub.gained or sub.lost else " (no change)"
+        lines.append(f"• {escape(name)}: {len(sub.before)} → {len(sub.after)}{change}")
+        lines += [f"   + {escape(i.title[:80])}" for i in sub.gained[:TITLES_SHOWN]]
+        lines += [f"   − {escape(i.title[:80])}" for i in sub.lost[:TITLES_SHOWN]]
+    hidden = len(effect.subscriptions) - MAX_SUBSCRIPTIONS_SHOWN
+    if hidden > 0:
+        lines.append(f"… and {hidden} more subscriptions")
+    return lines
+
+
+def surge_warning(effect: rule_edits.Backtest) -> str:
+    return (
+        f"⚠️ <b>This edit would send {effect.sent_after} items where the last 7 days sent "
+        f"{effect.sent_before}.</b> Applying it needs a second confirmation."
+    )
+
+
 def apply(state: BotState, proposal: Proposal) -> str:
-    """Write a confirmed edit (previous text kept for /undo) and swap the running rules."""
-    current = proposal.file.read_text(encoding="utf-8")
-    if current != proposal.old_text:
-        return "⚠️ The file changed since this edit was proposed; nothing was written. Propose it again."
-    state.store.push_rule_version(str(proposal.file), current, proposal.action, str(proposal.author), state.clock())
-    rule_edits.write_atomically(proposal.file, proposal.new_text)
+    """Write a confirmed edit (previous text, and the rule lists of the subscriptions it updates, kept for
+    /undo) and swap the running rules; refused if any rule file changed since it was proposed."""
+    changed = rule_edits.changed_files(proposal, {*state.config.rule_files, *state.rules.files})
+    if changed:
+        what = "The file" if changed == [proposal.file.name] else f"The rule files ({', '.join(changed)})"
+        return f"⚠️ {escape(what)} changed since this edit was proposed; nothing was written. Propose it again."
+    subs = state.store.subscriptions()
+    blocked = rule_edits.blocked_subscriptions(subs, proposal.renames)
+    if blocked:
+        return "⚠️ Subscriptions changed since this edit was proposed; nothing was written.\n" + "\n".join(
+            f"• {escape(line)}" for line in blocked
+        )
+    updates = proposal.follow_updates(subs)
+    current = proposal.old_text
+    try:
+        state.store.push_rule_version(
+            str(proposal.file), current, proposal.action, str(proposal.author), state.clock(), follow=updates
+        )
+    except (StoreError, sqlite3.Error) as exc:  # nothing is written that /undo could not revert
+        log.error("rule_history_failed file=%s error=%r", proposal.file, exc)
+        return f"⚠️ Could not record the change in the store ({escape(str(exc))}); nothing was written."
+    try:
+        rule_edits.write_atomically(proposal.file, proposal.new_text)
+    except OSError as exc:
+        state.store.pop_rule_change(state.clock())  # the subscriptions get their rule lists back
+        log.error("rule_write_failed file=%s error=%r", proposal.file, exc)
+        return f"⚠️ Could not write {escape(proposal.file.name)} ({escape(str(exc))}); nothing was changed."
     state.rules = proposal.ruleset
-    return f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle. /undo reverts it."
+    also = f" {len(updates)} subscription(s) now follow the new rule names." if updates else ""
+    return (
+        f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle.{also} "
+        "/undo reverts it."
+    )
 
 
 @command("rule", admin_only=True)
@@ -276,33 +368,33 @@ async def rule(update: Update, context: Context, state: BotState, target: str, a
     return f"<pre>{escape(rule_edits.show_rule(state.rules, args[0]))}</pre>"
 
 
-@command("rule_add", admin_only=True)
+@command("rule_add", admin_only=True, heavy=True)
 async def rule_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     files = state.config.rule_files
     file = files[0] if files else None
     if file is None:
         raise CommandError("rule_add", "No rule file is configured.")
     user = update.effective_user.id if update.effective_user else 0
-    return _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
+    return await _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
 
 
-@command("rule_edit", admin_only=True)
+@command("rule_edit", admin_only=True, heavy=True)
 async def rule_edit(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args:
         raise CommandError("rule_edit", "Give the rule name, then the rule's new YAML on the next lines.")
     name = args[0]
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, name)
-    return _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
+    return await _propose(state, user, file, lambda text: rule_edits.edit_rule(text, name, _body(update)))
 
 
-@command("rule_delete", admin_only=True)
+@command("rule_delete", admin_only=True, heavy=True)
 async def rule_delete(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
         raise CommandError("rule_delete", "Give one rule name.")
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, args[0])
-    return _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
+    return await _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
 
 
 async def _aliases(update: Update, state: BotState, args: list[str], *, add: bool) -> Answer:
@@ -316,22 +408,24 @@ async def _aliases(update: Update, state: BotState, args: list[str], *, add: boo
     aliases = rule_edits.split_aliases(rest)
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_group(state.rules, group)
-    return _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
+    return await _propose(state, user, file, lambda t: rule_edits.change_aliases(t, group, aliases, add=add))
 
 
-@command("alias_add", admin_only=True)
+@command("alias_add", admin_only=True, heavy=True)
 async def alias_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     return await _aliases(update, state, args, add=True)
 
 
-@command("alias_remove", admin_only=True)
+@command("alias_remove", admin_only=True, heavy=True)
 async def alias_remove(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     return await _aliases(update, state, args, add=False)
 
 
 def undo_last(state: BotState) -> str:
-    """Restore the file of the latest rule change, byte for byte, and reload the rules."""
-    previous = state.store.pop_rule_version()
+    """Restore the file of the latest rule change, byte for byte, with the rule lists of the
+    subscriptions it updated, and reload the rules."""
+    before = {s.chat_id: s.rules for s in state.store.subscriptions()}
+    previous = state.store.pop_rule_change(state.clock())
     if previous is None:
         return "Nothing to undo."
     file, content, action = previous
@@ -345,6 +439,10 @@ def undo_last(state: BotState) -> str:
     except RuleError as exc:
         if current is not None:
             rule_edits.write_atomically(path, current)
+        restored = {
+            s.chat_id: before[s.chat_id] for s in state.store.subscriptions() if before.get(s.chat_id) != s.rules
+        }
+        state.store.push_rule_version(file, content, action, None, state.clock(), follow=restored)
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
         return f"❌ Undoing {escape(action)} would leave invalid rules; nothing was changed.\n{problems}"
     return f"↩️ Undone: <b>{escape(action)}</b>; {escape(path.name)} is back to its previous version."
@@ -361,7 +459,10 @@ async def admin_document(update: Update, context: Context, *, limit: int, refusa
     message, user = update.effective_message, update.effective_user
     if message is None or message.document is None or user is None:
         return None
-    if user.id not in state_of(context.application).config.admins:
+    state = state_of(context.application)
+    if not await within_limits(message, state, user.id, cost=HEAVY_COST if user.id in state.config.admins else 1.0):
+        return None
+    if user.id not in state.config.admins:
         await message.reply_text(refusal)
         return None
     if (message.document.file_size or 0) > limit:
@@ -403,11 +504,11 @@ async def on_rule_document(update: Update, context: Context) -> None:
             files = state.config.rule_files
             if not files:
                 raise CommandError("rule_add", "No rule file is configured.")
-            answer = _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
+            answer = await _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
         elif len(words) == 2:
             name = words[1]
             file = rule_edits.file_of_rule(state.rules, name)
-            answer = _propose(state, user.id, file, lambda text: rule_edits.edit_rule(text, name, body))
+            answer = await _propose(state, user.id, file, lambda text: rule_edits.edit_rule(text, name, body))
         else:
             raise CommandError("rule_edit", "Give the rule name in the caption.")
         text, markup = answer if isinstance(answer, tuple) else (answer, None)
@@ -417,6 +518,8 @@ async def on_rule_document(update: Update, context: Context) -> None:
 
 
 async def on_rule_button(update: Update, context: Context) -> None:
+    """Apply or Cancel of a proposed rule edit; an edit that would send far more (see
+    :func:`chat.rule_edits.surge`) asks for a second press, "confirm", before it is applied."""
     query = update.callback_query
     if query is None or not query.data:
         return
@@ -425,6 +528,8 @@ async def on_rule_button(update: Update, context: Context) -> None:
     if query.from_user.id not in state.config.admins:
         await query.answer("Only the bot's admins may change rules.", show_alert=True)
         return
+    entry = state.proposals.get(token)
+    made_at = entry.made_at if entry is not None else state.clock()
     proposal = rule_edits.take_pending(state.proposals, token, state.clock())
     if proposal is None:
         await query.answer("This edit is no longer pending.")
@@ -433,12 +538,32 @@ async def on_rule_button(update: Update, context: Context) -> None:
         await query.answer("This proposal expired; send the edit again.", show_alert=True)
         await query.edit_message_text("⌛ This proposal expired; send the edit again. Nothing was written.")
         return
-    text = apply(state, proposal) if verb == "apply" else f"✖ Cancelled {escape(proposal.action)}; nothing changed."
+    if verb == "apply" and rule_edits.surge(proposal.effect):
+        rule_edits.keep_pending(state.proposals, proposal, state.clock(), made_at=made_at)
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton("⚠️ Yes, apply it", callback_data=f"rules:confirm:{token}"),
+                    InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{token}"),
+                ]
+            ]
+        )
+        await query.answer()
+        await query.edit_message_text(
+            f"{surge_warning(proposal.effect)}\nPress <b>Yes, apply it</b> to apply "
+            f"<b>{escape(proposal.action)}</b> anyway.",
+            reply_markup=keyboard,
+        )
+        return
+    if verb in ("apply", "confirm"):
+        text = apply(state, proposal)
+    else:
+        text = f"✖ Cancelled {escape(proposal.action)}; nothing changed."
     await query.answer()
     await query.edit_message_text(text)
 
 
-@command("digest_now", manage=True)
+@command("digest_now", manage=True, heavy=True)
 async def digest_now(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     sub = state.store.subscription(target)
     if sub is None or state.sender is None:
@@ -469,7 +594,7 @@ async def feeds_list(update: Update, context: Context, state: BotState, target: 
     return feeds.list_feeds(state.store, quiet=_quiet(state))
 
 
-@command("feed_add", admin_only=True)
+@command("feed_add", admin_only=True, heavy=True)
 async def feed_add(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args or state.client is None:
         raise CommandError("feed_add", "Give the feed's URL.")
@@ -575,7 +700,7 @@ HANDLERS = {
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
-    app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|cancel):"))
+    app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|confirm|cancel):"))
     app.add_handler(CallbackQueryHandler(on_vote_button, pattern=feedback.CALLBACK_PATTERN))
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)

@@ -32,6 +32,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from chat import feedback
 from chat.handlers import bot_commands, register
+from chat.limits import PerUserUpdates
 from core.config import Config
 from core.errors import ProblemError
 from delivery.outbox import DeliveryReport, deliver_digests, deliver_instant, due_digests, render_digest_parts
@@ -291,6 +292,7 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
         .rate_limiter(AIORateLimiter(max_retries=0))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        .concurrent_updates(PerUserUpdates())  # one user's updates in order, users in parallel (chat/limits.py)
     )
     if state.config.telegram.base_url:
         builder = builder.base_url(state.config.telegram.base_url)

@@ -11,6 +11,7 @@ import httpx
 from telegram.ext import Application
 
 from chat.feeds import FetchLimits
+from chat.limits import CommandLimits
 from chat.rule_edits import Pending
 from core.config import Config
 from delivery.sender import Sender
@@ -45,6 +46,7 @@ class BotState:
     sender: Sender | None = None
     proposals: dict[str, Pending] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
     url_tests: FetchLimits = field(default_factory=FetchLimits)  # /test URL: per-user fetch limits
+    limits: CommandLimits = field(default_factory=CommandLimits)  # commands: a token bucket per user
     schedule_jobs: bool = True  # tests drive run_poll / run_digests themselves with a fake clock
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)  # fed by the jobs; served only if metrics.listen is set

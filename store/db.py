@@ -11,7 +11,7 @@ import json
 import secrets
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -950,14 +950,53 @@ class Store:
 
     # -- rule history --------------------------------------------------------------------------------
 
-    def push_rule_version(self, file: str, content: str | None, action: str, author: str | None, now: datetime) -> int:
+    def push_rule_version(
+        self,
+        file: str,
+        content: str | None,
+        action: str,
+        author: str | None,
+        now: datetime,
+        follow: Mapping[str, Sequence[str]] | None = None,
+    ) -> int:
+        """Keep ``file``'s previous ``content`` for /undo; in the same transaction, set the rule lists of the
+        subscriptions in ``follow`` (chat → rules), keeping their previous lists with the version."""
         with self.transaction() as conn:
+            previous: dict[str, list[str]] = {}
+            for chat, rules in (follow or {}).items():
+                row = conn.execute("SELECT rules_json FROM subscriptions WHERE chat_id = ?", (chat_key(chat),))
+                found = row.fetchone()
+                if found is None:
+                    continue
+                previous[chat_key(chat)] = json.loads(found[0])
+                conn.execute(
+                    "UPDATE subscriptions SET rules_json = ?, updated_at = ? WHERE chat_id = ?",
+                    (json.dumps(list(rules)), ts(now), chat_key(chat)),
+                )
             cur = conn.execute(
-                "INSERT INTO rule_history (file, content, action, author, created_at) VALUES (?,?,?,?,?)",
-                (file, content, action, author, ts(now)),
+                "INSERT INTO rule_history (file, content, action, author, created_at, subscriptions_json) "
+                "VALUES (?,?,?,?,?,?)",
+                (file, content, action, author, ts(now), json.dumps(previous) if previous else None),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
+
+    def pop_rule_change(self, now: datetime) -> tuple[str, str | None, str] | None:
+        """The latest saved version (file, content, action), removed from the history; the subscriptions
+        that change updated get their previous rule lists back in the same transaction."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, file, content, action, subscriptions_json FROM rule_history ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM rule_history WHERE id = ?", (row[0],))
+            for chat, rules in (json.loads(row[4]) if row[4] else {}).items():
+                conn.execute(
+                    "UPDATE subscriptions SET rules_json = ?, updated_at = ? WHERE chat_id = ?",
+                    (json.dumps(rules), ts(now), chat),
+                )
+            return row[1], row[2], row[3]
 
     def pop_rule_version(self, file: str | None = None) -> tuple[str, str | None, str] | None:
         """The latest saved version (file, content, action), removed from the history."""

@@ -124,4 +124,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN chat_id TEXT;
     CREATE INDEX outbox_in_flight ON outbox(state) WHERE state = 'in_flight';
     """,
+    # v5: a rule change that renamed or deleted rules records the rule lists of the subscriptions it
+    # updated, so /undo restores them too
+    """
+    ALTER TABLE rule_history ADD COLUMN subscriptions_json TEXT;
+    """,
 )

@@ -223,6 +223,17 @@ def test_rule_history_is_a_stack(store: Store) -> None:
     assert store.pop_rule_version("rules/a.yaml") is None
 
 
+def test_a_rule_change_and_the_subscriptions_it_updates_are_undone_together(store: Store) -> None:
+    store.upsert_subscription(7, NOW, rules=("old_name", "other"))
+    store.upsert_subscription(8, NOW, rules=("other",))
+    store.push_rule_version("rules/a.yaml", "v1", "rename", "1", NOW, follow={"7": ("new_name", "other")})
+    assert store.subscription(7).rules == ("new_name", "other")  # type: ignore[union-attr]
+    assert store.pop_rule_change(NOW) == ("rules/a.yaml", "v1", "rename")
+    assert store.subscription(7).rules == ("old_name", "other")  # type: ignore[union-attr]
+    assert store.subscription(8).rules == ("other",)  # type: ignore[union-attr]
+    assert store.pop_rule_change(NOW) is None
+
+
 def test_prune_drops_old_text_but_never_forgets_an_item(store: Store) -> None:
     store.upsert_subscription(7, NOW)
     commit(store, ProcessedItem(item("queued"), (INSTANT,), True), ProcessedItem(item("quiet"), (), True))
