@@ -61,9 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     argv = ["train", *(f"--input {p}" for p in args.input), f"--output {args.output}"]
     if args.rules:
         argv.append("--rules " + " ".join(args.rules))
-    return run_train(
-        args.input, args.output, rule_paths=args.rules, config_path=args.config, l2=args.l2, argv=argv
-    )
+    return run_train(args.input, args.output, rule_paths=args.rules, config_path=args.config, l2=args.l2, argv=argv)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

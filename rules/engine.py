@@ -67,7 +67,7 @@ from rules.language import (
 )
 from rules.language import Group as Group
 from rules.morph import Variant, stem
-from rules.score import Evidence, Scorer, ScoreFileError, ScoreHit, load_scorer
+from rules.score import Evidence, ScoreFileError, ScoreHit, Scorer, load_scorer
 from rules.score import features as score_features
 from rules.text import TOKEN_RE, NormText, has_sentence_break, normalize, sentence_starts, word_counts
 
@@ -901,11 +901,24 @@ def parse_rule_text(text: str, file: str, *, others: RuleSet | None = None) -> R
     return _finish(sources, problems)
 
 
+_BUILTIN_RULES_DIR = Path(__file__).resolve().parent
+
+
+def _score_path(rule_file: str, name: str) -> Path:
+    """``score:`` is relative to the rule file; a copy of the default file (a deployment's config
+    folder, a test's tmp_path) that lacks the weights beside it uses the shipped ones in rules/."""
+    beside = Path(rule_file).parent / name
+    shipped = _BUILTIN_RULES_DIR / name
+    if not beside.exists() and Path(name).name == name and shipped.is_file():
+        return shipped
+    return beside
+
+
 def _load_scorer(sources: Sequence[RuleFile], problems: list[Problem]) -> Scorer | None:
     for rf in sources:
         if rf.score is not None:
             try:
-                return load_scorer(Path(rf.file).parent / rf.score)
+                return load_scorer(_score_path(rf.file, rf.score))
             except ScoreFileError as exc:
                 problems.append(Problem(rf.file, rf.score_line, "score", str(exc)))
     return None

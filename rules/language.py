@@ -637,10 +637,9 @@ def check_references(files: Sequence[RuleFile]) -> list[Problem]:
     with_score = [rf for rf in files if rf.score is not None]
     for rf in with_score[1:]:
         first_file = with_score[0]
-        problems.append(
-            Problem(rf.file, rf.score_line, "score",
-                    f"a score model is already named by {first_file.file}:{first_file.score_line}; only one file may name one")
-        )  # fmt: skip
+        where = f"{first_file.file}:{first_file.score_line}"
+        message = f"a score model is already named by {where}; only one file may name one"
+        problems.append(Problem(rf.file, rf.score_line, "score", message))
     if not with_score:
         for rule in rules.values():
             if rule.min_score is not None:

@@ -202,7 +202,7 @@ def load_scorer(path: Path) -> Scorer:
     except json.JSONDecodeError as exc:
         raise ScoreFileError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ScoreFileError(f"{path}: not a score weights file (expected \"format\": \"{FORMAT}\")")
+        raise ScoreFileError(f'{path}: not a score weights file (expected "format": "{FORMAT}")')
     weights = data.get("weights")
     if not isinstance(weights, dict) or not all(
         isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

@@ -92,4 +92,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # the relevance score of a match (rules/score.py), NULL when no score model was loaded
+    "ALTER TABLE matches ADD COLUMN score REAL;",
 )
