@@ -4,9 +4,12 @@ The rules decide *what may match* and say why; the score orders and filters what
 "a relevance score sits beside the rules, not instead of them"). It is a logistic regression over
 features the engine already has for a matched item — which groups were hit and in which field, how
 often, how compact the evidence of the matched rules is (one sentence? a few words?), how crowded the
-item is with other parties (a third country in the same sentence as the pair), and its structure (list
-markers, many short sentences: the shape of a roundup). No text model and nothing learnt per phrase: a
-feature is a group, a rule, a field or a shape, so the weights carry over to stories nobody labelled.
+item is with other parties (a third country in the same sentence as the pair), and the company the
+evidence keeps (a tie word or a cyber word in the evidence's sentence). Structure features (sentence
+count, list markers, bracketed series tags, list-like titles) were measured and left out: they did not
+raise held-out precision (README, "Quality"); roundups are the ROUNDUP veto's job. No text model and
+nothing learnt per phrase: a feature is a group, a rule, a field or a shape, so the weights carry over
+to stories nobody labelled.
 
 Why this shape:
 
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +42,6 @@ FORMAT = "dprk-monitor-score/1"
 ScoreHit = tuple[int, int, int, str]
 
 # List markers at the start of a line or after a sentence break: "- ", "• ", "▷", "1.", "①".
-_LIST_MARKER_RE = re.compile(r"(?:^|[\n;.:]\s*|\s)(?:[-–—•·▷▶►◆◇■□※*]|\d{1,2}[.)])\s+(?=\w)", re.MULTILINE)
-_BRACKET_TAG_RE = re.compile(r"^\s*[\[【〈《<(]")
 
 
 class ScoreFileError(ValueError):
@@ -158,15 +158,6 @@ def features(ev: Evidence) -> dict[str, float]:
             crowd.setdefault(key, set()).add(ev.norms[h[0]].text[h[1] : h[2]])
     most = max((len(crowd.get(s, ())) for s in evidence_sentences), default=0)
     f["crowded_sentence"] = math.log1p(max(0, most - 2))
-    # Structure: many sentences, list markers and bracketed series tags ("[더차트]", "[Press Review]").
-    n_sentences = len(starts[1]) + (1 if summary.text else 0)
-    f["summary_sentences"] = math.log1p(n_sentences)
-    markers = sum(len(_LIST_MARKER_RE.findall(n.original)) for n in ev.norms)
-    f["list_markers"] = math.log1p(markers)
-    f["title_tag"] = 1.0 if _BRACKET_TAG_RE.match(title.original) else 0.0
-    f["title_colon"] = 1.0 if ":" in title.original else 0.0
-    # A title that lists several stories ("Latest on Ukraine: A; B; C", "A | B", "A · B").
-    f["title_segments"] = math.log1p(sum(title.original.count(c) for c in ";|•·"))
     return f
 
 
