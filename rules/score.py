@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,14 +59,14 @@ class Evidence:
     entity_groups: frozenset[str] = field(default_factory=frozenset)  # groups of kind "entity"
 
 
+_HANGUL_RE = re.compile("[\uac00-\ud7a3]")
+_CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
+
+
 def _script(text: str) -> str:
-    for c in text:
-        if "\uac00" <= c <= "\ud7a3":
-            return "ko"
-    for c in text:
-        if "\u0400" <= c <= "\u04ff":
-            return "ru"
-    return "en"
+    if _HANGUL_RE.search(text):
+        return "ko"
+    return "ru" if _CYRILLIC_RE.search(text) else "en"
 
 
 def _sentence_of(starts: Sequence[int], pos: int) -> int:
@@ -96,13 +97,19 @@ def features(ev: Evidence) -> dict[str, float]:
 
     # Sentences and words, once per field that has hits.
     starts = [sentence_starts(n) if n.text else [] for n in ev.norms]
-    positions: list[set[int]] = [set(), set()]
-    for fi, s, e, _ in ev.hits:
-        positions[fi].update((s + 1, e))
+    positions: list[set[int]] = [set(), set()]  # word positions only for the rules' evidence
+    for _, rhits in ev.matched:
+        for fi, s, e, _ in rhits:
+            positions[fi].update((s + 1, e))
     words = [word_counts(ev.norms[fi].text, positions[fi]) if positions[fi] else {} for fi in (0, 1)]
 
+    memo: dict[ScoreHit, tuple[int, int]] = {}
+
     def sentence(h: ScoreHit) -> tuple[int, int]:
-        return h[0], _sentence_of(starts[h[0]], h[1])
+        key = memo.get(h)
+        if key is None:
+            key = memo[h] = (h[0], _sentence_of(starts[h[0]], h[1]))
+        return key
 
     def word_span(h: ScoreHit) -> tuple[int, int]:
         w = words[h[0]]
