@@ -33,7 +33,8 @@ evaluation), ~20,000 items/s with 500 synthetic rules.
 
 Evaluation (also stated in the package docstring): exclude hits cancel overlapping hits of their
 group → per rule: scope → ``none`` → ``all``/``any`` (with ``in`` and ``min``) → ``near`` →
-``min_hits``.
+``min_hits`` → with a score model, the item's relevance score (:mod:`rules.score`, from the evidence
+of every rule that passed so far, computed only for items that matched) → each rule's ``min_score``.
 """
 
 from __future__ import annotations
