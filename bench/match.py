@@ -14,6 +14,9 @@ Sections:
    pyahocorasick scan of the same normalised text (scan only). Targets: ≥ 10× (c), ≥ 1/3 of (d),
    ≥ 5,000 items/s with the default rules, on one core.
 3. **load** — load/compile time and memory of the compiled default rules.
+4. **score** — the default rules with the relevance score (``rules/score.py``) beside the same rules
+   compiled without it, in the same run: items/s on items that match nothing (target ≥ 5,000; the
+   score must cost nothing there), on matched items, and on the typical and topic-dense mixes.
 
 ``--quick`` runs fewer items (for a smoke test).
 """
@@ -426,6 +429,30 @@ def throughput(label: str, rs: RuleSet, items: Sequence[tuple[str, str]], naive_
     print(f"  engine / raw scan = {ours_rate / raw_rate:.2f}   (target ≥ 0.33)")
 
 
+def score_cost(label: str, rs: RuleSet, items: Sequence[tuple[str, str]]) -> None:
+    """Items/s with the score (``rs``) and without it (the same files compiled with no model)."""
+    bare = RuleSet.compile(rs.sources)
+    matched = [it for it in items if bare.match_text(*it)]
+    unmatched = [it for it in items if not bare.match_text(*it)]
+    print(f"\n{label}: score model {'loaded' if rs.scorer else 'ABSENT'}; "
+          f"{len(matched)} matched, {len(unmatched)} matching nothing")  # fmt: skip
+    for name, subset in (("all items", items), ("matching nothing", unmatched), ("matched items", matched)):
+        if not subset:
+            continue
+
+        def run(r: RuleSet, subset: Sequence[tuple[str, str]] = subset) -> Callable[[], None]:
+            def go() -> None:
+                for t, s in subset:
+                    r.match_text(t, s)
+
+            return go
+
+        without = rate(run(bare), len(subset))
+        with_score = rate(run(rs), len(subset))
+        print(f"  {name:<18} without score {without:>9,.0f} items/s   with score {with_score:>9,.0f} items/s"
+              f"   ({with_score / without:.2f}×)")  # fmt: skip
+
+
 # --- morphology comparison -------------------------------------------------------------------------
 
 # Aliases for the comparison, and sentences with the aliases each truly mentions (hand-labelled).
@@ -618,6 +645,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sparse = make_items(count, relevant=SPARSE)
     throughput(f"(a') default rules, a typical feed ({SPARSE:.0%} of sentences on topic)", default, sparse,
                naive_sample=min(2000, count))  # fmt: skip
+
+    score_cost("(score) default rules, topic-dense mix", default, items)
+    score_cost(f"(score) default rules, typical feed ({SPARSE:.0%} on topic)", default, sparse)
 
     t = time.perf_counter()
     synthetic = parse_rule_text(synthetic_rules(items), "synthetic.yaml")

@@ -87,6 +87,7 @@ class Match:
     rule: str
     priority: Priority
     hits: tuple[Hit, ...] = field(default=())
+    score: float | None = None  # the item's relevance score 0–1 (rules/score.py), when a model is loaded
 
     def why(self) -> dict[str, list[str]]:
         """Group name → distinct matched texts, in order of first appearance."""

@@ -79,7 +79,7 @@ def source_name(name: str) -> str:
 def render_why(matches: Sequence[Match]) -> str:
     """Why it matched: the most urgent rule's groups and texts in full, the other rules by name.
 
-    ``🔎 dprk_russia_military — DPRK: «КНДР» · RUSSIA: «российских» · MILITARY: «военных»``
+    ``🔎 dprk_russia_military — DPRK: «КНДР» · RUSSIA: «российских» · MILITARY: «военных» · relevance 0.93``
     """
     if not matches:
         return ""
@@ -89,6 +89,8 @@ def render_why(matches: Sequence[Match]) -> str:
         f"{escape(group)}: " + ", ".join(quote(t) for t in texts[:3]) for group, texts in main.why().items()
     )
     line = f"🔎 <i>{escape(main.rule)}</i> — {groups}"
+    if main.score is not None:
+        line += f" · relevance {main.score:.2f}"  # rules/score.py; the item's, so the same on every rule
     if len(ordered) > 1:
         line += "\n<i>also: " + ", ".join(escape(m.rule) for m in ordered[1:]) + "</i>"
     return line

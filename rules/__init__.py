@@ -24,10 +24,17 @@ Rules
     ``all`` (every term), ``any`` (at least one), ``none`` (no term may match); a term is a group name,
     ``{group, in: title|summary, min: N}``, or nested ``{all: [...]}``, ``{any: [...]}``,
     ``{not: term}``. Optional: ``scope`` (fields searched, default both), ``near: N | sentence``,
-    ``min_hits``, ``priority: instant | digest`` (default digest), ``enabled``, and ``examples:
+    ``min_hits``, ``min_score``, ``priority: instant | digest`` (default digest), ``enabled``, and ``examples:
     {match: [...], no_match: [...]}`` — each a string (the text of the first field in scope) or
     ``{title, summary}``, checked when the file loads. Names: rules ``[a-z0-9_]``, groups start with a
     letter; both unique across all loaded files.
+
+Relevance score
+    A file may name a score model with a top-level ``score: FILE.json`` (relative to the file; a bare
+    name missing there falls back to the shipped ``rules/`` copy; one file per rule set). Every match
+    then carries the item's score 0–1 (:mod:`rules.score`), and a rule's ``min_score: X`` (0 < X < 1)
+    drops its match when the score is lower. Misuse (``min_score`` without a model, out of range, a
+    second ``score:``, a missing or malformed weights file) is a load error with file and line.
 
 Evaluation order (what wins)
     1. Each field is normalised once (lowercase, ``ё`` → ``е``, NFKC where it matters; every dash and
@@ -42,7 +49,9 @@ Evaluation order (what wins)
        N consecutive words (runs of non-space characters) or one sentence, in one field, holds a hit of
        every ``all`` term and of one ``any`` term (``not`` terms are judged on the whole item; ``min``
        counts over the whole scope) → ``min_hits``: distinct places hit by the positive terms.
-    5. A rule matches when every step passes. Its Match carries the hits of the positive terms that
+    5. With a score model: the item's score, from the evidence of every rule that passed 4 → each
+       rule's ``min_score``.
+    6. A rule matches when every step passes. Its Match carries the hits of the positive terms that
        satisfied it (within the winning window when ``near`` is set) — the *why* of the alert. An item
        can match several rules; each is reported, in file order. Disabled rules never match.
 

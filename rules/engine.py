@@ -33,14 +33,15 @@ evaluation), ~20,000 items/s with 500 synthetic rules.
 
 Evaluation (also stated in the package docstring): exclude hits cancel overlapping hits of their
 group → per rule: scope → ``none`` → ``all``/``any`` (with ``in`` and ``min``) → ``near`` →
-``min_hits``.
+``min_hits`` → with a score model, the item's relevance score (:mod:`rules.score`, from the evidence
+of every rule that passed so far, computed only for items that matched) → each rule's ``min_score``.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -67,6 +68,8 @@ from rules.language import (
 )
 from rules.language import Group as Group
 from rules.morph import Variant, stem
+from rules.score import Evidence, ScoreFileError, ScoreHit, Scorer, load_scorer
+from rules.score import features as score_features
 from rules.text import TOKEN_RE, NormText, has_sentence_break, normalize, sentence_starts, word_counts
 
 # A raw hit: (group id, is exclude, field index, start, end) in normalised-text offsets.
@@ -401,6 +404,7 @@ class Verdict:
     matched: bool
     hits: tuple[Hit, ...]
     reason: str = ""
+    score: float | None = None
 
     def why_text(self) -> str:
         return Match(self.rule, "digest", self.hits).why_text()
@@ -668,9 +672,11 @@ class RuleSet:
     _compiled: tuple[_CompiledRule, ...] = field(repr=False)
     _by_group: Mapping[int, tuple[int, ...]] = field(repr=False)
     _by_name: Mapping[str, _CompiledRule] = field(repr=False)
+    scorer: Scorer | None = field(default=None, repr=False)
+    _entity_groups: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
-    def compile(cls, sources: Sequence[RuleFile]) -> RuleSet:
+    def compile(cls, sources: Sequence[RuleFile], scorer: Scorer | None = None) -> RuleSet:
         """Compile already-validated files (use :func:`load_rules` / :func:`parse_rule_text`)."""
         groups = dict(group_index(sources))
         names = tuple(groups)
@@ -693,6 +699,8 @@ class RuleSet:
             _compiled=compiled,
             _by_group=MappingProxyType({g: tuple(ix) for g, ix in by_group.items()}),
             _by_name=MappingProxyType({cr.rule.name: cr for cr in compiled}),
+            scorer=scorer,
+            _entity_groups=frozenset(n for n, g in groups.items() if g.kind == "entity"),
         )
 
     # matching
@@ -748,13 +756,58 @@ class RuleSet:
         keys = hits.keys()
         names = self._group_names
         out: list[Match] = []
+        evidence: list[tuple[str, list[_Pos]]] = []
         for cr in passing:
             if (cr.required and not keys >= cr.required) or (cr.any_gids and keys.isdisjoint(cr.any_gids)):
                 continue
             found, _ = _evaluate(cr, it, names, False)
             if found is not None:
                 out.append(Match(cr.rule.name, cr.rule.priority, tuple(it.hit(h, names) for h in found)))
+                evidence.append((cr.rule.name, found))
+        if out and self.scorer is not None:
+            feats = score_features(self._evidence(it, evidence))
+            if self.scorer.embedding is not None:
+                feats = self.scorer.item_features(feats, title, summary)
+            score = round(self.scorer.score(feats), 3)
+            out = [
+                replace(m, score=score)
+                for m in out
+                if (ms := self._by_name[m.rule].rule.min_score) is None or score >= ms
+            ]
         return out
+
+    def features(self, title: str, summary: str = "") -> tuple[list[Match], dict[str, float] | None]:
+        """Every match before ``min_score`` is applied, and the score's features (None: no match).
+
+        For ``bot.py train`` and ``bot.py eval``; the matches carry no score.
+        """
+        it = self._item(title, summary)
+        if it is None:
+            return [], None
+        names = self._group_names
+        out: list[Match] = []
+        evidence: list[tuple[str, list[_Pos]]] = []
+        for cr in self._compiled:
+            if not cr.rule.enabled:
+                continue
+            found, _ = _evaluate(cr, it, names, False)
+            if found is not None:
+                out.append(Match(cr.rule.name, cr.rule.priority, tuple(it.hit(h, names) for h in found)))
+                evidence.append((cr.rule.name, found))
+        return out, (score_features(self._evidence(it, evidence)) if out else None)
+
+    def _evidence(self, it: _Item, matched: Sequence[tuple[str, list[_Pos]]]) -> Evidence:
+        names = self._group_names
+
+        def conv(h: _Pos) -> ScoreHit:
+            return (h[0], h[1], h[2], names[h[3]])
+
+        return Evidence(
+            it.norms,
+            tuple(conv(h) for hs in it.hits.values() for h in hs),
+            tuple((rule, tuple(conv(h) for h in found)) for rule, found in matched),
+            self._entity_groups,
+        )
 
     def rule(self, name: str) -> Rule | None:
         """The rule called ``name``, or None."""
@@ -776,7 +829,16 @@ class RuleSet:
         if found is None:
             seen = Match(name, cr.rule.priority, self._all_hits(it)).why_text()
             return Verdict(name, False, (), f"{reason}; found {seen}" if seen else f"{reason}; no group found")
-        return Verdict(name, True, tuple(it.hit(h, self._group_names) for h in found))
+        hits = tuple(it.hit(h, self._group_names) for h in found)
+        if self.scorer is not None:
+            # The score is the item's (all its matching rules' evidence), as in match_text.
+            _, feats = self.features(title, summary)
+            score = round(self.scorer.score(self.scorer.item_features(feats or {}, title, summary)), 3)
+            if cr.rule.min_score is not None and score < cr.rule.min_score:
+                why = Match(name, cr.rule.priority, hits).why_text()
+                return Verdict(name, False, (), f"min_score: score {score:.2f} < {cr.rule.min_score:g}; found {why}")
+            return Verdict(name, True, hits, score=score)
+        return Verdict(name, True, hits)
 
     def scan(self, title: str, summary: str = "") -> tuple[Hit, ...]:
         """Every group hit in a text, after exclusions (what the rules see), in text order."""
@@ -806,8 +868,12 @@ class RuleSet:
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
-    """Read, validate and compile rule files; raises :class:`RuleError` listing every problem."""
+def load_rules(paths: Sequence[Path], *, with_score: bool = True) -> RuleSet:
+    """Read, validate and compile rule files; raises :class:`RuleError` listing every problem.
+
+    ``with_score=False`` loads no score model (``min_score`` is then ignored and examples are not
+    checked): what ``bot.py train`` needs before a weights file exists.
+    """
     sources: list[RuleFile] = []
     problems: list[Problem] = []
     for path in paths:
@@ -819,7 +885,7 @@ def load_rules(paths: Sequence[Path]) -> RuleSet:
         rf, found = parse_file(text, str(Path(path)))
         sources.append(rf)
         problems.extend(found)
-    return _finish(sources, problems)
+    return _finish(sources, problems, with_score=with_score)
 
 
 def parse_rule_text(text: str, file: str, *, others: RuleSet | None = None) -> RuleSet:
@@ -840,11 +906,37 @@ def parse_rule_text(text: str, file: str, *, others: RuleSet | None = None) -> R
     return _finish(sources, problems)
 
 
-def _finish(sources: list[RuleFile], problems: list[Problem]) -> RuleSet:
+_BUILTIN_RULES_DIR = Path(__file__).resolve().parent
+
+
+def _score_path(rule_file: str, name: str) -> Path:
+    """``score:`` is relative to the rule file; a copy of the default file (a deployment's config
+    folder, a test's tmp_path) that lacks the weights beside it uses the shipped ones in rules/."""
+    beside = Path(rule_file).parent / name
+    shipped = _BUILTIN_RULES_DIR / name
+    if not beside.exists() and Path(name).name == name and shipped.is_file():
+        return shipped
+    return beside
+
+
+def _load_scorer(sources: Sequence[RuleFile], problems: list[Problem]) -> Scorer | None:
+    for rf in sources:
+        if rf.score is not None:
+            try:
+                return load_scorer(_score_path(rf.file, rf.score))
+            except ScoreFileError as exc:
+                problems.append(Problem(rf.file, rf.score_line, "score", str(exc)))
+    return None
+
+
+def _finish(sources: list[RuleFile], problems: list[Problem], *, with_score: bool = True) -> RuleSet:
     problems.extend(check_references(sources))
+    scorer = _load_scorer(sources, problems) if with_score else None
     if problems:
         raise RuleError(problems)
-    ruleset = RuleSet.compile(sources)
+    ruleset = RuleSet.compile(sources, scorer)
+    if not with_score:
+        return ruleset
     from rules.examples import check_examples
 
     problems.extend(check_examples(ruleset))

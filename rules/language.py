@@ -38,11 +38,11 @@ FIELDS: tuple[Field, ...] = ("title", "summary")
 RULE_NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 GROUP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
-_TOP_KEYS = ("version", "groups", "rules")
+_TOP_KEYS = ("version", "groups", "rules", "score")
 _GROUP_KEYS = ("kind", "description", "aliases", "exclude")
 _RULE_KEYS = (
     "name", "description", "priority", "enabled", "scope", "all", "any", "none", "near", "min_hits",
-    "examples",
+    "min_score", "examples",
 )  # fmt: skip
 _TERM_KEYS = ("group", "in", "min")
 _EXAMPLE_KEYS = ("title", "summary")
@@ -134,6 +134,7 @@ class Rule:
     examples_no_match: tuple[Example, ...]
     file: str
     line: int | None = field(default=None, compare=False)
+    min_score: float | None = None  # drop this rule's match when the item's relevance score is lower
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,8 @@ class RuleFile:
     file: str
     groups: tuple[Group, ...]
     rules: tuple[Rule, ...]
+    score: str | None = None  # the score weights file named by ``score:``, relative to this file
+    score_line: int | None = field(default=None, compare=False)
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -194,7 +197,12 @@ def parse_file(text: str, file: str) -> tuple[RuleFile, list[Problem]]:
         r.fail(("version",), "version", f"must be 1 (the rule language version), got {version!r}")
     groups = _parse_groups(r, data.get("groups"))
     rules = _parse_rules(r, data.get("rules"))
-    return RuleFile(file, tuple(groups), tuple(rules)), r.problems
+    score = data.get("score")
+    if score is not None and (not isinstance(score, str) or not score.strip() or not score.endswith(".json")):
+        r.fail(("score",), "score", f"must name a score weights file (*.json, from `bot.py train`), got {score!r}")
+        score = None
+    line = doc.line(("score",)) if score is not None else None
+    return RuleFile(file, tuple(groups), tuple(rules), score, line), r.problems
 
 
 def _type(value: Any) -> str:
@@ -434,11 +442,18 @@ def _parse_rule(r: _Reader, body: Any, path: PathKey) -> Rule | None:
     if isinstance(min_hits, bool) or not isinstance(min_hits, int) or not 1 <= min_hits <= 100:
         r.fail(*sub("min_hits"), f"must be a whole number from 1 to 100, got {min_hits!r}")
         min_hits = 1
+    min_score = body.get("min_score")
+    if min_score is not None and (
+        isinstance(min_score, bool) or not isinstance(min_score, int | float) or not 0 < min_score < 1
+    ):
+        r.fail(*sub("min_score"), f"must be a number between 0 and 1 (exclusive), got {min_score!r}")
+        min_score = None
     ex_match, ex_no = _parse_examples(r, body.get("examples"), *sub("examples"), scope)
     rule = Rule(
         name=name, description=description, priority=priority, enabled=enabled, scope=scope,
         all=terms["all"], any=terms["any"], none=terms["none"], near=near, min_hits=min_hits,
         examples_match=ex_match, examples_no_match=ex_no, file=r.doc.file, line=r.doc.line(path),
+        min_score=float(min_score) if min_score is not None else None,
     )  # fmt: skip
     if len(r.problems) == problems_before:
         for message in _semantic_problems(rule):
@@ -619,6 +634,19 @@ def check_references(files: Sequence[RuleFile]) -> list[Problem]:
                 if term.group not in groups:
                     hint = _did_you_mean(term.group, groups)
                     problems.append(Problem(rule.file, term.line, term.path, f"unknown group {term.group!r}{hint}"))
+    with_score = [rf for rf in files if rf.score is not None]
+    for rf in with_score[1:]:
+        first_file = with_score[0]
+        where = f"{first_file.file}:{first_file.score_line}"
+        message = f"a score model is already named by {where}; only one file may name one"
+        problems.append(Problem(rf.file, rf.score_line, "score", message))
+    if not with_score:
+        for rule in rules.values():
+            if rule.min_score is not None:
+                problems.append(
+                    Problem(rule.file, rule.line, f"rules[{rule.name}].min_score",
+                            "min_score needs a score model: name its weights file with a top-level 'score:' key")
+                )  # fmt: skip
     if total > MAX_RULES:
         problems.append(Problem(files[-1].file, None, "rules", f"{total} rules in all; the limit is {MAX_RULES}"))
     return problems

@@ -117,10 +117,10 @@ def _hits_json(match: Match) -> str:
     return json.dumps([[h.group, h.field, h.start, h.end, h.text] for h in match.hits], ensure_ascii=False)
 
 
-def _match_from_row(rule: str, priority: str, hits_json: str) -> Match:
+def _match_from_row(rule: str, priority: str, hits_json: str, score: float | None = None) -> Match:
     hits = tuple(Hit(g, f, s, e, t) for g, f, s, e, t in json.loads(hits_json))
     prio: Priority = "instant" if priority == "instant" else "digest"
-    return Match(rule=rule, priority=prio, hits=hits)
+    return Match(rule=rule, priority=prio, hits=hits, score=score)
 
 
 _HEADER = b"SQLite format 3\x00"
@@ -486,9 +486,9 @@ class Store:
                 new_items += 1
                 for m in p.matches:
                     conn.execute(
-                        "INSERT INTO matches (item_id, rule, priority, hits_json, created_at) "
-                        "VALUES (?,?,?,?,?) ON CONFLICT(item_id, rule) DO NOTHING",
-                        (item_id, m.rule, m.priority, _hits_json(m), ts(now)),
+                        "INSERT INTO matches (item_id, rule, priority, hits_json, created_at, score) "
+                        "VALUES (?,?,?,?,?,?) ON CONFLICT(item_id, rule) DO NOTHING",
+                        (item_id, m.rule, m.priority, _hits_json(m), ts(now), m.score),
                     )
                     n_matches += 1
                 if not (p.deliver and p.matches):
@@ -715,7 +715,7 @@ class Store:
         for r in rows:
             rules = json.loads(r[4])
             match_rows = self.conn.execute(
-                f"SELECT rule, priority, hits_json FROM matches WHERE item_id = ? AND rule IN "
+                f"SELECT rule, priority, hits_json, score FROM matches WHERE item_id = ? AND rule IN "
                 f"({','.join('?' * len(rules))}) ORDER BY id",
                 (r[7], *rules),
             ).fetchall()

@@ -129,4 +129,6 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE rule_history ADD COLUMN subscriptions_json TEXT;
     """,
+    # v6: the relevance score of a match (rules/score.py), NULL when no score model was loaded
+    "ALTER TABLE matches ADD COLUMN score REAL;",
 )

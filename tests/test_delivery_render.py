@@ -56,6 +56,15 @@ def test_alert_shows_title_source_time_and_why() -> None:
     assert '<a href="https://news.example/a">' in html
 
 
+def test_alert_why_line_shows_the_relevance_score() -> None:
+    from dataclasses import replace
+
+    scored = replace(MATCH, score=0.873)
+    visible = strip_html(render_alert(item("КНДР и Россия"), [scored]))
+    assert "RUSSIA: «российских» · relevance 0.87" in visible
+    assert "relevance" not in strip_html(render_alert(item("КНДР и Россия"), [MATCH]))  # no model: no figure
+
+
 def test_alert_names_other_rules_and_fits_even_with_huge_fields() -> None:
     other = Match("context", "digest", MATCH.hits)
     html = render_alert(item("T" * 10_000, summary="S " * 10_000), [other, MATCH])

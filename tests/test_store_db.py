@@ -162,6 +162,15 @@ def test_outbox_entries_rebuild_the_match_exactly(store: Store) -> None:
     assert store.pending_instant(NOW + timedelta(hours=1)) == []
 
 
+def test_a_matchs_relevance_score_is_stored_with_it(store: Store) -> None:
+    from dataclasses import replace
+
+    store.upsert_subscription(7, NOW)
+    commit(store, ProcessedItem(item("x"), (replace(INSTANT, score=0.91), DIGEST), True))
+    (entry,) = store.pending_instant(NOW)
+    assert [m.score for m in entry.matches] == [0.91, None]
+
+
 def test_digest_completion_and_muting(store: Store) -> None:
     sub = store.upsert_subscription(7, NOW, mode="digest")
     commit(store, ProcessedItem(item("x"), (DIGEST,), True))
