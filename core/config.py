@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.durations import parse_duration
 from core.errors import ConfigError, Problem
+from core.identity import feed_key, param_problem
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
 SubscriptionMode = Literal["instant", "digest", "both"]
@@ -35,6 +36,7 @@ class FeedConfig:
     name: str
     lang: str | None
     interval: int  # seconds
+    ignore_params: tuple[str, ...] = ()  # the feed's own tracking parameters (``name`` or ``prefix*``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,12 +344,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     if not isinstance(raw_feeds, list):
         r.fail(("feeds",), "must be a list of feeds")
         raw_feeds = []
-    seen_urls: dict[str, int] = {}
+    seen_urls: dict[str, tuple[int, str]] = {}  # feed_key → (index, URL as written)
     for i, raw in enumerate(raw_feeds):
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval"})
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "ignore_params"})
         url = r.get(fm, "url", fp, str, "")
         if not url:
             if "url" not in fm:
@@ -357,17 +359,36 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         if error:
             r.fail((*fp, "url"), f"{error}, got {url!r}")
             continue
-        if url in seen_urls:
-            r.fail((*fp, "url"), f"duplicate of feeds[{seen_urls[url]}]")
+        key = feed_key(url) if urlsplit(url).scheme in ("http", "https") else url
+        if key in seen_urls:
+            first, spelt = seen_urls[key]
+            line = doc.line(("feeds", first, "url")) or doc.line(("feeds", first))
+            at = f" (line {line})" if line is not None else ""
+            same = "" if spelt == url else f": {url!r} and {spelt!r} are one feed"
+            r.fail((*fp, "url"), f"duplicate of feeds[{first}]{at}{same}")
             continue
-        seen_urls[url] = i
+        seen_urls[key] = (i, url)
+        ignore = r.get(fm, "ignore_params", fp, list, [])
+        for j, param in enumerate(ignore):
+            problem = param_problem(param)
+            if problem:
+                r.fail((*fp, "ignore_params", j), problem)
+        ignore_params = tuple(p for p in ignore if param_problem(p) is None)
         lang = r.get(fm, "lang", fp, str, None)
         if lang is not None and lang not in LANGS:
             r.fail((*fp, "lang"), f"must be one of {', '.join(LANGS)}, got {lang!r}")
             lang = None
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
         name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
-        feeds.append(FeedConfig(url=url, name=name, lang=lang, interval=interval or polling.default_interval))
+        feeds.append(
+            FeedConfig(
+                url=url,
+                name=name,
+                lang=lang,
+                interval=interval or polling.default_interval,
+                ignore_params=ignore_params,
+            )
+        )
 
     # rules
     rm = r.mapping(top.get("rules"), ("rules",), {"files"})

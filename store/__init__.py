@@ -1,6 +1,7 @@
 """The store: one SQLite file (WAL) holding everything the bot must remember across restarts.
 
     feeds ──< items ──< matches
+                 ├──< item_sources (other feeds that carried the same item: core/identity.py)
                  │
     subscriptions ──< outbox (one row per chat × item × kind; UNIQUE, so never twice)
     rule_history (previous versions of rule files, for /undo)      kv (small state)
@@ -12,6 +13,7 @@ that one message, because Telegram cannot be asked whether it already delivered 
 
 from store.db import (
     CommitResult,
+    ItemUpdate,
     OutboxEntry,
     ProcessedItem,
     Store,
@@ -19,4 +21,4 @@ from store.db import (
     Subscription,
 )
 
-__all__ = ["CommitResult", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription"]
+__all__ = ["CommitResult", "ItemUpdate", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription"]
