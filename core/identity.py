@@ -18,7 +18,7 @@ entry becomes an Item) and :func:`decide` matches them against what the store ho
    entries — or every entry — have a new GUID but a link or fingerprint already stored under another
    GUID of the feed) is marked ``guids_unstable`` for good; from then on its GUIDs are only a tiebreak.
    A GUID shared by entries with different titles in one fetch is no identity either.
-2. **Canonical link**: scheme and host lowercased, default port, fragment and the tracking parameters of
+2. **Canonical link**: http read as https, host lowercased, default port, fragment and the tracking parameters of
    :data:`TRACKING_PARAMS` (plus a feed's ``ignore_params``) removed, the rest of the query sorted. A
    link is matched across *all* feeds: the same story from a second feed is the same item (stored once,
    the second feed recorded as another source). A link is *no* identity when it is the site root, or
@@ -113,15 +113,16 @@ def _netloc(scheme: str, netloc: str) -> str:
 
 
 def canonical_link(link: str, ignore_params: Iterable[str] = ()) -> str:
-    """The link two spellings of one article share: scheme and host lowercased, default port, fragment and
+    """The link two spellings of one article share: http as https, host lowercased, default port, fragment and
     tracking parameters (:data:`TRACKING_PARAMS` and ``ignore_params``) removed, other parameters sorted."""
     parts = urlsplit(link.strip())
-    scheme = parts.scheme.lower()
+    netloc = _netloc(parts.scheme.lower(), parts.netloc)
+    scheme = "https" if parts.scheme.lower() == "http" else parts.scheme.lower()  # one article either way
     extra = tuple(ignore_params)
     query = urlencode(
         sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(k, extra))
     )
-    return urlunsplit((scheme, _netloc(scheme, parts.netloc), parts.path or "/", query, ""))
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def link_anchor(link: str) -> str:
