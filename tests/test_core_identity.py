@@ -86,6 +86,10 @@ def tracking(n: int) -> list[Entry]:
     return [Entry(STORY, "Текст.", None, link), *fillers(n, guids=False)]
 
 
+def own_tracking(n: int) -> list[Entry]:  # a parameter only this site uses: the feed's ignore_params
+    return [Entry(STORY, "Текст.", None, f"https://site.example/news?id=7&sess={n}"), *fillers(n, guids=False)]
+
+
 def republished(n: int) -> list[Entry]:
     story = Entry(STORY, "Текст.", "g-1", "https://news.example/story")
     if n >= 2:  # a new GUID and an edited title, same canonical link
@@ -118,11 +122,13 @@ class Case:
     alerts: int
     items: int
     spellings: tuple[str, ...] = ()  # other spellings of the first feed's URL, also listed
+    ignore_params: tuple[str, ...] = ()
 
 
 CASES = {
     "guids-rotate-every-fetch": Case({"/a": rotating}, alerts=1, items=3),
     "no-guid-tracking-params-change": Case({"/a": tracking}, alerts=1, items=3),
+    "feed-own-tracking-param-ignored": Case({"/a": own_tracking}, alerts=1, items=3, ignore_params=("sess",)),
     "republished-new-guid-edited-title": Case({"/a": republished}, alerts=1, items=3),
     "no-guid-no-link-summary-changes": Case({"/a": changing_summary}, alerts=1, items=3),
     "one-feed-five-spellings": Case(
@@ -168,7 +174,7 @@ async def test_four_polls_alert_each_story_once_and_keep_every_story(
     for path, body in case.feeds.items():
         serve(httpserver, path, body)
     base = httpserver.url_for("").rstrip("/").replace("127.0.0.1", "localhost")
-    configs = [FeedConfig(base + path, path, "ru", 600) for path in case.feeds]
+    configs = [FeedConfig(base + path, path, "ru", 600, case.ignore_params) for path in case.feeds]
     configs += [FeedConfig(s.format(base=base, port=httpserver.port), s, "ru", 600) for s in case.spellings]
     polling = PollingConfig(allow_private_urls=True, timeout=2.0, backlog=BacklogPolicy(10, None))
     db = tmp_path / "bot.sqlite3"
@@ -293,6 +299,18 @@ def test_config_spellings_of_one_feed_are_duplicates_naming_both_lines(tmp_path:
     assert len(messages) == 4, messages
     for line, problem in zip((3, 4, 5, 6), messages, strict=True):
         assert problem.startswith(f"{path}:{line}: feeds[{line - 2}].url: duplicate of feeds[0] (line 2)")
+
+
+def test_config_ignore_params_reach_the_feed_and_bad_names_are_problems(tmp_path: Path) -> None:
+    from core.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("rules: {files: []}\nfeeds:\n  - url: https://a.example/rss\n    ignore_params: [sess, trk_*]\n")
+    assert load_config(path).feeds[0].ignore_params == ("sess", "trk_*")
+    path.write_text("rules: {files: []}\nfeeds:\n  - url: https://a.example/rss\n    ignore_params: [ok, 'a b']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [p.path for p in caught.value.problems] == ["feeds[0].ignore_params[1]"]
 
 
 @pytest.mark.parametrize(
