@@ -45,7 +45,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core.models import Item, ItemKeys
 
@@ -74,6 +74,11 @@ TRACKING_PARAMS: tuple[str, ...] = (
     "ocid",
     "smid",
     "xtor",
+    "wt.*",  # Webtrends (WT.mc_id)
+    "cmp",  # the Guardian (CMP=share_btn_tw)
+    "mod",  # WSJ (mod=rss_Technology, mod=world_lead_pos5: one article)
+    "srcref",  # MSN (srcref=rss)
+    "traffic_source",  # Al Jazeera (traffic_source=rss)
     "ref",
     "ref_src",
     "from",
@@ -90,39 +95,47 @@ def param_problem(name: object) -> str | None:
     return None
 
 
-def _tracking(name: str, extra: Iterable[str]) -> bool:
-    lowered = name.lower()
-    for pattern in (*TRACKING_PARAMS, *extra):
-        p = pattern.lower()
-        if lowered.startswith(p[:-1]) if p.endswith("*") else lowered == p:
-            return True
-    return False
+def _pattern(params: Iterable[str]) -> re.Pattern[str]:
+    alternatives = [re.escape(p[:-1]) + ".*" if p.endswith("*") else re.escape(p) for p in params]
+    return re.compile("(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
 
 
-def _netloc(scheme: str, netloc: str) -> str:
-    parts = urlsplit(f"//{netloc}")
+_TRACKING = _pattern(TRACKING_PARAMS)
+
+
+def _clean_query(query: str, ignore_params: Iterable[str]) -> str:
+    """The query without tracking parameters, the rest sorted."""
+    if not query:
+        return ""
+    extra = tuple(ignore_params)
+    own = _pattern(extra) if extra else None
+    kept = sorted(
+        (k, v)
+        for k, v in parse_qsl(query, keep_blank_values=True)
+        if not _TRACKING.fullmatch(k) and not (own and own.fullmatch(k))
+    )
+    return urlencode(kept)
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int | None]:
     host = (parts.hostname or "").lower()
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     try:
-        port = parts.port
+        return host, parts.port
     except ValueError:
-        port = None
-    default = {"http": 80, "https": 443}.get(scheme)
-    return host if port is None or port == default else f"{host}:{port}"
+        return host, None
 
 
 def canonical_link(link: str, ignore_params: Iterable[str] = ()) -> str:
     """The link two spellings of one article share: http as https, host lowercased, default port, fragment and
     tracking parameters (:data:`TRACKING_PARAMS` and ``ignore_params``) removed, other parameters sorted."""
-    parts = urlsplit(link.strip())
-    netloc = _netloc(parts.scheme.lower(), parts.netloc)
-    scheme = "https" if parts.scheme.lower() == "http" else parts.scheme.lower()  # one article either way
-    extra = tuple(ignore_params)
-    query = urlencode(
-        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(k, extra))
-    )
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    parts = urlsplit(link.strip().replace("&amp;", "&"))  # a feed that escaped its links twice
+    scheme = parts.scheme.lower()
+    host, port = _host_port(parts)
+    netloc = host if port is None or port == {"http": 80, "https": 443}.get(scheme) else f"{host}:{port}"
+    scheme = "https" if scheme == "http" else scheme  # one article either way
+    return urlunsplit((scheme, netloc, parts.path or "/", _clean_query(parts.query, ignore_params), ""))
 
 
 def link_anchor(link: str) -> str:
@@ -137,14 +150,9 @@ def feed_key(url: str) -> str:
     (http = https), host lowercased, default port, fragment, trailing slash and tracking parameters
     removed; path case and the other parameters kept."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
+    host, port = _host_port(parts)
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(k, ())))
-    return urlunsplit(("", netloc, parts.path.rstrip("/"), query, ""))
+    return urlunsplit(("", netloc, parts.path.rstrip("/"), _clean_query(parts.query, ()), ""))
 
 
 def is_site_root(link: str) -> bool:

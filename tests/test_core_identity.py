@@ -322,6 +322,13 @@ def test_config_ignore_params_reach_the_feed_and_bad_names_are_problems(tmp_path
         pytest.param("https://x.example:443/a#xtor=RSS-1", "https://x.example/a", id="default-port-fragment"),
         pytest.param("https://x.example/a?fbclid=1&gclid=2&yclid=3", "https://x.example/a", id="click-ids"),
         pytest.param("https://x.example/a?ns_source=a&mc_cid=b&ito=c", "https://x.example/a", id="ns-mc-ito"),
+        pytest.param(
+            "https://wsj.example/a?mod=rss_Technology", "https://wsj.example/a?mod=world_lead_pos5", id="wsj-mod"
+        ),
+        pytest.param("https://x.example/a?li=B&srcref=rss", "https://x.example/a?li=B", id="msn-srcref"),
+        pytest.param("https://x.example/a?traffic_source=rss", "https://x.example/a", id="aljazeera"),
+        pytest.param("https://x.example/a?id=6&amp;ref=rss", "https://x.example/a?id=6", id="escaped-twice"),
+        pytest.param("https://x.example/a?WT.mc_id=1&CMP=tw", "https://x.example/a", id="webtrends-guardian"),
     ],
 )
 def test_canonical_link_drops_tracking_parameters(a: str, b: str) -> None:
