@@ -201,6 +201,9 @@ def entry_keys(guid: str, link: str, title: str, summary: str, ignore_params: It
     summary); the one normalisation every parser calls."""
     guid = guid.strip()[:1000]
     link = link.strip()
+    legacy = legacy_uid(guid, link, title, summary)
+    if not link.startswith(("http://", "https://")) and guid.startswith(("http://", "https://")):
+        link = guid  # a GUID that is the article's URL is its link (Atom ids, RSS permalinks)
     web = link.startswith(("http://", "https://"))
     return ItemKeys(
         guid=guid or None,
@@ -208,7 +211,7 @@ def entry_keys(guid: str, link: str, title: str, summary: str, ignore_params: It
         anchor=link_anchor(link) if web else "",
         fingerprint=fingerprint(title, summary),
         content=content_fingerprint(title, summary),
-        legacy=legacy_uid(guid, link, title, summary),
+        legacy=legacy,
     )
 
 

@@ -108,6 +108,14 @@ def same_story(n: int) -> list[Entry]:
     return [Entry(STORY, "Текст.", "https://news.example/story", "https://news.example/story")]
 
 
+def story_by_link(n: int) -> list[Entry]:
+    return [Entry(STORY, "Текст.", None, "https://news.example/story?utm_source=a")]
+
+
+def story_by_guid_url(n: int) -> list[Entry]:  # no link: the GUID is the article's URL
+    return [Entry(STORY + ".", "Другой текст.", "http://NEWS.example/story", None)]
+
+
 def site_root(n: int) -> list[Entry]:  # Meduza-style: every link is the front page, no GUIDs
     return [Entry(f"КНДР и Россия: новость {i}", f"Текст {i}.", None, "https://meduza.example/") for i in range(6)]
 
@@ -138,6 +146,7 @@ CASES = {
         spellings=("HTTP://LOCALHOST:{port}/feed", "{base}/feed/", "{base}/feed#top", "{base}/feed?utm_source=x"),
     ),
     "two-feeds-same-link-and-guid": Case({"/a": same_story, "/b": same_story}, alerts=1, items=1),
+    "two-feeds-link-and-guid-as-url": Case({"/a": story_by_link, "/b": story_by_guid_url}, alerts=1, items=1),
     "every-link-is-the-site-root": Case({"/a": site_root}, alerts=6, items=6),
     "live-blog-fragments": Case({"/a": live_blog}, alerts=6, items=6),
 }

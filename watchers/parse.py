@@ -148,7 +148,7 @@ def _entry_to_item(
         uid=keys.guid or keys.link or "sha1:" + keys.fingerprint,  # provisional: the pipeline decides
         title=title,
         summary=summary,
-        link=raw_link if keys.link else None,
+        link=raw_link if raw_link.startswith(("http://", "https://")) else None,
         published=_time(entry),
         lang=lang or _lang(entry.get("language")),
         feed_name=feed_name,
