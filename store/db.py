@@ -220,13 +220,19 @@ class Store:
             ignore_params=tuple(json.loads(row[15] or "[]")),
         )
 
-    def _row_for_key(self, conn: sqlite3.Connection, url: str) -> str | None:
-        """The stored URL of the feed ``url`` spells (:func:`core.identity.feed_key`), exact spelling first."""
+    @staticmethod
+    def _urls_by_key(conn: sqlite3.Connection) -> dict[str, str]:
+        """Stored feed URLs by :func:`core.identity.feed_key` (enabled feeds first, then the oldest)."""
+        out: dict[str, str] = {}
+        for (url,) in conn.execute("SELECT url FROM feeds ORDER BY enabled DESC, id"):
+            out.setdefault(feed_key(url), url)
+        return out
+
+    def _stored_url(self, conn: sqlite3.Connection, url: str, by_key: dict[str, str]) -> str | None:
+        """The stored URL of the feed ``url`` spells, the exact spelling first."""
         if conn.execute("SELECT 1 FROM feeds WHERE url = ?", (url,)).fetchone():
             return url
-        key = feed_key(url)
-        rows = conn.execute("SELECT url FROM feeds ORDER BY enabled DESC, id").fetchall()
-        return next((r[0] for r in rows if feed_key(r[0]) == key), None)
+        return by_key.get(feed_key(url))
 
     def sync_feeds(self, configs: Sequence[FeedConfig], now: datetime) -> None:
         """Make the config's feeds present and enabled; disable config feeds no longer listed. Spellings of
@@ -237,10 +243,12 @@ class Store:
             firsts.setdefault(feed_key(c.url), c)
         urls: list[str] = []
         with self.transaction() as conn:
-            for c in firsts.values():
-                stored = self._row_for_key(conn, c.url)
+            by_key = self._urls_by_key(conn)
+            for key, c in firsts.items():
+                stored = self._stored_url(conn, c.url, by_key)
                 if stored is not None and stored != c.url:
                     conn.execute("UPDATE feeds SET url = ? WHERE url = ?", (c.url, stored))
+                by_key[key] = c.url
                 conn.execute(
                     "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at) "
                     "VALUES (?, ?, ?, ?, ?, 'config', ?) "
@@ -261,7 +269,7 @@ class Store:
         import is no longer disabled by :meth:`sync_feeds` when the config does not list it. A URL spelt
         like a stored feed's (:func:`core.identity.feed_key`) is that feed."""
         with self.transaction() as conn:
-            url = self._row_for_key(conn, url) or url
+            url = self._stored_url(conn, url, self._urls_by_key(conn)) or url
             conn.execute(
                 "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "

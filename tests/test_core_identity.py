@@ -20,7 +20,8 @@ from werkzeug import Request, Response
 
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from core.errors import ConfigError
-from core.identity import canonical_link, entry_keys, feed_key, fingerprint
+from core.identity import Known, canonical_link, decide, entry_keys, feed_key, fingerprint
+from core.models import Item
 from rules import RuleSet, parse_rule_text
 from service.pipeline import Pipeline
 from store import Store
@@ -384,3 +385,65 @@ def test_feed_key_is_one_for_every_spelling_of_a_feed() -> None:
 )
 def test_fingerprint_is_the_title_unless_it_is_too_short(a: tuple[str, str], b: tuple[str, str], same: bool) -> None:
     assert (fingerprint(*a) == fingerprint(*b)) is same
+
+
+def parsed(title: str, summary: str = "", guid: str = "", link: str = "") -> Item:
+    keys = entry_keys(guid, link, title, summary)
+    return Item("f", keys.guid or keys.link or "sha1:" + keys.fingerprint, title, summary, link or None, keys=keys)
+
+
+def stored(item_id: int, item: Item, feed_id: int = 1) -> Known:
+    keys = item.keys
+    assert keys is not None
+    return Known(item_id, feed_id, item.uid, keys.guid, keys.link, keys.fingerprint, item.title, item.summary)
+
+
+@pytest.mark.parametrize(
+    ("fetch", "known", "kinds"),
+    [
+        pytest.param(
+            [parsed(f"Новость дня номер {i}", guid="same") for i in range(3)],
+            [],
+            ["new"] * 3,
+            id="guid-shared-by-titles",
+        ),
+        pytest.param(
+            [parsed(STORY, f"Версия {i}.") for i in range(3)], [], ["new"] * 3, id="title-shared-by-summaries"
+        ),
+        pytest.param([parsed(STORY, guid="g")] * 2, [], ["new", "seen"], id="body-repeats-an-entry"),
+        pytest.param(
+            [parsed(STORY, guid="g2", link="https://x.example/a")],
+            [stored(1, parsed(STORY, guid="g1", link="https://x.example/a"))],
+            ["seen"],
+            id="one-entry-feed-new-guid-same-link",
+        ),
+        pytest.param(
+            [parsed(STORY, guid="g1"), parsed("Другая история про соседей", guid="g9")],
+            [stored(1, parsed(STORY + " (обновлено)", guid="g1"))],
+            ["update", "new"],
+            id="same-guid-edited-title",
+        ),
+        pytest.param(
+            [parsed(STORY, guid="b1", link="https://x.example/a")],
+            [stored(7, parsed(STORY, guid="a1", link="https://x.example/a"), feed_id=2)],
+            ["source"],
+            id="another-feeds-link",
+        ),
+        pytest.param(
+            [parsed("Третья новость КНДР", link="https://x.example/list")],
+            [stored(i, parsed(f"Новость {i} КНДР", link="https://x.example/list")) for i in (1, 2)],
+            ["new"],
+            id="link-the-store-saw-shared",
+        ),
+    ],
+)
+def test_decide(fetch: list[Item], known: list[Known], kinds: list[str]) -> None:
+    decided = decide(1, fetch, known, guids_unstable=False)
+    assert [d.kind for d in decided.decisions] == kinds
+    new_uids = [d.item.uid for d in decided.of("new")]
+    assert len(set(new_uids)) == len(new_uids), "new items never share a uid (none is lost on insert)"
+
+
+def test_a_one_entry_feed_that_re_guids_its_entry_is_unstable() -> None:
+    decided = decide(1, [parsed(STORY, guid="g2")], [stored(1, parsed(STORY, guid="g1"))], guids_unstable=False)
+    assert decided.guids_unstable and [d.kind for d in decided.decisions] == ["seen"]
