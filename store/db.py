@@ -19,7 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from core.config import FeedConfig, SubscriptionConfig
-from core.identity import Known, Lookup, feed_key
+from core.identity import Known, Lookup, canonical_link, feed_key, fingerprint, legacy_uid
 from core.models import Feed, Hit, Item, Match, Priority
 from store.schema import MIGRATIONS
 
@@ -144,6 +144,7 @@ class Store:
         store = cls(conn, p)
         try:
             store._migrate()
+            store._backfill_identity()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(f"cannot use the store {p}: {exc}") from None
@@ -165,6 +166,26 @@ class Store:
                 for statement in statements:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+
+    def _backfill_identity(self) -> None:
+        """Give items stored before item identity (schema v2) their keys, once: canonical link, fingerprint,
+        and the guid where their uid was one. Their uid stays, so they still count as seen; with the keys,
+        a rotated GUID or another feed's copy of an old item is recognised too."""
+        if self.conn.execute("SELECT 1 FROM kv WHERE key = 'identity_backfilled'").fetchone():
+            return
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, uid, title, summary, link FROM items WHERE fingerprint IS NULL AND link_key IS NULL"
+            ).fetchall()
+            updates = []
+            for item_id, uid, title, summary, link in rows:
+                web = bool(link) and link.startswith(("http://", "https://"))
+                old_link_uid = legacy_uid("", link, "", "") if web else None
+                guid = None if uid.startswith("sha1:") or uid == old_link_uid else uid
+                fp = fingerprint(title, summary) if title or summary else None
+                updates.append((guid, canonical_link(link) if web else None, fp, item_id))
+            conn.executemany("UPDATE items SET guid = ?, link_key = ?, fingerprint = ? WHERE id = ?", updates)
+            conn.execute("INSERT INTO kv (key, value) VALUES ('identity_backfilled', ?)", (str(len(updates)),))
 
     def close(self) -> None:
         self.conn.close()

@@ -252,12 +252,14 @@ async def test_items_stored_by_an_older_version_are_not_alerted_again(
     httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
 ) -> None:
     """A store of schema v1 (uids as the old parser made them) upgraded in place: nothing re-alerts, although
-    the new canonical link differs from the stored uid (``at_*`` now stripped, parameters sorted)."""
+    the new canonical link differs from the stored uid (``at_*`` now stripped, parameters sorted), nor an old
+    item the feed lists under a new GUID (old rows get their keys once, at the upgrade)."""
     link = "https://www.bbc.example/a?z=1&at_medium=RSS&b=2"
     entries = [
         Entry(STORY, "Текст.", None, link),
         Entry("КНДР и Россия: второе", "Текст.", "g-2", "https://news.example/2"),
         Entry("КНДР и Россия: третье", "Без ссылки."),
+        Entry("КНДР и Россия: четвёртое", "Текст.", "urn:rotated-2", "https://news.example/4"),
     ]
     httpserver.expect_request("/a").respond_with_data(rss(entries), content_type="application/rss+xml")
     db = tmp_path / "old.sqlite3"
@@ -267,13 +269,21 @@ async def test_items_stored_by_an_older_version_are_not_alerted_again(
         "INSERT INTO feeds (url, name, interval, initialised, created_at) VALUES (?, 'A', 600, 1, 'x')",
         (httpserver.url_for("/a"),),
     )
-    old_uids = [
-        "https://www.bbc.example/a?z=1&at_medium=RSS&b=2",  # the old canonical link kept at_medium, in order
-        "g-2",
-        "sha1:" + hashlib.sha1("КНДР и Россия: третье\nБез ссылки.".encode()).hexdigest(),
+    old_rows = [
+        ("https://www.bbc.example/a?z=1&at_medium=RSS&b=2", STORY, link),  # the old link uid kept at_medium
+        ("g-2", "КНДР и Россия: второе", "https://news.example/2"),
+        (
+            "sha1:" + hashlib.sha1("КНДР и Россия: третье\nБез ссылки.".encode()).hexdigest(),
+            "КНДР и Россия: третье",
+            None,
+        ),
+        ("urn:rotated-1", "КНДР и Россия: четвёртое", "https://news.example/4"),  # re-GUIDed since
     ]
-    for uid in old_uids:
-        conn.execute("INSERT INTO items (feed_id, uid, title, summary, seen_at) VALUES (1, ?, 't', 's', 'x')", (uid,))
+    for uid, title, url in old_rows:
+        conn.execute(
+            "INSERT INTO items (feed_id, uid, title, summary, link, seen_at) VALUES (1, ?, ?, 'Текст.', ?, 'x')",
+            (uid, title, url),
+        )
     conn.commit()
     conn.close()
     polling = PollingConfig(allow_private_urls=True, timeout=2.0)
@@ -283,7 +293,7 @@ async def test_items_stored_by_an_older_version_are_not_alerted_again(
         async with make_client(PollSettings.from_config(polling)) as client:
             report = await Pipeline(store, client, lambda: ruleset, polling).run_cycle(NOW)
     assert (report.new_items, report.queued) == (0, 0)
-    assert counts(db) == (0, 3)
+    assert counts(db) == (0, 4)
 
 
 def test_config_spellings_of_one_feed_are_duplicates_naming_both_lines(tmp_path: Path) -> None:
