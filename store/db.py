@@ -185,7 +185,9 @@ class Store:
                 fp = fingerprint(title, summary) if title or summary else None
                 updates.append((guid, canonical_link(link) if web else None, fp, item_id))
             conn.executemany("UPDATE items SET guid = ?, link_key = ?, fingerprint = ? WHERE id = ?", updates)
-            conn.execute("INSERT INTO kv (key, value) VALUES ('identity_backfilled', ?)", (str(len(updates)),))
+            conn.execute(
+                "INSERT OR REPLACE INTO kv (key, value) VALUES ('identity_backfilled', ?)", (str(len(updates)),)
+            )
 
     def close(self) -> None:
         self.conn.close()
