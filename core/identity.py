@@ -16,15 +16,17 @@ entry becomes an Item) and :func:`decide` matches them against what the store ho
 
 1. **GUID**, while the feed's GUIDs are stable. A feed whose GUIDs rotate (in one fetch, at least two
    entries — or every entry — have a new GUID but a link or fingerprint already stored under another
-   GUID of the feed) is marked ``guids_unstable`` for good; from then on its GUIDs are only a tiebreak.
-   A GUID shared by entries with different titles in one fetch is no identity either.
-2. **Canonical link**: http read as https, host lowercased, default port, fragment and the tracking parameters of
-   :data:`TRACKING_PARAMS` (plus a feed's ``ignore_params``) removed, the rest of the query sorted. A
-   link is matched across *all* feeds: the same story from a second feed is the same item (stored once,
-   the second feed recorded as another source). A link is *no* identity when it is the site root, or
-   when entries with different titles share it (in one fetch, or already in the store): those entries
-   are told apart by the link's fragment (``#post-7``) or, without one, by link + title.
-3. **Fingerprint**, only for entries with neither a usable GUID nor a usable link: the normalised title
+   GUID of the feed) is marked ``guids_unstable`` for good; from then on an equal GUID still matches but
+   a new one means nothing. A GUID shared by entries with different titles in one fetch is no identity.
+2. **Canonical link** (a GUID that is a URL when there is no link): http read as https, host lowercased,
+   default port, fragment and the tracking parameters of :data:`TRACKING_PARAMS` (plus a feed's
+   ``ignore_params``) removed, the rest of the query sorted. On the real labelled set's 2,845 links this
+   merges 4 pairs, each one WSJ article with and without ``mod=`` (the old rule: none). A link is matched
+   across *all* feeds: the same story from a second feed is the same item (stored once, the second feed
+   recorded as another source). A link is *no* identity when it is the site root, or when entries with
+   different titles or fragments share it (in one fetch), or different titles (in the store): those
+   entries are told apart by the link's fragment (``#post-7``) or, without one, by link + title.
+3. **Fingerprint**, only for entries with no link and no usable GUID: the normalised title
    alone when it has at least 4 words or 24 letters, else the title with the summary's first 30 words.
    Title alone, because feeds without GUID or link are exactly the ones whose summaries change (time
    stamps, counters, teasers that grow) while the headline a reader sees stays. Entries of one fetch
