@@ -264,7 +264,10 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 def _valid_feed_url(url: str) -> str | None:
     """An error message, or None. file:// is allowed (bundled and local feeds)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "must be a valid URL"
     if parts.scheme in ("http", "https"):
         return None if parts.hostname else "must include a host"
     if parts.scheme == "file":

@@ -125,14 +125,17 @@ def _host_port(parts: SplitResult) -> tuple[str, int | None]:
         host = f"[{host}]"
     try:
         return host, parts.port
-    except ValueError:
-        return host, None
+    except ValueError:  # a port that is no number in range: keep it as written, it is part of the name
+        return parts.netloc.rpartition("@")[2].lower(), None
 
 
 def canonical_link(link: str, ignore_params: Iterable[str] = ()) -> str:
     """The link two spellings of one article share: http as https, host lowercased, default port, fragment and
     tracking parameters (:data:`TRACKING_PARAMS` and ``ignore_params``) removed, other parameters sorted."""
-    parts = urlsplit(link.strip().replace("&amp;", "&"))  # a feed that escaped its links twice
+    try:
+        parts = urlsplit(link.strip().replace("&amp;", "&"))  # a feed that escaped its links twice
+    except ValueError:  # e.g. an unclosed IPv6 bracket: the link as written is the best key there is
+        return link.strip()
     scheme = parts.scheme.lower()
     host, port = _host_port(parts)
     netloc = host if port is None or port == {"http": 80, "https": 443}.get(scheme) else f"{host}:{port}"
@@ -143,7 +146,7 @@ def canonical_link(link: str, ignore_params: Iterable[str] = ()) -> str:
 def link_anchor(link: str) -> str:
     """The fragment when it names a place in the page (``post-7``); "" for none or a tracking one
     (``xtor=RSS-1``)."""
-    fragment = urlsplit(link.strip()).fragment
+    fragment = link.strip().partition("#")[2]
     return "" if "=" in fragment or "&" in fragment else fragment[:200]
 
 
@@ -151,7 +154,10 @@ def feed_key(url: str) -> str:
     """The key two spellings of one feed URL share (config.yaml, OPML import, /feed_add): scheme dropped
     (http = https), host lowercased, default port, fragment, trailing slash and tracking parameters
     removed; path case and the other parameters kept."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     host, port = _host_port(parts)
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     return urlunsplit(("", netloc, parts.path.rstrip("/"), _clean_query(parts.query, ()), ""))
@@ -190,7 +196,10 @@ def legacy_uid(guid: str, link: str, title: str, summary: str) -> str:
     if guid:
         return guid[:1000]
     if link.startswith(("http://", "https://")):
-        parts = urlsplit(link.strip())
+        try:
+            parts = urlsplit(link.strip())
+        except ValueError:  # the old parser dropped such an entry: any uid will do
+            return link.strip()[:1000]
         query = urlencode(
             [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _LEGACY_TRACKING.match(k.lower())]
         )

@@ -233,3 +233,8 @@ def test_logging_problems(tmp_path: Path) -> None:
     assert any(":2: logging.format: must be one of text, json, got 'xml'" in p for p in found), found
     assert any(":3: logging.level: must be one of debug, info, warning, error, got 'loud'" in p for p in found), found
     assert any(":4: logging.colour: unknown key" in p for p in found), found
+
+
+def test_a_feed_url_urllib_cannot_split_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - http://[bad/rss\n  - https://ok.example/rss\n")
+    assert [p.split(": ", 1)[1] for p in problems(path)] == ["feeds[0].url: must be a valid URL, got 'http://[bad/rss'"]

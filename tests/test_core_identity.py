@@ -457,3 +457,17 @@ def test_decide(fetch: list[Item], known: list[Known], kinds: list[str]) -> None
 def test_a_one_entry_feed_that_re_guids_its_entry_is_unstable() -> None:
     decided = decide(1, [parsed(STORY, guid="g2")], [stored(1, parsed(STORY, guid="g1"))], guids_unstable=False)
     assert decided.guids_unstable and [d.kind for d in decided.decisions] == ["seen"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        pytest.param("http://[bad/x", "http://[bad/y", id="unclosed-ipv6-bracket"),
+        pytest.param("https://x.example:99999/a", "https://x.example/a", id="port-out-of-range"),
+        pytest.param("https://x.example:abc/a", "https://x.example/a", id="port-not-a-number"),
+    ],
+)
+def test_a_malformed_link_is_still_a_key_of_its_own(a: str, b: str) -> None:
+    """Never an exception (the entry would be skipped), never merged with a well-formed neighbour."""
+    assert entry_keys("", a, "t", "").link != entry_keys("", b, "t", "").link
+    assert feed_key(a) != feed_key(b)
