@@ -33,7 +33,9 @@ entry becomes an Item) and :func:`decide` matches them against what the store ho
    that share a title but not a summary are told apart by title + summary.
 
 A match in the same feed whose title or summary differs is an **update**: the stored text is replaced
-and the row stamped ``updated_at``, and nobody is alerted again. Items stored by versions before this
+and the row stamped ``updated_at``, and nobody is alerted again. An update or another feed's copy of an
+item that matched no rule is matched again by the pipeline (it may say more): the store alerts it once
+if it matches now, and never if the item had matched before. Items stored by versions before this
 module keep their uid, and the uid those versions would give an entry (:attr:`ItemKeys.legacy`) still
 counts as seen, so an upgrade re-alerts nothing. Everything here is pure: plain values in, plain values
 out; the store runs the look-ups and records the decisions in the poll's one transaction.

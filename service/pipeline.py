@@ -167,6 +167,12 @@ class Pipeline:
                 report.matched_items += 1
                 report.matches_by_rule.update(m.rule for m in matches)
             processed.append(ProcessedItem(item, tuple(matches), item.uid in deliverable))
+        for d in (*decided.of("update"), *decided.of("source")):
+            # an edit or another feed's copy may match where the stored text did not: the store alerts it
+            # then, once, unless the item matched before (see Store.commit_poll)
+            again = ruleset.match(d.item)
+            if again and d.twin is not None:
+                processed.append(ProcessedItem(d.item, tuple(again), feed.initialised, stored_id=d.twin))
         result = self.store.commit_poll(
             feed.id,
             now,

@@ -49,6 +49,7 @@ class ProcessedItem:
     item: Item
     matches: tuple[Match, ...]
     deliver: bool
+    stored_id: int | None = None  # an update or another feed's copy of this stored item (core.identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +397,10 @@ class Store:
         sources: Sequence[tuple[int, str]] = (),
         guids_unstable: bool | None = None,
     ) -> CommitResult:
-        """One transaction: feed state, new items (seen), their matches and their outbox rows, and the
-        identity decisions of the poll: ``updates`` to stored items, ``sources`` (another feed's item id,
-        this feed's uid for it) and the feed's ``guids_unstable`` flag."""
+        """One transaction: feed state, new items (seen), their matches and their outbox rows (and those of
+        a known item that matches for the first time: ``stored_id``), and the identity decisions of the
+        poll: ``updates`` to stored items, ``sources`` (another feed's item id, this feed's uid for it) and
+        the feed's ``guids_unstable`` flag."""
         new_items = n_matches = n_outbox = 0
         instant_ids: list[int] = []
         with self.transaction() as conn:
@@ -429,27 +431,39 @@ class Store:
             for p in items:
                 it = p.item
                 keys = it.keys
-                cur = conn.execute(
-                    "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, "
-                    "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
-                    (
-                        feed_id,
-                        it.uid,
-                        it.title,
-                        it.summary,
-                        it.link,
-                        ts(it.published),
-                        it.lang,
-                        ts(now),
-                        keys.guid if keys else None,
-                        keys.link if keys else None,
-                        keys.fingerprint if keys else None,
-                    ),
-                )
-                if cur.rowcount == 0:
-                    continue  # seen before: never processed twice
-                item_id = cur.lastrowid
-                new_items += 1
+                if p.stored_id is not None:
+                    # a known item matches only if it never matched before: then it is matched (and alerted)
+                    # once, with the text that matched; an item that matched already is never alerted again
+                    if conn.execute("SELECT 1 FROM matches WHERE item_id = ?", (p.stored_id,)).fetchone():
+                        continue
+                    conn.execute(
+                        "UPDATE items SET title = ?, summary = ?, link = COALESCE(?, link), updated_at = ? "
+                        "WHERE id = ?",
+                        (it.title, it.summary, it.link, ts(now), p.stored_id),
+                    )
+                    item_id: int | None = p.stored_id
+                else:
+                    cur = conn.execute(
+                        "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, "
+                        "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
+                        (
+                            feed_id,
+                            it.uid,
+                            it.title,
+                            it.summary,
+                            it.link,
+                            ts(it.published),
+                            it.lang,
+                            ts(now),
+                            keys.guid if keys else None,
+                            keys.link if keys else None,
+                            keys.fingerprint if keys else None,
+                        ),
+                    )
+                    if cur.rowcount == 0:
+                        continue  # seen before: never processed twice
+                    item_id = cur.lastrowid
+                    new_items += 1
                 for m in p.matches:
                     conn.execute(
                         "INSERT INTO matches (item_id, rule, priority, hits_json, created_at) "

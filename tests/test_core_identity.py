@@ -117,6 +117,23 @@ def story_by_guid_url(n: int) -> list[Entry]:  # no link: the GUID is the articl
     return [Entry(STORY + ".", "Другой текст.", "http://NEWS.example/story", None)]
 
 
+OFF_TOPIC = "Встреча в Пхеньяне прошла без сюрпризов для наблюдателей"  # matches no rule
+
+
+def plain_copy(n: int) -> list[Entry]:  # the first feed's copy of the story matches nothing
+    return [Entry(OFF_TOPIC, "Текст.", "a-1", "https://news.example/meeting")]
+
+
+def matching_copy(n: int) -> list[Entry]:  # the second feed's copy, from its second fetch, says more
+    if n == 0:
+        return fillers(n)
+    return [Entry(STORY, "Текст.", "b-1", "https://news.example/meeting?utm_source=b"), *fillers(n)]
+
+
+def edited_into_a_match(n: int) -> list[Entry]:
+    return [Entry(OFF_TOPIC if n < 2 else STORY, "Текст.", "g-1", "https://news.example/meeting"), *fillers(n)]
+
+
 def site_root(n: int) -> list[Entry]:  # Meduza-style: every link is the front page, no GUIDs
     return [Entry(f"КНДР и Россия: новость {i}", f"Текст {i}.", None, "https://meduza.example/") for i in range(6)]
 
@@ -148,6 +165,8 @@ CASES = {
     ),
     "two-feeds-same-link-and-guid": Case({"/a": same_story, "/b": same_story}, alerts=1, items=1),
     "two-feeds-link-and-guid-as-url": Case({"/a": story_by_link, "/b": story_by_guid_url}, alerts=1, items=1),
+    "second-feeds-copy-matches-the-first-did-not": Case({"/a": plain_copy, "/b": matching_copy}, alerts=1, items=3),
+    "an-edit-makes-an-item-match": Case({"/a": edited_into_a_match}, alerts=1, items=3),
     "every-link-is-the-site-root": Case({"/a": site_root}, alerts=6, items=6),
     "live-blog-fragments": Case({"/a": live_blog}, alerts=6, items=6),
 }
@@ -269,20 +288,26 @@ async def test_items_stored_by_an_older_version_are_not_alerted_again(
         "INSERT INTO feeds (url, name, interval, initialised, created_at) VALUES (?, 'A', 600, 1, 'x')",
         (httpserver.url_for("/a"),),
     )
-    old_rows = [
-        ("https://www.bbc.example/a?z=1&at_medium=RSS&b=2", STORY, link),  # the old link uid kept at_medium
-        ("g-2", "КНДР и Россия: второе", "https://news.example/2"),
+    old_rows = [  # (uid as the old parser made it, title, summary, link); all alerted then
+        ("https://www.bbc.example/a?z=1&at_medium=RSS&b=2", STORY, "Текст.", link),  # kept at_medium
+        ("g-2", "КНДР и Россия: второе", "Текст.", "https://news.example/2"),
         (
             "sha1:" + hashlib.sha1("КНДР и Россия: третье\nБез ссылки.".encode()).hexdigest(),
             "КНДР и Россия: третье",
+            "Без ссылки.",
             None,
         ),
-        ("urn:rotated-1", "КНДР и Россия: четвёртое", "https://news.example/4"),  # re-GUIDed since
+        ("urn:rotated-1", "КНДР и Россия: четвёртое", "Текст.", "https://news.example/4"),  # re-GUIDed since
     ]
-    for uid, title, url in old_rows:
+    for uid, title, summary, url in old_rows:
+        cur = conn.execute(
+            "INSERT INTO items (feed_id, uid, title, summary, link, seen_at) VALUES (1, ?, ?, ?, ?, 'x')",
+            (uid, title, summary, url),
+        )
         conn.execute(
-            "INSERT INTO items (feed_id, uid, title, summary, link, seen_at) VALUES (1, ?, ?, 'Текст.', ?, 'x')",
-            (uid, title, url),
+            "INSERT INTO matches (item_id, rule, priority, hits_json, created_at) VALUES (?, 'pair', 'instant', "
+            "'[]', 'x')",
+            (cur.lastrowid,),
         )
     conn.commit()
     conn.close()
