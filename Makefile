@@ -17,4 +17,4 @@ check:
 	python3 bot.py check
 
 bench:
-	python3 bench/poll.py && python3 bench/match.py && python3 bench/deliver.py && python3 bench/trend.py
+	python3 bench/poll.py && python3 bench/match.py && python3 bench/deliver.py && python3 bench/trend.py && python3 bench/identity.py

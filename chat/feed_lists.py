@@ -18,12 +18,13 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from chat.feeds import fetch_feed, is_url
 from core.config import Config
+from core.identity import feed_key
 from core.opml import OpmlFeed, parse_opml, render_opml
 from delivery.render import escape
 from store import Store
@@ -53,16 +54,8 @@ class ImportReport:
 
 
 def normalise_url(url: str) -> str:
-    """The key two URLs of one feed share: scheme dropped (http = https), host lowercased, default port,
-    fragment and trailing slash removed; path and query kept as they are."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
+    """The key two URLs of one feed share: :func:`core.identity.feed_key`, as config.yaml and /feed_add use."""
+    return feed_key(url)
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.config import Config
+from core.identity import feed_key
 from core.models import MAX_TEXT
 from delivery.render import escape
 from rules import RuleSet
@@ -58,9 +59,12 @@ async def add_feed(
         return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
     if name is not None and len(name) > MAX_NAME:
         return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
-    retired = {f.url for f in store.retired_feeds()}  # a feed retired by 410 Gone may be added again once it works
-    if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
-        return f"{escape(url)} is already polled."
+    # a feed retired by 410 Gone may be added again once it works; spellings of one URL are one feed
+    retired = {feed_key(f.url) for f in store.retired_feeds()}
+    key = feed_key(url)
+    polled = next((f.url for f in store.all_feeds(enabled_only=True) if feed_key(f.url) == key), None)
+    if key not in retired and polled is not None:
+        return f"{escape(url)} is already polled" + (f" (as {escape(polled)})." if polled != url else ".")
     parsed = await fetch_feed(client, config, url)
     if isinstance(parsed, str):
         return f"❌ Not added: {escape(parsed)}"

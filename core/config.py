@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
+from core.identity import feed_key, param_problem
 from core.models import Item
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
@@ -40,6 +41,7 @@ class FeedConfig:
     lang: str | None
     interval: int  # seconds
     quiet_after: int | None = None  # seconds of silence before "quiet" may be flagged; None = polling's; 0 = never
+    ignore_params: tuple[str, ...] = ()  # the feed's own tracking parameters (``name`` or ``prefix*``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +304,10 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 def _valid_feed_url(url: str) -> str | None:
     """An error message, or None. file:// is allowed (bundled and local feeds)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "must be a valid URL"
     if parts.scheme in ("http", "https"):
         return None if parts.hostname else "must include a host"
     if parts.scheme == "file":
@@ -457,12 +462,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     if not isinstance(raw_feeds, list):
         r.fail(("feeds",), "must be a list of feeds")
         raw_feeds = []
-    seen_urls: dict[str, int] = {}
+    seen_urls: dict[str, tuple[int, str]] = {}  # feed_key → (index, URL as written)
     for i, raw in enumerate(raw_feeds):
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after"})
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after", "ignore_params"})
         url = r.get(fm, "url", fp, str, "")
         if not url:
             if "url" not in fm:
@@ -472,10 +477,21 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         if error:
             r.fail((*fp, "url"), f"{error}, got {url!r}")
             continue
-        if url in seen_urls:
-            r.fail((*fp, "url"), f"duplicate of feeds[{seen_urls[url]}]")
+        key = feed_key(url) if urlsplit(url).scheme in ("http", "https") else url
+        if key in seen_urls:
+            first, spelt = seen_urls[key]
+            line = doc.line(("feeds", first, "url")) or doc.line(("feeds", first))
+            at = f" (line {line})" if line is not None else ""
+            same = "" if spelt == url else f": {url!r} and {spelt!r} are one feed"
+            r.fail((*fp, "url"), f"duplicate of feeds[{first}]{at}{same}")
             continue
-        seen_urls[url] = i
+        seen_urls[key] = (i, url)
+        ignore = r.get(fm, "ignore_params", fp, list, [])
+        for j, param in enumerate(ignore):
+            problem = param_problem(param)
+            if problem:
+                r.fail((*fp, "ignore_params", j), problem)
+        ignore_params = tuple(p for p in ignore if param_problem(p) is None)
         lang = r.get(fm, "lang", fp, str, None)
         if lang is not None and lang not in LANGS:
             r.fail((*fp, "lang"), f"must be one of {', '.join(LANGS)}, got {lang!r}")
@@ -489,6 +505,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 lang=lang,
                 interval=interval or polling.default_interval,
                 quiet_after=_quiet_after(r, fm, fp, None),
+                ignore_params=ignore_params,
             )
         )
 

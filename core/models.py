@@ -49,6 +49,21 @@ class Feed:
     last_error: str | None = None
     initialised: bool = False  # False until the first successful poll (backlog policy)
     enabled: bool = True
+    guids_unstable: bool = False  # its GUIDs were seen to rotate: items are known by link/fingerprint
+    ignore_params: tuple[str, ...] = ()  # query parameters dropped from its item links (config)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKeys:
+    """What an entry can be recognised by, computed once where the entry becomes an Item
+    (:func:`core.identity.entry_keys`); which of them decides is :func:`core.identity.decide`'s job."""
+
+    guid: str | None  # the entry's guid/id as given
+    link: str | None  # canonical link: tracking parameters, fragment and default port gone
+    anchor: str  # the link's fragment when it names a place in the page (``post-7``), else ""
+    fingerprint: str  # of the title alone when it is long enough, else of title + first words
+    content: str  # of title + the summary's first words: tells apart items sharing a title
+    legacy: str  # the uid versions before item identity gave this entry (still counts as seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,7 @@ class Item:
     published: datetime | None = None  # timezone-aware, UTC
     lang: str | None = None
     feed_name: str = ""
+    keys: ItemKeys | None = None  # None for items not read from a feed (``match`` command, tests)
 
     @property
     def key(self) -> tuple[str, str]:

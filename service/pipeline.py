@@ -1,9 +1,11 @@
 """One poll cycle, reading like the pipeline it runs:
 
-    due feeds (store) → fetch + parse (watchers) → only unseen items → match (rules)
-      → commit per feed in one transaction: feed state, items seen, matches, outbox rows (store)
+    due feeds (store) → fetch + parse (watchers) → identity: only new items (core.identity) → match (rules)
+      → commit per feed in one transaction: feed state, items seen, updates and second sources of known
+        items, the feed's GUID stability, matches, outbox rows (store)
 
-Only new items travel past the store check, and a feed's results are committed together, so a crash
+Only new items travel past the identity check (an edited or re-published item, or one another feed
+brought first, is known: recorded, never alerted again), and a feed's results are committed together, so a crash
 between feeds loses nothing and never queues an item twice. A failing feed is recorded with its back-off
 and never stops the others. The first successful poll of a new feed applies the backlog policy: all its
 items are marked seen, but only the newest few recent *matching* ones may be delivered.
@@ -20,10 +22,11 @@ from datetime import datetime
 
 import httpx
 
+from core import identity
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
 from rules import RuleSet
-from store import ProcessedItem, Store
+from store import ItemUpdate, ProcessedItem, Store
 from watchers import FeedPoll, PollSettings, next_poll_at, poll_feeds
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class CycleReport:
     feeds_not_modified: int = 0
     feeds_failed: int = 0
     new_items: int = 0
+    updated_items: int = 0  # known items seen again with an edited title or summary (never re-alerted)
+    other_source_items: int = 0  # items another feed brought first (stored once, this feed recorded)
     matched_items: int = 0
     queued: int = 0
     instant_outbox_ids: list[int] = field(default_factory=list)
@@ -131,8 +136,11 @@ class Pipeline:
             )
             return
         report.feeds_ok += 1
-        unseen = self.store.unseen_uids(feed.id, [item.uid for item in poll.items])
-        new_items = _dedupe([item for item in poll.items if item.uid in unseen])
+        known = self.store.known_items(feed.id, identity.lookup(poll.items))
+        decided = identity.decide(feed.id, poll.items, known, guids_unstable=feed.guids_unstable)
+        new_items = [d.item for d in decided.of("new")]
+        if decided.guids_unstable and not feed.guids_unstable:
+            log.warning("feed_guids_unstable url=%s: items are known by link or fingerprint from now on", feed.url)
         matched: list[tuple[Item, tuple[Match, ...]]] = [(item, tuple(ruleset.match(item))) for item in new_items]
         for _, matches in matched:
             if matches:
@@ -145,6 +153,12 @@ class Pipeline:
             else self.polling.backlog.select([item for item, matches in matched if matches], now)
         )
         processed = [ProcessedItem(item, matches, item.uid in deliverable) for item, matches in matched]
+        for d in (*decided.of("update"), *decided.of("source")):
+            # an edit or another feed's copy may match where the stored text did not: the store alerts it
+            # then, once, unless the item matched before (see Store.commit_poll)
+            again = ruleset.match(d.item)
+            if again and d.twin is not None:
+                processed.append(ProcessedItem(d.item, tuple(again), feed.initialised, stored_id=d.twin))
         result = self.store.commit_poll(
             feed.id,
             now,
@@ -154,21 +168,15 @@ class Pipeline:
             error=None,
             next_poll_at=next_at,
             items=processed,
+            updates=[ItemUpdate(d.twin, d.item.title, d.item.summary) for d in decided.of("update") if d.twin],
+            sources=[(d.twin, d.item.uid) for d in decided.of("source") if d.twin],
+            guids_unstable=decided.guids_unstable,
         )
         report.new_items += len(new_items)
+        report.updated_items += len(decided.of("update"))
+        report.other_source_items += len(decided.of("source"))
         report.queued += result.outbox_rows
         report.instant_outbox_ids.extend(result.instant_outbox_ids)
-
-
-def _dedupe(items: list[Item]) -> list[Item]:
-    """A feed that repeats an entry in one body yields it once."""
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        if item.uid not in seen:
-            seen.add(item.uid)
-            out.append(item)
-    return out
 
 
 def _with_failures(feed: Feed, failures: int) -> Feed:

@@ -1,6 +1,7 @@
 """The store: one SQLite file (WAL) holding everything the bot must remember across restarts.
 
     feeds ──< items ──< matches
+                 ├──< item_sources (other feeds that carried the same item: core/identity.py)
                  │
     subscriptions ──< outbox (one row per chat × item × kind; UNIQUE, so never twice)
     rule_history (previous versions of rule files, for /undo)      kv (small state)
@@ -14,6 +15,7 @@ entry is "uncertain" (delivery/outbox.py). ``<store>.lock`` keeps it to one bot 
 
 from store.db import (
     CommitResult,
+    ItemUpdate,
     OutboxEntry,
     ProcessedItem,
     Store,
@@ -22,4 +24,13 @@ from store.db import (
     Vote,
 )
 
-__all__ = ["CommitResult", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription", "Vote"]
+__all__ = [
+    "CommitResult",
+    "ItemUpdate",
+    "OutboxEntry",
+    "ProcessedItem",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "Vote",
+]

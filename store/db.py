@@ -21,6 +21,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from core.config import FeedConfig, SubscriptionConfig
+from core.identity import Known, Lookup, canonical_link, feed_key, fingerprint, legacy_uid
 from core.models import Feed, Hit, Item, Match, Priority
 from store.lock import StoreLock, StoreLocked
 from store.schema import MIGRATIONS
@@ -52,6 +53,16 @@ class ProcessedItem:
     item: Item
     matches: tuple[Match, ...]
     deliver: bool
+    stored_id: int | None = None  # an update or another feed's copy of this stored item (core.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUpdate:
+    """A stored item seen again with another title or summary (:func:`core.identity.decide`'s update)."""
+
+    item_id: int
+    title: str
+    summary: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +234,7 @@ class Store:
         store = cls(conn, p, lock)
         try:
             store._migrate()
+            store._backfill_identity()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(f"cannot use the store {p}: {exc}") from None
@@ -248,6 +260,28 @@ class Store:
                     if statement:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    def _backfill_identity(self) -> None:
+        """Give items stored before item identity (schema v2) their keys, once: canonical link, fingerprint,
+        and the guid where their uid was one. Their uid stays, so they still count as seen; with the keys,
+        a rotated GUID or another feed's copy of an old item is recognised too."""
+        if self.conn.execute("SELECT 1 FROM kv WHERE key = 'identity_backfilled'").fetchone():
+            return
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, uid, title, summary, link FROM items WHERE fingerprint IS NULL AND link_key IS NULL"
+            ).fetchall()
+            updates = []
+            for item_id, uid, title, summary, link in rows:
+                web = bool(link) and link.startswith(("http://", "https://"))
+                old_link_uid = legacy_uid("", link, "", "") if web else None
+                guid = None if uid.startswith("sha1:") or uid == old_link_uid else uid
+                fp = fingerprint(title, summary) if title or summary else None
+                updates.append((guid, canonical_link(link) if web else None, fp, item_id))
+            conn.executemany("UPDATE items SET guid = ?, link_key = ?, fingerprint = ? WHERE id = ?", updates)
+            conn.execute(
+                "INSERT OR REPLACE INTO kv (key, value) VALUES ('identity_backfilled', ?)", (str(len(updates)),)
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -321,7 +355,7 @@ class Store:
 
     _FEED_COLUMNS = (
         "id, url, name, lang, interval, etag, last_modified, failures, next_poll_at, last_polled_at, "
-        "last_ok_at, last_error, initialised, enabled"
+        "last_ok_at, last_error, initialised, enabled, guids_unstable, ignore_params"
     )
 
     @staticmethod
@@ -341,20 +375,47 @@ class Store:
             last_error=row[11],
             initialised=bool(row[12]),
             enabled=bool(row[13]),
+            guids_unstable=bool(row[14]),
+            ignore_params=tuple(json.loads(row[15] or "[]")),
         )
 
+    @staticmethod
+    def _urls_by_key(conn: sqlite3.Connection) -> dict[str, str]:
+        """Stored feed URLs by :func:`core.identity.feed_key` (enabled feeds first, then the oldest)."""
+        out: dict[str, str] = {}
+        for (url,) in conn.execute("SELECT url FROM feeds ORDER BY enabled DESC, id"):
+            out.setdefault(feed_key(url), url)
+        return out
+
+    def _stored_url(self, conn: sqlite3.Connection, url: str, by_key: dict[str, str]) -> str | None:
+        """The stored URL of the feed ``url`` spells, the exact spelling first."""
+        if conn.execute("SELECT 1 FROM feeds WHERE url = ?", (url,)).fetchone():
+            return url
+        return by_key.get(feed_key(url))
+
     def sync_feeds(self, configs: Sequence[FeedConfig], now: datetime) -> None:
-        """Make the config's feeds present and enabled; disable config feeds no longer listed."""
-        urls = [c.url for c in configs]
+        """Make the config's feeds present and enabled; disable config feeds no longer listed. Spellings of
+        one URL (:func:`core.identity.feed_key`) are one feed: the first listed wins, and a stored feed
+        spelt another way is that feed (polled under the config's spelling, its items and state kept)."""
+        firsts: dict[str, FeedConfig] = {}
+        for c in configs:
+            firsts.setdefault(feed_key(c.url), c)
+        urls: list[str] = []
         with self.transaction() as conn:
-            for c in configs:
+            by_key = self._urls_by_key(conn)
+            for key, c in firsts.items():
+                stored = self._stored_url(conn, c.url, by_key)
+                if stored is not None and stored != c.url:
+                    conn.execute("UPDATE feeds SET url = ? WHERE url = ?", (c.url, stored))
+                by_key[key] = c.url
                 conn.execute(
-                    "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) "
-                    "VALUES (?, ?, ?, ?, 'config', ?) "
+                    "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'config', ?) "
                     "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
-                    "interval = excluded.interval, enabled = 1",
-                    (c.url, c.name, c.lang, c.interval, ts(now)),
+                    "interval = excluded.interval, ignore_params = excluded.ignore_params, enabled = 1",
+                    (c.url, c.name, c.lang, c.interval, json.dumps(list(c.ignore_params)), ts(now)),
                 )
+                urls.append(c.url)
             placeholders = ",".join("?" * len(urls)) or "''"
             conn.execute(
                 f"UPDATE feeds SET enabled = 0 WHERE added_by = 'config' AND url NOT IN ({placeholders})",
@@ -364,8 +425,10 @@ class Store:
     def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
         """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten.
         ``added_by`` becomes its source, so a feed once in config.yaml and added again from chat or by an
-        import is no longer disabled by :meth:`sync_feeds` when the config does not list it."""
+        import is no longer disabled by :meth:`sync_feeds` when the config does not list it. A URL spelt
+        like a stored feed's (:func:`core.identity.feed_key`) is that feed."""
         with self.transaction() as conn:
+            url = self._stored_url(conn, url, self._urls_by_key(conn)) or url
             conn.execute(
                 "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
@@ -443,6 +506,39 @@ class Store:
             seen.update(r[0] for r in rows)
         return wanted - seen
 
+    def known_items(self, feed_id: int, wanted: Lookup) -> list[Known]:
+        """Stored items that :func:`core.identity.decide` must see for one poll: this feed's by uid, GUID
+        or fingerprint, and every feed's by canonical link."""
+        queries = [
+            ("i.feed_id = ? AND i.uid", [feed_id], wanted.uids),
+            ("i.feed_id = ? AND i.guid", [feed_id], wanted.guids),
+            ("i.feed_id = ? AND i.fingerprint", [feed_id], wanted.fingerprints),
+            ("i.link_key", [], wanted.links),
+        ]
+        found: dict[int, Known] = {}
+        for where, params, values in queries:
+            chunk = sorted(values)
+            for start in range(0, len(chunk), 500):
+                part = chunk[start : start + 500]
+                rows = self.conn.execute(
+                    "SELECT i.id, i.feed_id, i.uid, i.guid, i.link_key, i.fingerprint, i.title, i.summary "
+                    f"FROM items i WHERE {where} IN ({','.join('?' * len(part))})",
+                    (*params, *part),
+                )
+                for r in rows:
+                    found[r[0]] = Known(*r)
+        return [found[k] for k in sorted(found)]
+
+    def item_sources(self, item_id: int) -> list[str]:
+        """The URLs of the feeds an item came from: the feed that brought it first, then the others."""
+        rows = self.conn.execute(
+            "SELECT f.url FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id = ? "
+            "UNION ALL SELECT f.url FROM (SELECT * FROM item_sources WHERE item_id = ? ORDER BY seen_at) s "
+            "JOIN feeds f ON f.id = s.feed_id",
+            (item_id, item_id),
+        )
+        return [r[0] for r in rows]
+
     def commit_poll(
         self,
         feed_id: int,
@@ -455,8 +551,14 @@ class Store:
         next_poll_at: datetime,
         gone: bool = False,
         items: Sequence[ProcessedItem] = (),
+        updates: Sequence[ItemUpdate] = (),
+        sources: Sequence[tuple[int, str]] = (),
+        guids_unstable: bool | None = None,
     ) -> CommitResult:
-        """One transaction: feed state, new items (seen), their matches and their outbox rows."""
+        """One transaction: feed state, new items (seen), their matches and their outbox rows (and those of
+        a known item that matches for the first time: ``stored_id``), and the identity decisions of the
+        poll: ``updates`` to stored items, ``sources`` (another feed's item id, this feed's uid for it) and
+        the feed's ``guids_unstable`` flag."""
         new_items = n_matches = n_outbox = 0
         instant_ids: list[int] = []
         with self.transaction() as conn:
@@ -472,18 +574,54 @@ class Store:
                     "last_polled_at = ?, gone = ? WHERE id = ?",
                     (error, ts(next_poll_at), ts(now), int(gone), feed_id),
                 )
+            if guids_unstable is not None:
+                conn.execute("UPDATE feeds SET guids_unstable = ? WHERE id = ?", (int(guids_unstable), feed_id))
+            conn.executemany(
+                "UPDATE items SET title = ?, summary = ?, updated_at = ? WHERE id = ?",
+                [(u.title, u.summary, ts(now), u.item_id) for u in updates],
+            )
+            conn.executemany(
+                "INSERT INTO item_sources (item_id, feed_id, uid, seen_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(item_id, feed_id) DO NOTHING",
+                [(item_id, feed_id, uid, ts(now)) for item_id, uid in sources],
+            )
             subs = self._active_subscriptions(conn) if any(p.deliver and p.matches for p in items) else []
             for p in items:
                 it = p.item
-                cur = conn.execute(
-                    "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at) "
-                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
-                    (feed_id, it.uid, it.title, it.summary, it.link, ts(it.published), it.lang, ts(now)),
-                )
-                if cur.rowcount == 0:
-                    continue  # seen before: never processed twice
-                item_id = cur.lastrowid
-                new_items += 1
+                keys = it.keys
+                if p.stored_id is not None:
+                    # a known item matches only if it never matched before: then it is matched (and alerted)
+                    # once, with the text that matched; an item that matched already is never alerted again
+                    if conn.execute("SELECT 1 FROM matches WHERE item_id = ?", (p.stored_id,)).fetchone():
+                        continue
+                    conn.execute(
+                        "UPDATE items SET title = ?, summary = ?, link = COALESCE(?, link), updated_at = ? "
+                        "WHERE id = ?",
+                        (it.title, it.summary, it.link, ts(now), p.stored_id),
+                    )
+                    item_id: int | None = p.stored_id
+                else:
+                    cur = conn.execute(
+                        "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, "
+                        "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
+                        (
+                            feed_id,
+                            it.uid,
+                            it.title,
+                            it.summary,
+                            it.link,
+                            ts(it.published),
+                            it.lang,
+                            ts(now),
+                            keys.guid if keys else None,
+                            keys.link if keys else None,
+                            keys.fingerprint if keys else None,
+                        ),
+                    )
+                    if cur.rowcount == 0:
+                        continue  # seen before: never processed twice
+                    item_id = cur.lastrowid
+                    new_items += 1
                 for m in p.matches:
                     conn.execute(
                         "INSERT INTO matches (item_id, rule, priority, hits_json, created_at, score) "

@@ -131,4 +131,24 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # v6: the relevance score of a match (rules/score.py), NULL when no score model was loaded
     "ALTER TABLE matches ADD COLUMN score REAL;",
+    # v7: item identity (core/identity.py). Rows stored before keep their uid (still counted as seen);
+    # their new key columns stay NULL. item_sources lists the other feeds an item came from.
+    """
+    ALTER TABLE items ADD COLUMN guid TEXT;
+    ALTER TABLE items ADD COLUMN link_key TEXT;
+    ALTER TABLE items ADD COLUMN fingerprint TEXT;
+    ALTER TABLE items ADD COLUMN updated_at TEXT;
+    CREATE INDEX items_guid ON items(feed_id, guid);
+    CREATE INDEX items_link_key ON items(link_key);
+    CREATE INDEX items_fingerprint ON items(feed_id, fingerprint);
+    ALTER TABLE feeds ADD COLUMN guids_unstable INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE feeds ADD COLUMN ignore_params TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE item_sources (
+        item_id  INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        feed_id  INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        uid      TEXT NOT NULL,
+        seen_at  TEXT NOT NULL,
+        PRIMARY KEY (item_id, feed_id)
+    );
+    """,
 )

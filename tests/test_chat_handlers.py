@@ -145,6 +145,8 @@ async def test_admins_manage_feeds_after_a_live_check(emu: BotApiEmulator, bot: 
     assert "Only the bot's admins" in await say(emu, ANALYST, ANALYST, f"/feed_add {url}")
     assert "Not added: not a feed" in await say(emu, ADMIN, ADMIN, f"/feed_add {httpserver.url_for('/page')}")
     assert "Added <b>Пример RU</b> (7 items now)" in await say(emu, ADMIN, ADMIN, f"/feed_add {url} Пример RU")
+    respelt = url.replace("http://", "HTTP://") + "/?utm_source=tg"  # one feed: not added twice
+    assert f"already polled (as {url})" in await say(emu, ADMIN, ADMIN, f"/feed_add {respelt}")
     assert url in await say(emu, ADMIN, ADMIN, "/feeds")
     assert "Removed" in await say(emu, ADMIN, ADMIN, f"/feed_remove {url}")
     assert all(f.url != url for f in bot.store.all_feeds(enabled_only=True))

@@ -247,3 +247,8 @@ def test_delivery_keys_defaults_and_problems(tmp_path: Path) -> None:
     assert any(":2: delivery.stale_after:" in p for p in found), found
     assert any(":3: delivery.max_instant_per_pass: must be at least 1, got 0" in p for p in found), found
     assert any(":4: delivery.flood: unknown key" in p for p in found), found
+
+
+def test_a_feed_url_urllib_cannot_split_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - http://[bad/rss\n  - https://ok.example/rss\n")
+    assert [p.split(": ", 1)[1] for p in problems(path)] == ["feeds[0].url: must be a valid URL, got 'http://[bad/rss'"]

@@ -211,6 +211,16 @@ def test_sync_feeds_disables_removed_config_feeds_keeps_chat_added(store: Store)
     assert urls == {"https://other.example/rss", "https://chat.example/rss"}
 
 
+def test_another_spelling_of_a_feed_url_is_the_same_feed_with_its_items(store: Store) -> None:
+    commit(store, ProcessedItem(item("a"), (INSTANT,), True))
+    before = feed_id(store)
+    store.sync_feeds([FeedConfig("http://NEWS.example:80/rss/", "News", "ru", 600)], NOW)  # config re-spelt
+    assert [(f.id, f.url) for f in store.all_feeds()] == [(before, "http://NEWS.example:80/rss/")]
+    again = store.add_feed("https://news.example/rss#top", "chat", None, 600, "chat:1", NOW)  # /feed_add
+    assert again.id == before and len(store.all_feeds()) == 1
+    assert store.unseen_uids(before, ["a"]) == set(), "its items are still seen"
+
+
 @pytest.mark.parametrize("source", ["chat:42", "import:42", "import"])
 def test_a_config_feed_added_again_from_chat_or_import_stays_after_the_config_drops_it(
     store: Store, source: str

@@ -1,7 +1,7 @@
 """Parsing a fetched body with feedparser and normalising entries to :class:`core.models.Item`.
 
-feedparser's dicts stop here. An entry becomes an Item with a stable ``uid`` (guid/id, else the
-canonical link, else a hash of title and summary), plain-text title and summary (HTML stripped,
+feedparser's dicts stop here. An entry becomes an Item with its identity keys (guid, canonical link,
+fingerprint: :func:`core.identity.entry_keys`, which decides nothing yet), plain-text title and summary (HTML stripped,
 entities decoded, whitespace collapsed), a UTC ``published`` time, and a language. A ``bozo`` feed that
 still has entries is used; one with no entries is a per-feed error, and so is a feed whose every entry
 lacks a title and summary (a well-formed empty feed is not). A bad entry is skipped and counted, never
@@ -12,23 +12,24 @@ from __future__ import annotations
 
 import calendar
 import codecs
-import hashlib
 import html
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
+from core.identity import canonical_link, entry_keys
 from core.models import Item, cap_text
+
+__all__ = ["ParseResult", "canonical_link", "parse_feed", "plain_text"]
 
 log = logging.getLogger(__name__)
 KNOWN_LANGS = ("ru", "en", "ko")
-_TRACKING = re.compile(r"^(utm_|yclid$|gclid$|fbclid$|_openstat$|from$|ref$)")
 _SPACES = re.compile(r"\s+")
 _BLOCK_TAGS = frozenset(
     [
@@ -103,15 +104,6 @@ def _collapse(text: str) -> str:
     return "\n".join(p for p in paragraphs if p)
 
 
-def canonical_link(link: str) -> str:
-    """Lowercase scheme and host, drop the fragment and tracking parameters."""
-    parts = urlsplit(link.strip())
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k.lower())]
-    )
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
-
-
 def _text(value: str, detail: Any) -> str:
     """feedparser has decoded entities already; strip tags only where the content is (X)HTML."""
     kind = (detail or {}).get("type", "text/html") if isinstance(detail, dict) else "text/html"
@@ -136,32 +128,29 @@ def _lang(tag: object) -> str | None:
     return None
 
 
-def _entry_to_item(entry: Any, feed_url: str, feed_name: str, lang: str | None) -> Item | None:
+def _entry_to_item(
+    entry: Any, feed_url: str, feed_name: str, lang: str | None, ignore_params: Sequence[str] = ()
+) -> Item | None:
     title = _text(entry.get("title") or "", entry.get("title_detail"))
     summary = _text(entry.get("summary") or "", entry.get("summary_detail"))
     if not summary and entry.get("content"):
         summary = _text(entry["content"][0].get("value", ""), entry["content"][0])
     title, summary = cap_text(title), cap_text(summary)
-    raw_link = entry.get("link") or ""
-    link = canonical_link(raw_link) if raw_link.startswith(("http://", "https://")) else None
-    guid = (entry.get("id") or "").strip()
     if not (title or summary):
         return None
-    if guid:
-        uid = guid
-    elif link:
-        uid = link
-    else:
-        uid = "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+    raw_link = (entry.get("link") or "").strip()
+    # identity: the one normalisation every entry goes through (core.identity decides what it means)
+    keys = entry_keys(entry.get("id") or "", raw_link, title, summary, ignore_params)
     return Item(
         feed_url=feed_url,
-        uid=uid[:1000],
+        uid=keys.guid or keys.link or "sha1:" + keys.fingerprint,  # provisional: the pipeline decides
         title=title,
         summary=summary,
-        link=raw_link.strip() if link else None,
+        link=raw_link if raw_link.startswith(("http://", "https://")) else None,
         published=_time(entry),
         lang=lang or _lang(entry.get("language")),
         feed_name=feed_name,
+        keys=keys,
     )
 
 
@@ -250,8 +239,10 @@ def parse_feed(
     feed_name: str = "",
     lang: str | None = None,
     content_type: str | None = None,
+    ignore_params: Sequence[str] = (),
 ) -> ParseResult:
-    """Parse ``body`` (never a URL: feedparser must not fetch anything itself)."""
+    """Parse ``body`` (never a URL: feedparser must not fetch anything itself); ``ignore_params`` are the
+    feed's own tracking parameters, dropped from its links like :data:`core.identity.TRACKING_PARAMS`."""
     body, content_type = _reencode(body, content_type)
     headers = {"content-type": content_type} if content_type else {}
     try:
@@ -277,7 +268,7 @@ def parse_feed(
     skipped = 0
     for entry in entries:
         try:
-            item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang)
+            item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang, ignore_params)
         except Exception:
             log.warning("feed_entry_failed url=%s", feed_url, exc_info=True)
             item = None

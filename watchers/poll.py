@@ -76,7 +76,12 @@ async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings
                 elapsed=time.perf_counter() - started,
             )
         parsed = parse_feed(
-            result.body, feed_url=feed.url, feed_name=feed.name, lang=feed.lang, content_type=result.content_type
+            result.body,
+            feed_url=feed.url,
+            feed_name=feed.name,
+            lang=feed.lang,
+            content_type=result.content_type,
+            ignore_params=feed.ignore_params,
         )
         if parsed.error:
             return FeedPoll(
