@@ -87,23 +87,38 @@ PLAIN_ITEM = "<title>Kim meets Putin</title><link>https://a.example/1</link><gui
     [
         ("ill-formed", RSS.format(channel="", item=PLAIN_ITEM + "<description>a & b</description>")),
         ("doctype with entities", '<!DOCTYPE rss [<!ENTITY x "boom">]>' + RSS.format(channel="", item=PLAIN_ITEM)),
-        ("media:title beside title", RSS.format(
-            channel="", item=PLAIN_ITEM + '<media:title xmlns:media="http://search.yahoo.com/mrss/">m</media:title>'
-        )),
-        ("itunes:summary beside description", RSS.format(
-            channel="",
-            item=PLAIN_ITEM + "<description>d</description>"
-            '<itunes:summary xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">s</itunes:summary>',
-        )),
+        (
+            "media:title beside title",
+            RSS.format(
+                channel="", item=PLAIN_ITEM + '<media:title xmlns:media="http://search.yahoo.com/mrss/">m</media:title>'
+            ),
+        ),
+        (
+            "itunes:summary beside description",
+            RSS.format(
+                channel="",
+                item=PLAIN_ITEM + "<description>d</description>"
+                '<itunes:summary xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">s</itunes:summary>',
+            ),
+        ),
         ("two titles", RSS.format(channel="", item=PLAIN_ITEM + "<title>again</title>")),
         ("markup inside a title", RSS.format(channel="", item="<title>a <b>b</b></title><guid>g</guid>")),
         ("xml:base", RSS.format(channel="", item=PLAIN_ITEM).replace("<item>", '<item xml:base="https://b.example/">')),
         ("unknown root", "<?xml version='1.0'?><feed><entry><title>t</title></entry></feed>"),
         ("no entries", RSS.format(channel="", item="").replace("<item></item>", "")),
-        ("xhtml content", '<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id><title>t</title>'
-         '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div></content></entry></feed>'),
-        ("latin-1 body", RSS.format(channel="", item=PLAIN_ITEM).replace("utf-8", "iso-8859-1").replace(
-            "Putin", "Put\xefn").encode("latin-1").decode("latin-1")),
+        (
+            "xhtml content",
+            '<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id><title>t</title>'
+            '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div></content></entry></feed>',
+        ),
+        (
+            "latin-1 body",
+            RSS.format(channel="", item=PLAIN_ITEM)
+            .replace("utf-8", "iso-8859-1")
+            .replace("Putin", "Put\xefn")
+            .encode("latin-1")
+            .decode("latin-1"),
+        ),
     ],
 )
 def test_documents_the_fast_path_leaves_to_feedparser(case: str, body: str) -> None:
@@ -116,14 +131,24 @@ def test_documents_the_fast_path_leaves_to_feedparser(case: str, body: str) -> N
 @pytest.mark.parametrize(
     ("case", "item", "expected"),
     [
-        ("guid is the link", "<title>t</title><guid>https://a.example/p?utm_source=x</guid>",
-         ("https://a.example/p?utm_source=x", "https://a.example/p?utm_source=x")),
+        (
+            "guid is the link",
+            "<title>t</title><guid>https://a.example/p?utm_source=x</guid>",
+            ("https://a.example/p?utm_source=x", "https://a.example/p?utm_source=x"),
+        ),
         ("guid not a permalink", '<title>t</title><guid isPermaLink="false">abc</guid>', ("abc", None)),
-        ("link without guid", "<title>t</title><link>https://A.example/x#frag</link>",
-         ("https://a.example/x", "https://A.example/x#frag")),
-        ("content:encoded stands in for a missing description", "<title>t</title><guid>g</guid>"
-         '<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">&lt;p&gt;body&lt;/p&gt;'
-         "</content:encoded>", ("g", None)),
+        (
+            "link without guid",
+            "<title>t</title><link>https://A.example/x#frag</link>",
+            ("https://a.example/x", "https://A.example/x#frag"),
+        ),
+        (
+            "content:encoded stands in for a missing description",
+            "<title>t</title><guid>g</guid>"
+            '<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">&lt;p&gt;body&lt;/p&gt;'
+            "</content:encoded>",
+            ("g", None),
+        ),
     ],
 )
 def test_accepted_documents_keep_identity_and_links(case: str, item: str, expected: tuple[str, str | None]) -> None:

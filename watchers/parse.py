@@ -266,9 +266,7 @@ def parse_feed(
     if parsed is None:
         headers = {"content-type": content_type} if content_type else {}
         try:
-            parsed = feedparser.parse(
-                body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-            )
+            parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
         except Exception as exc:  # feedparser is robust, but a feed must never crash the poll
             log.warning("feed_parser_failed url=%s", feed_url, exc_info=True)
             return ParseResult((), error=f"parser failed: {type(exc).__name__}: {exc}"[:300])
