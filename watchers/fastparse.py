@@ -27,6 +27,7 @@ limits stay on), so a hostile body cannot expand entities, fetch anything or exh
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -236,10 +237,10 @@ def _raw(element: Any) -> str:
 
 def _fix(value: str) -> str:
     """feedparser's repair of UTF-8 read as Latin-1, then its cp1252 map (both applied to every value)."""
-    try:
+    if value.isascii():
+        return value
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         value = value.encode("iso-8859-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
     return value.translate(_cp1252)
 
 

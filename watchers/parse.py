@@ -1,4 +1,4 @@
-"""Parsing a fetched body (lxml fast path, feedparser as the reference) and normalising entries to :class:`core.models.Item`.
+"""Parsing a fetched body (lxml fast path, feedparser the reference) and normalising entries to Items.
 
 feedparser's dicts stop here. An entry becomes an Item with a stable ``uid`` (guid/id, else the
 canonical link, else a hash of title and summary), plain-text title and summary (HTML stripped,
