@@ -38,6 +38,7 @@ group → per rule: scope → ``none`` → ``all``/``any`` (with ``in`` and ``mi
 
 from __future__ import annotations
 
+import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -224,12 +225,57 @@ def _entries(low: str, fi: int, s: int, e0: int, entries: tuple[_Entry, ...], ou
                     out.append((gid, excl, fi, span[0] if before else s, span[1] if after else te))
 
 
+def required_literals(pattern: str) -> frozenset[str] | None:
+    """Lowercase literal strings one of which occurs in every text ``pattern`` matches, or None when no
+    such set is known (a class, a dot, an optional part only…). The RE2 pass costs ~2.6 µs a field
+    against ~0.18 µs for a substring check (issue 16), so a field without any of these skips it."""
+    # Python's own regex parser (no public name, no stubs): RE2's syntax agrees on everything read here.
+    sre: Any = importlib.import_module("re._parser")
+
+    try:
+        tree = sre.parse(pattern)
+    except Exception:  # syntax Python does not know (\pL…): no pre-filter, RE2 always runs
+        return None
+
+    def sequence(items: Any) -> frozenset[str] | None:
+        best: frozenset[str] | None = None
+        run: list[str] = []
+
+        def consider(found: frozenset[str] | None) -> None:
+            nonlocal best
+            if found and (best is None or min(map(len, found)) > min(map(len, best))):
+                best = found
+
+        for op, arg in [*list(items), (None, None)]:
+            if op is sre.LITERAL:
+                run.append(chr(arg).lower())
+                continue
+            consider(frozenset(["".join(run)]) if run else None)
+            run = []
+            if op is sre.SUBPATTERN:
+                consider(sequence(arg[-1]))
+            elif op is sre.BRANCH:
+                branches = [sequence(b) for b in arg[1]]
+                if all(branches):
+                    consider(frozenset().union(*branches))  # type: ignore[arg-type]
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1:
+                consider(sequence(arg[2]))
+        return best
+
+    return sequence(tree)
+
+
 class _RegexSet:
-    """``re:`` aliases: one RE2 Set pass says which occur; only those are run for their spans."""
+    """``re:`` aliases: one RE2 Set pass says which occur; only those are run for their spans. A field
+    containing none of the regexes' required literals (:func:`required_literals`) skips the pass."""
 
     def __init__(self, regexes: Sequence[tuple[int, bool, CompiledRegex]]) -> None:
         self.regexes = tuple(regexes)
         self.set: Any = None
+        literals = [required_literals(rx.regex.pattern) for _, _, rx in self.regexes]
+        self.literals: tuple[str, ...] | None = (
+            tuple(sorted(frozenset().union(*literals))) if all(literals) else None  # type: ignore[arg-type]
+        )
         if self.regexes:
             import re2
 
@@ -242,6 +288,8 @@ class _RegexSet:
             self.set.Compile()
 
     def scan(self, low: str, fi: int, out: list[_RawHit]) -> None:
+        if self.literals is not None and not any(literal in low for literal in self.literals):
+            return
         found = self.set.Match(low)
         if not found:
             return
