@@ -3,6 +3,10 @@
     due feeds (store) → fetch + parse (watchers) → only unseen items → match (rules)
       → commit per feed in one transaction: feed state, items seen, matches, outbox rows (store)
 
+Each feed goes through the rest of the pipeline as soon as its fetch and parse finish (no whole-cycle
+buffering), and parsing and matching run in the CPU pool (:mod:`core.workers`), so the event loop only
+does I/O and awaits between feeds: a command is answered while a cycle runs.
+
 Only new items travel past the store check, and a feed's results are committed together, so a crash
 between feeds loses nothing and never queues an item twice. A failing feed is recorded with its back-off
 and never stops the others. The first successful poll of a new feed applies the backlog policy: all its
@@ -22,9 +26,10 @@ import httpx
 
 from core.config import BacklogPolicy, PollingConfig
 from core.models import Feed, Item, Match
+from core.workers import CpuPool, default_pool
 from rules import RuleSet
 from store import ProcessedItem, Store
-from watchers import FeedPoll, PollSettings, next_poll_at, poll_feeds
+from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +80,14 @@ class Pipeline:
         client: httpx.AsyncClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
+        pool: CpuPool | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
+        self.pool = pool or default_pool()
 
     async def run_cycle(
         self,
@@ -95,11 +102,12 @@ class Pipeline:
         due = self.store.due_feeds(now) if feeds is None else list(feeds)
         report.feeds_due = len(due)
         if due:
-            polls = await poll_feeds(self.client, due, self.settings, now, on_done=on_feed_done)
             ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
-            for poll in polls:
+            async for poll in iter_polls(self.client, due, self.settings, self.pool):
+                if on_feed_done is not None:
+                    on_feed_done(poll)
                 try:
-                    self._commit(poll, ruleset, now, report)
+                    await self._commit(poll, ruleset, now, report)
                 except Exception:  # one feed's bad data must not stop the others
                     log.exception("feed_commit_failed url=%s", poll.feed.url)
                     report.feeds_failed += 1
@@ -108,7 +116,7 @@ class Pipeline:
         log.info("poll_cycle %s", report.summary())
         return report
 
-    def _commit(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, report: CycleReport) -> None:
+    async def _commit(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, report: CycleReport) -> None:
         feed = poll.feed
         if poll.outcome == "error":
             report.feeds_failed += 1
@@ -153,8 +161,8 @@ class Pipeline:
             else backlog_deliverable(new_items, self.polling.backlog, now)
         )
         processed: list[ProcessedItem] = []
-        for item in new_items:
-            matches: list[Match] = ruleset.match(item)
+        matched = await self.pool.run(_match_all, ruleset, new_items) if new_items else []
+        for item, matches in zip(new_items, matched, strict=True):
             if matches:
                 report.matched_items += 1
                 report.matches_by_rule.update(m.rule for m in matches)
@@ -172,6 +180,11 @@ class Pipeline:
         report.new_items += len(new_items)
         report.queued += result.outbox_rows
         report.instant_outbox_ids.extend(result.instant_outbox_ids)
+
+
+def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
+    """One feed's new items through the rules (in the CPU pool)."""
+    return [ruleset.match(item) for item in items]
 
 
 def _dedupe(items: list[Item]) -> list[Item]:

@@ -10,7 +10,7 @@ The watchers know nothing of rules, the store or Telegram: the pipeline joins th
 
 from watchers.fetch import FetchResult, PollSettings, check_url_allowed, fetch, is_private_address, make_client
 from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
-from watchers.poll import FeedPoll, next_poll_at, poll_feeds, poll_one
+from watchers.poll import FeedPoll, iter_polls, next_poll_at, poll_feeds, poll_one
 
 __all__ = [
     "FeedPoll",
@@ -21,6 +21,7 @@ __all__ = [
     "check_url_allowed",
     "fetch",
     "is_private_address",
+    "iter_polls",
     "make_client",
     "next_poll_at",
     "parse_feed",
