@@ -46,6 +46,7 @@ _NAMESPACES = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespace
 _ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_C1 = re.compile("[\x80-\x9f]")
 _ASCII_COMPATIBLE = frozenset(["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "windows-1252"])
 
 # feedparser handler (by the name it dispatches on) → the entry field it fills, for the elements read here.
@@ -209,12 +210,21 @@ def _fp_name(element: Any) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         return "#comment"
-    local = etree.QName(tag).localname.lower()
-    namespace = _namespace(element).lower()
-    if "backend.userland.com/rss" in namespace:
-        namespace = "http://backend.userland.com/rss"
-    prefix = _NAMESPACES.get(namespace, element.prefix) if namespace else None
-    return f"{prefix.lower()}_{local}" if prefix else local
+    key = (tag, element.prefix)
+    name = _NAME_CACHE.get(key)
+    if name is None:
+        local = etree.QName(tag).localname.lower()
+        namespace = _namespace(element).lower()
+        if "backend.userland.com/rss" in namespace:
+            namespace = "http://backend.userland.com/rss"
+        prefix = _NAMESPACES.get(namespace, element.prefix) if namespace else None
+        name = f"{prefix.lower()}_{local}" if prefix else local
+        if len(_NAME_CACHE) < 10_000:  # bounded: a hostile feed's invented names must not grow it forever
+            _NAME_CACHE[key] = name
+    return name
+
+
+_NAME_CACHE: dict[tuple[str, str | None], str] = {}
 
 
 def _feed_language(root: Any, feed_el: Any, name: str) -> str | None:
@@ -241,7 +251,13 @@ def _fix(value: str) -> str:
         return value
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         value = value.encode("iso-8859-1").decode("utf-8")
-    return value.translate(_cp1252)
+    return value.translate(_cp1252) if _C1.search(value) else value  # translate() is slow; C1 is rare
+
+
+def _join(value: str) -> str:
+    """feedparser's ``_urljoin("", value)``: with no base, urljoin returns the value, so only its fix of
+    ``scheme:///path`` (extra slashes dropped) can change anything."""
+    return _urljoin("", value) if ":///" in value else value
 
 
 def _text(element: Any) -> str:
@@ -285,8 +301,8 @@ def _entry(element: Any, atom: bool) -> dict[str, Any]:
     if about:
         entry["id"] = about
         seen.add("id")
-    for descendant in element.iterdescendants():
-        if descendant.getparent() is not element and _fp_name(descendant) in _CONFLICTING:
+    for child in element:
+        if len(child) and any(_fp_name(d) in _CONFLICTING for d in child.iterdescendants()):
             raise Declined("a field inside a nested element")
     links: list[dict[str, str]] = []
     alternate: str | None = None
@@ -324,7 +340,7 @@ def _entry(element: Any, atom: bool) -> dict[str, Any]:
                     raise Declined("atom link without href")
                 rel = attrs.setdefault("rel", "alternate")
                 attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
-                attrs["href"] = _urljoin("", attrs["href"])
+                attrs["href"] = _join(attrs["href"])
                 links.append(attrs)
                 if rel == "alternate" and _content_type(attrs["type"], "") in HTML_TYPES:
                     alternate = attrs["href"]
@@ -332,15 +348,17 @@ def _entry(element: Any, atom: bool) -> dict[str, Any]:
                 if attrs or link_text is not None:
                     raise Declined("rss link with attributes or twice")
                 value = _raw(child)
-                value = _fix(_urljoin("", value) if value else value)
-                link_text = _ENTITY_IN_LINK.sub(r"&\g<1>", value.replace("&amp;", "&"))
+                value = _fix(_join(value))
+                if "&" in value:
+                    value = _ENTITY_IN_LINK.sub(r"&\g<1>", value.replace("&amp;", "&"))
+                link_text = value
                 links.append({"rel": "alternate", "type": "text/html", "href": link_text})
         elif field == "id":
             attrs = _attrs(child)
             guidislink = attrs.get("ispermalink", "true") == "true"
             value = _raw(child)
             if value and guidislink:
-                value = _urljoin("", value)
+                value = _join(value)
             entry["id"] = _fix(value)
         elif field in ("published", "updated", "created"):
             entry[f"{field}_parsed"] = _parse_date(_text(child))
