@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -128,12 +129,10 @@ def peak_rss_mb() -> float:
 def cpu_seconds() -> float:
     """CPU seconds of this process and its live children (a process pool's workers)."""
     me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
+    total: float = sum(me.cpu_times()[:2])
     for child in me.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.Error):
             total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            pass
     return total
 
 
@@ -143,7 +142,7 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
     pool = None if kind == "inline" else CpuPool(kind)
     if pool is not None:  # start the workers before the clock (a spawned process imports the project)
         await asyncio.gather(*(pool.run(os.getpid) for _ in range(pool.workers * 2)))
-    watchers.poll.parse_feed = functools.partial(parse_feed, fast=parser == "fast")  # type: ignore[assignment]
+    setattr(watchers.poll, "parse_feed", functools.partial(parse_feed, fast=parser == "fast"))  # noqa: B010
     try:
         async with make_client(settings) as client:
             cpu, started = cpu_seconds(), time.perf_counter()
@@ -160,7 +159,7 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
             t2, c2 = time.perf_counter() - started, cpu_seconds() - cpu
             not_modified = sum(p.outcome == "not_modified" for p in second)
     finally:
-        watchers.poll.parse_feed = parse_feed
+        setattr(watchers.poll, "parse_feed", parse_feed)  # noqa: B010
         if pool is not None:
             pool.close()
     print(

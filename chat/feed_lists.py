@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from chat.feeds import fetch_feed, is_url
 from core.config import Config
 from core.opml import OpmlFeed, parse_opml, render_opml
 from delivery.render import escape
 from store import Store
 from watchers import is_private_address
+from watchers.fetch import FeedClient
 
 EXPORT_TITLE = "DPRK–Russia monitor feeds"
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
@@ -95,7 +94,7 @@ async def import_feeds(
     added_by: str,
     now: datetime,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: FeedClient | None = None,
     tick: Callable[[], object] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
@@ -151,7 +150,7 @@ async def import_opml(
     added_by: str,
     now: datetime,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: FeedClient | None = None,
 ) -> ImportReport:
     """Parse ``data`` and import its feeds; the file's problems come first in the report's errors."""
     parsed = parse_opml(data)

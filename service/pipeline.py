@@ -22,14 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-import httpx
-
 from core.config import BacklogPolicy, PollingConfig
 from core.models import Feed, Item, Match
 from core.workers import CpuPool, default_pool
 from rules import RuleSet
 from store import ProcessedItem, Store
 from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
+from watchers.fetch import FeedClient
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ class Pipeline:
     def __init__(
         self,
         store: Store,
-        client: httpx.AsyncClient,
+        client: FeedClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
         pool: CpuPool | None = None,

@@ -1,4 +1,4 @@
-"""Watchers: fetch due feeds (httpx, conditional GET, caps) and parse them (feedparser) into Items.
+"""Watchers: fetch due feeds (aiohttp, conditional GET, caps) and parse them (lxml, feedparser) into Items.
 
     poll_feeds(client, feeds, settings) -> [FeedPoll]      one pass, bounded concurrency, never raises
       fetch(client, url, settings, etag=, last_modified=)  one GET: validators, redirects, size caps

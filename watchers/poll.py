@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import httpx
-
 from core.models import Feed, Item
 from core.workers import CpuPool
-from watchers.fetch import FetchResult, PollSettings, fetch
+from watchers.fetch import FeedClient, FetchResult, PollSettings, fetch
 from watchers.parse import parse_feed
 
 log = logging.getLogger(__name__)
@@ -63,9 +61,7 @@ def next_poll_at(feed: Feed, now: datetime, *, ok: bool, retry_after: int | None
     return now + timedelta(seconds=delay)
 
 
-async def poll_one(
-    client: httpx.AsyncClient, feed: Feed, settings: PollSettings, pool: CpuPool | None = None
-) -> FeedPoll:
+async def poll_one(client: FeedClient, feed: Feed, settings: PollSettings, pool: CpuPool | None = None) -> FeedPoll:
     """Fetch and parse one feed (the parse in ``pool``, else on the loop); never raises."""
     started = time.perf_counter()
     try:
@@ -113,7 +109,7 @@ async def poll_one(
 
 
 async def iter_polls(
-    client: httpx.AsyncClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None = None
+    client: FeedClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None = None
 ) -> AsyncIterator[FeedPoll]:
     """Poll ``feeds`` with at most ``settings.concurrency`` in flight, yielding each result as it is ready.
 
@@ -125,7 +121,7 @@ async def iter_polls(
 
 
 async def _indexed_polls(
-    client: httpx.AsyncClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None
+    client: FeedClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None
 ) -> AsyncIterator[tuple[int, FeedPoll]]:
     pending = iter(enumerate(feeds))
     ready: asyncio.Queue[tuple[int, FeedPoll] | None] = asyncio.Queue(maxsize=max(settings.concurrency, 1))
@@ -153,7 +149,7 @@ async def _indexed_polls(
 
 
 async def poll_feeds(
-    client: httpx.AsyncClient,
+    client: FeedClient,
     feeds: Sequence[Feed],
     settings: PollSettings,
     now: datetime | None = None,
