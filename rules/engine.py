@@ -38,6 +38,7 @@ group → per rule: scope → ``none`` → ``all``/``any`` (with ``in`` and ``mi
 
 from __future__ import annotations
 
+import functools
 import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -853,8 +854,17 @@ class RuleSet:
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
-    """Read, validate and compile rule files; raises :class:`RuleError` listing every problem."""
+def load_rules(paths: Sequence[Path], *, cache: Path | None = None) -> RuleSet:
+    """Read, validate and compile rule files; raises :class:`RuleError` listing every problem.
+
+    With ``cache`` (a folder), parsed files are kept there and reused while their text, the parsing code
+    and the morphology versions are unchanged (:mod:`rules.cache`; ``bot.py match`` uses it).
+    """
+    parse: Callable[[str, str], tuple[RuleFile, list[Problem]]] = parse_file
+    if cache is not None:
+        from rules.cache import parse_file_cached
+
+        parse = functools.partial(parse_file_cached, folder=cache)
     sources: list[RuleFile] = []
     problems: list[Problem] = []
     for path in paths:
@@ -863,7 +873,7 @@ def load_rules(paths: Sequence[Path]) -> RuleSet:
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(str(Path(path)), None, "", f"cannot read the rule file: {exc}"))
             continue
-        rf, found = parse_file(text, str(Path(path)))
+        rf, found = parse(text, str(Path(path)))
         sources.append(rf)
         problems.extend(found)
     return _finish(sources, problems)
