@@ -4,7 +4,7 @@ run is searched through an index, never a full scan of items, matches or outbox.
 Each Store method is run against a real SQLite file while a trace callback records the statements it
 executes (with their values bound); each recorded statement is then put through EXPLAIN QUERY PLAN. A
 timing test would flake under load and pass on a small store; the plan is what decides how a query costs
-at 500,000 items (bench/store.py measures that).
+at 500,000 items (bench/store_queries.py measures that).
 """
 
 from __future__ import annotations
