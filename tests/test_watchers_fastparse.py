@@ -8,6 +8,7 @@ to feedparser, and hostile ones it must not expand.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,10 +63,13 @@ def _differences(paths: list[Path], figure: Callable[[str], None], label: str) -
 
 @pytest.mark.slow
 def test_fast_path_gives_feedparsers_items_over_its_own_corpus(
-    corpus: list[Path], figure: Callable[[str], None]
+    corpus: list[Path], figure: Callable[[str], None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    problems = _differences(corpus, figure, "feedparser corpus")
+    with caplog.at_level(logging.WARNING, logger="watchers.fastparse"):
+        problems = _differences(corpus, figure, "feedparser corpus")
     assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:10])
+    unforeseen = [r.getMessage() for r in caplog.records if r.name == "watchers.fastparse"]
+    assert not unforeseen, f"the fast path raised where it should have declined: {unforeseen[:3]}"
 
 
 def test_fast_path_gives_feedparsers_items_for_every_fixture(figure: Callable[[str], None]) -> None:
