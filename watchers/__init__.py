@@ -8,52 +8,17 @@
 The watchers know nothing of rules, the store or Telegram: the pipeline joins them.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from watchers.fetch import (
-        FeedClient,
-        FetchResult,
-        PollSettings,
-        check_url_allowed,
-        fetch,
-        is_private_address,
-        make_client,
-    )
-    from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
-    from watchers.poll import FeedPoll, iter_polls, next_poll_at, poll_feeds, poll_one
-
-# Names load their module on first use (PEP 562): ``bot.py match`` parses a file without importing the
-# HTTP client (aiohttp costs ~0.5 s to import), and the bot imports everything anyway.
-_HOME = {
-    **dict.fromkeys(
-        [
-            "FeedClient",
-            "FetchResult",
-            "PollSettings",
-            "check_url_allowed",
-            "fetch",
-            "is_private_address",
-            "make_client",
-        ],
-        "watchers.fetch",
-    ),
-    **dict.fromkeys(["ParseResult", "canonical_link", "parse_feed", "plain_text"], "watchers.parse"),
-    **dict.fromkeys(["FeedPoll", "iter_polls", "next_poll_at", "poll_feeds", "poll_one"], "watchers.poll"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'watchers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+from watchers.fetch import (
+    FeedClient,
+    FetchResult,
+    PollSettings,
+    check_url_allowed,
+    fetch,
+    is_private_address,
+    make_client,
+)
+from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
+from watchers.poll import FeedPoll, iter_polls, next_poll_at, poll_feeds, poll_one
 
 __all__ = [
     "FeedClient",

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
+import importlib
 import ipaddress
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
-import aiohttp
-from aiohttp.client_proto import ResponseHandler
+if TYPE_CHECKING:
+    import aiohttp
 
 from core.config import PollingConfig
 
@@ -72,34 +74,44 @@ class FetchResult:
     final_url: str | None = None
 
 
-class RefusedAddress(aiohttp.ClientConnectionError):
-    """A connection whose peer is a private, loopback or link-local address, closed before any request."""
+def _aiohttp() -> Any:
+    """aiohttp, imported on first use: ``bot.py match`` imports this package to parse files and must
+    not pay aiohttp's import (~0.5 s)."""
+    return importlib.import_module("aiohttp")
 
 
-class PublicOnlyConnector(aiohttp.TCPConnector):
+@functools.cache
+def _guarded_connector() -> Any:
     """aiohttp's connector, refusing any connection whose peer turns out to be a private, loopback or
     link-local address. :func:`check_url_allowed` checks what a name resolves to before a fetch; this
     checks the address actually connected to, before a byte of the request is sent, so a name that
     re-resolves to 127.0.0.1 or the cloud metadata address between the two (DNS rebinding) is still
-    refused."""
+    refused. (A class made on first use, with aiohttp.)"""
+    lib = _aiohttp()
 
-    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> ResponseHandler:  # noqa: ASYNC109
-        # aiohttp has no public hook for the connected socket; this method is where every new connection is
-        # made (aiohttp 3.x). A pooled connection was checked when it was made.
-        protocol = await super()._create_connection(req, traces, timeout)
-        transport = protocol.transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        if not address or is_private_address(address.split("%")[0]):
-            protocol.close()
-            raise RefusedAddress(f"{req.url.host} connected to a private or local address ({address}); refused")
-        return protocol
+    class RefusedAddress(lib.ClientConnectionError):  # type: ignore[misc,name-defined]
+        """A connection to a private, loopback or link-local peer, closed before any request."""
+
+    class PublicOnlyConnector(lib.TCPConnector):  # type: ignore[misc,name-defined]
+        async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+            # aiohttp has no public hook for the connected socket; every new connection is made here
+            # (aiohttp 3.x). A pooled connection was checked when it was made.
+            protocol = await super()._create_connection(req, traces, timeout)
+            transport = protocol.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            if not address or is_private_address(address.split("%")[0]):
+                protocol.close()
+                raise RefusedAddress(f"{req.url.host} connected to a private or local address ({address}); refused")
+            return protocol
+
+    return PublicOnlyConnector
 
 
 class FeedClient:
     """The one shared feed client: timeouts, User-Agent, a connection pool sized to the concurrency, no
     cookies kept between feeds, no proxy from the environment; redirects are ours to follow. Unless
-    private URLs are allowed, every connection's peer address is checked (:class:`PublicOnlyConnector`).
+    private URLs are allowed, every connection's peer address is checked (:func:`_guarded_connector`).
     The aiohttp session is made on first use, inside the running event loop."""
 
     def __init__(self, settings: PollSettings) -> None:
@@ -108,14 +120,15 @@ class FeedClient:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            lib = _aiohttp()
             settings = self.settings
-            kind = aiohttp.TCPConnector if settings.allow_private_urls else PublicOnlyConnector
+            kind = lib.TCPConnector if settings.allow_private_urls else _guarded_connector()
             connector = kind(limit=max(settings.concurrency, 10), ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
+            self._session = lib.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout),
+                timeout=lib.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout),
                 headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-                cookie_jar=aiohttp.DummyCookieJar(),
+                cookie_jar=lib.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=True,
             )
@@ -222,6 +235,7 @@ async def fetch(
 async def _fetch(
     client: FeedClient, url: str, settings: PollSettings, etag: str | None, last_modified: str | None
 ) -> FetchResult:
+    lib = _aiohttp()
     visited: list[str] = []
     current = url
     while True:
@@ -317,13 +331,13 @@ async def _fetch(
                 )
         except TimeoutError:  # aiohttp's connect and read timeouts (ServerTimeoutError is one too)
             return FetchResult("error", error=f"timed out after {settings.timeout:g}s", final_url=current)
-        except aiohttp.ClientPayloadError as exc:
+        except lib.ClientPayloadError as exc:
             if "encod" in str(exc).lower() or "decompress" in str(exc).lower():
                 return FetchResult("error", error="body could not be decoded (bad gzip/deflate)", final_url=current)
             return FetchResult(
                 "error", error=f"connection failed: {type(exc).__name__}: {exc}"[:300], final_url=current
             )
-        except aiohttp.ClientError as exc:
+        except lib.ClientError as exc:
             return FetchResult(
                 "error", error=f"connection failed: {type(exc).__name__}: {exc}"[:300], final_url=current
             )
