@@ -41,10 +41,14 @@ groups:
     kind: entity
     aliases: [КНДР, {re: 'северо[-‐‑–]?корейск'}]
   TIES:
-    aliases: [{re: 'российско[-‐‑–]корейск'}, {re: '미사일|파병'}, {re: '\\bт-\\d{2,3}\\b'}]
+    aliases: [{re: 'российско[-‐‑–]корейск'}]
+  KOREAN:
+    aliases: [{re: '미사일|파병'}]
 rules:
   - name: ties
     all: [TIES]
+  - name: korean
+    all: [KOREAN]
   - name: dprk
     all: [DPRK]
 """
@@ -53,7 +57,7 @@ TEXTS = [
     "российско–корейские учения",
     "Северокорейские войска в Курске",
     "북한 파병 논란",
-    "Танк Т-90 и т-72 на параде",
+    "Танк Т-90 и т-72 на параде",  # no literal of any regex: the RE2 pass is skipped
     "Погода в Москве: без осадков",
     "северокорейская делегация",  # the optional hyphen: no literal spans it
 ]
@@ -64,9 +68,18 @@ def test_matches_are_the_same_with_and_without_the_prefilter() -> None:
     item = [Item("https://f.example/", str(n), text, "", None, None, None, "f") for n, text in enumerate(TEXTS)]
     with_filter = [rules.match(i) for i in item]
     sets = [s for s in vars(rules._scanner).values() if hasattr(s, "literals")]
-    assert sets and any(s.literals for s in sets)  # the pre-filter is on for these regexes
+    assert sets and any(s.literals for s in sets)  # the pre-filter is on (4 literals: at most 4 a set)
     for s in sets:
         s.literals = None
     without = [rules.match(i) for i in item]
     assert with_filter == without
-    assert [bool(m) for m in with_filter] == [True, True, True, True, True, False, True]
+    assert [bool(m) for m in with_filter] == [True, True, True, True, False, False, True]
+
+
+def test_no_prefilter_where_the_literal_checks_would_cost_as_much_as_re2() -> None:
+    many = "version: 1\ngroups:\n  K: {aliases: [{re: '미사일|포탄|탄약|파병|잠수함|전투기|군사'}]}\nrules:\n  - {name: k, all: [K]}\n"
+    rules = parse_rule_text(many, "k.yaml")
+    sets = [s for s in vars(rules._scanner).values() if hasattr(s, "literals") and s.regexes]
+    assert sets and all(s.literals is None for s in sets)  # 7 substring scans: RE2 runs instead
+    text = Item("https://f.example/", "1", "북한 잠수함 공개", "", None, None, None, "f")
+    assert [m.rule for m in rules.match(text)] == ["k"]
