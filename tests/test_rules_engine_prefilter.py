@@ -77,7 +77,10 @@ def test_matches_are_the_same_with_and_without_the_prefilter() -> None:
 
 
 def test_no_prefilter_where_the_literal_checks_would_cost_as_much_as_re2() -> None:
-    many = "version: 1\ngroups:\n  K: {aliases: [{re: '미사일|포탄|탄약|파병|잠수함|전투기|군사'}]}\nrules:\n  - {name: k, all: [K]}\n"
+    many = (
+        "version: 1\ngroups:\n  K: {aliases: [{re: '미사일|포탄|탄약|파병|잠수함|전투기|군사'}]}\n"
+        "rules:\n  - {name: k, all: [K]}\n"
+    )
     rules = parse_rule_text(many, "k.yaml")
     sets = [s for s in vars(rules._scanner).values() if hasattr(s, "literals") and s.regexes]
     assert sets and all(s.literals is None for s in sets)  # 7 substring scans: RE2 runs instead
