@@ -17,6 +17,12 @@ Sections:
 4. **score** — the default rules with the relevance score (``rules/score.py``) beside the same rules
    compiled without it, in the same run: items/s on items that match nothing (target ≥ 5,000; the
    score must cost nothing there), on matched items, and on the typical and topic-dense mixes.
+5. **start-up and real files** — the fixed cost of a ``bot.py match`` run (a one-item file, in a fresh
+   process): with no rule cache, and with the parsed rule files cached on disk (:mod:`rules.cache`);
+   then real items (``../shared/data/real_dev.jsonl`` if present, written as RSS files of 100 items in a
+   temporary folder, never into the repository) through ``bot.py match``'s own code in one process,
+   items/s beside ``feedparser.parse`` alone on the same files, and the RE2 pass per field with and
+   without its required-literal pre-filter. ``--startup`` runs only this section.
 
 ``--quick`` runs fewer items (for a smoke test).
 """
@@ -613,11 +619,110 @@ def morphology() -> None:
 # --- main ------------------------------------------------------------------------------------------
 
 
+def _match_run_seconds(cache_home: Path, input_file: Path, runs: int = 5) -> float:
+    import statistics
+    import subprocess
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "match", "--input", str(input_file)],
+            check=True, capture_output=True, env=env, cwd=REPO,
+        )  # fmt: skip
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _rss(items: Sequence[dict[str, Any]]) -> bytes:
+    from xml.sax.saxutils import escape
+
+    entries = "".join(
+        f"<item><guid>{escape(str(i['id']))}</guid><title>{escape(i['title'])}</title>"
+        f"<link>{escape(i.get('link') or '')}</link><description>{escape(i['summary'])}</description></item>"
+        for i in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>real</title>'
+        f"{entries}</channel></rss>"
+    ).encode()
+
+
+def prefilter(ruleset: RuleSet, texts: Sequence[str]) -> None:
+    """The RE2 pass per field with and without the required-literal pre-filter, on the same texts."""
+    for regex_set in (s for s in vars(ruleset._scanner).values() if hasattr(s, "literals")):
+        saved, figures = regex_set.literals, []
+        out: list[Any] = []
+        for literals in (saved, None):
+            regex_set.literals = literals
+            started = time.perf_counter()
+            for _ in range(5):
+                for text in texts:
+                    regex_set.scan(text, 0, out)
+            figures.append((time.perf_counter() - started) / (5 * len(texts)) * 1e6)
+        regex_set.literals = saved
+        print(f"RE2 pre-filter, a set of {len(regex_set.regexes)} regex aliases: {figures[0]:.2f} µs a real field "
+              f"with it, {figures[1]:.2f} µs without")  # fmt: skip
+
+
+def startup_and_files() -> None:
+    import io
+    import tempfile
+
+    import feedparser
+
+    from service.match_cmd import iter_input, result_record
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        one = tmp / "one.jsonl"
+        one.write_text(json.dumps({"id": 1, "title": "КНДР и Россия подписали договор"}) + "\n", encoding="utf-8")
+        cold = []
+        for n in range(3):  # a fresh cache folder each time: what every run cost before the cache
+            cold.append(_match_run_seconds(tmp / f"cold{n}", one, runs=1))
+        warm_home = tmp / "warm"
+        _match_run_seconds(warm_home, one, runs=1)  # fills the cache
+        warm = _match_run_seconds(warm_home, one)
+        cold.sort()
+        print(f"\nstart-up: `bot.py match` on a one-item file, median wall: no rule cache "
+              f"{cold[1]:.2f} s; parsed rules cached on disk {warm:.2f} s")  # fmt: skip
+        real = REPO.parent / "shared" / "data" / "real_dev.jsonl"
+        if not real.is_file():
+            print("real files: ../shared/data/real_dev.jsonl not found; skipped")
+            return
+        rows = [json.loads(line) for line in real.read_text(encoding="utf-8").splitlines() if line.strip()]
+        files = []
+        for n in range(0, len(rows), 100):
+            path = tmp / f"real{n // 100:03d}.xml"
+            path.write_bytes(_rss(rows[n : n + 100]))
+            files.append(path)
+        started = time.perf_counter()
+        for path in files:
+            feedparser.parse(path.read_bytes(), sanitize_html=False, resolve_relative_uris=False)
+        fp = time.perf_counter() - started
+        ruleset = default_rules()[1]  # loaded once: the fixed cost is the start-up figure above
+        sink = io.StringIO()
+        started = time.perf_counter()
+        for path in files:  # bot.py match's own loop (service/match_cmd.run_match), without the rule load
+            for item_id, item in iter_input(str(path), sink):
+                sink.write(json.dumps(result_record(item_id, ruleset.match(item)), ensure_ascii=False) + "\n")
+        ours = time.perf_counter() - started
+        prefilter(ruleset, [(r["title"] + " " + r["summary"]).lower().replace("ё", "е") for r in rows])
+        print(f"real files: {len(rows):,} real items in {len(files)} RSS files: `bot.py match` (parse + match, "
+              f"after start-up) {len(rows) / ours:,.0f} items/s; feedparser.parse alone {len(rows) / fp:,.0f} "
+              f"items/s; ratio {fp / ours:.1f}x")  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="2,000 items instead of 20,000")
     parser.add_argument("--items", type=int, default=None)
+    parser.add_argument("--startup", action="store_true", help="only section 4 (start-up and real files)")
     args = parser.parse_args(argv)
+    if args.startup:
+        startup_and_files()
+        return 0
     count = args.items or (2_000 if args.quick else 20_000)
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; one core used\n")

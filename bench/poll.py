@@ -2,17 +2,28 @@
 
     python bench/poll.py [--feeds 1000] [--latency 0.05] [--concurrency 50] [--naive-sample 100]
 
-Prints the wall time of the first cycle (200s, parsed), the second cycle (304s, nothing parsed), peak
-RSS, and a naive sequential ``feedparser.parse(url)`` loop over a sample of the same feeds,
-extrapolated to N, with the ratio. The server runs in its own process so it does not share our GIL.
-Targets (issue 2): 1,000 feeds ≤ 10 s, a 304 cycle ≤ 3 s, ≤ 150 MB RSS.
+Runs, in one process against one server, the first cycle (200s, parsed) and the 304 cycle (nothing
+parsed) for each configuration, wall and CPU seconds (this process plus any worker processes):
+
+    before          feedparser, parsed on the event loop (the code before issue 16)
+    fast, inline    the lxml fast path, still on the loop
+    fast, threads   the fast path in the thread pool (what the bot runs)
+    fast, processes the fast path in a process pool sized to the cores
+
+beside the floors on the same bodies: ``feedparser.parse`` alone and the fast parser alone (one core,
+no I/O), and a naive sequential ``feedparser.parse(url)`` loop over a sample, extrapolated to N.
+The server runs in its own process so it does not share our GIL.
+Targets (issue 16): first cycle ≤ 5 s, 304 cycle ≤ 1 s for 1,000 feeds on 2 cores; ≤ 150 MB RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -23,9 +34,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import feedparser
+import psutil
 
+import watchers.poll
 from core.models import Feed
+from core.workers import CpuPool, PoolKind
 from watchers import PollSettings, make_client, poll_feeds
+from watchers.fastparse import parse as fast_parse
+from watchers.parse import _reencode, parse_feed
 
 WORDS = [
     "КНДР",
@@ -110,26 +126,82 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def run(args: argparse.Namespace, base: str) -> None:
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its live children (a process pool's workers)."""
+    me = psutil.Process()
+    total: float = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
+async def one_config(args: argparse.Namespace, base: str, label: str, parser: str, kind: PoolKind) -> None:
     settings = PollSettings(timeout=30, concurrency=args.concurrency, allow_private_urls=True)
     feeds = [Feed(id=n, url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)]
-    async with make_client(settings) as client:
-        started = time.perf_counter()
-        first = await poll_feeds(client, feeds, settings)
-        t1 = time.perf_counter() - started
-        ok = sum(p.outcome == "ok" for p in first)
-        items = sum(len(p.items) for p in first)
-        revisited = [
-            Feed(id=f.id, url=f.url, name=f.name, lang=None, interval=600, etag=p.etag)
-            for f, p in zip(feeds, first, strict=True)
-        ]
-        started = time.perf_counter()
-        second = await poll_feeds(client, revisited, settings)
-        t2 = time.perf_counter() - started
-        not_modified = sum(p.outcome == "not_modified" for p in second)
-    print(f"first cycle (200, parsed): {t1:6.2f} s  {ok}/{args.feeds} ok, {items} items  (target ≤ 10 s for 1,000)")
-    print(f"second cycle (304):        {t2:6.2f} s  {not_modified}/{args.feeds} not modified  (target ≤ 3 s)")
+    pool = None if kind == "inline" else CpuPool(kind)
+    if pool is not None:  # start the workers before the clock (a spawned process imports the project)
+        await asyncio.gather(*(pool.run(os.getpid) for _ in range(pool.workers * 2)))
+    setattr(watchers.poll, "parse_feed", functools.partial(parse_feed, fast=parser == "fast"))  # noqa: B010
+    try:
+        async with make_client(settings) as client:
+            cpu, started = cpu_seconds(), time.perf_counter()
+            first = await poll_feeds(client, feeds, settings, pool=pool)
+            t1, c1 = time.perf_counter() - started, cpu_seconds() - cpu
+            items = sum(len(p.items) for p in first)
+            ok = sum(p.outcome == "ok" for p in first)
+            revisited = [
+                Feed(id=f.id, url=f.url, name=f.name, lang=None, interval=600, etag=p.etag)
+                for f, p in zip(feeds, first, strict=True)
+            ]
+            cpu, started = cpu_seconds(), time.perf_counter()
+            second = await poll_feeds(client, revisited, settings, pool=pool)
+            t2, c2 = time.perf_counter() - started, cpu_seconds() - cpu
+            not_modified = sum(p.outcome == "not_modified" for p in second)
+    finally:
+        setattr(watchers.poll, "parse_feed", parse_feed)  # noqa: B010
+        if pool is not None:
+            pool.close()
+    print(
+        f"{label:<17} first cycle {t1:6.2f} s wall {c1:6.2f} s CPU ({ok} ok, {items} items)   "
+        f"304 cycle {t2:5.2f} s wall {c2:5.2f} s CPU ({not_modified} not modified, "
+        f"{c2 / args.feeds * 1000:.2f} ms CPU a request)"
+    )
+
+
+def floors(args: argparse.Namespace) -> None:
+    bodies = [_reencode(feed_body(n), "application/rss+xml; charset=utf-8") for n in range(args.feeds)]
+    started = time.perf_counter()
+    for body, content_type in bodies:
+        feedparser.parse(body, response_headers={"content-type": content_type or ""})
+    fp = time.perf_counter() - started
+    started = time.perf_counter()
+    for body, content_type in bodies:
+        fast_parse(body, content_type)
+    fast = time.perf_counter() - started
+    started = time.perf_counter()
+    for n, (body, content_type) in enumerate(bodies):
+        parse_feed(body, feed_url=f"https://f.example/{n}", content_type=content_type)
+    full = time.perf_counter() - started
+    print(
+        f"floors, one core, same {args.feeds} bodies: feedparser.parse alone {fp:5.2f} s "
+        f"({fp / args.feeds * 1000:.2f} ms a feed); fast parser alone {fast:5.2f} s "
+        f"({fast / args.feeds * 1000:.2f} ms); fast path + normalising to Items {full:5.2f} s "
+        f"({full / args.feeds * 1000:.2f} ms)"
+    )
+
+
+async def run(args: argparse.Namespace, base: str) -> None:
+    configs: list[tuple[str, str, PoolKind]] = [
+        ("before (feedparser)", "feedparser", "inline"),
+        ("fast, inline", "fast", "inline"),
+        ("fast, threads", "fast", "thread"),
+        ("fast, processes", "fast", "process"),
+    ]
+    for label, parser, kind in configs:
+        await one_config(args, base, label, parser, kind)
     print(f"peak RSS:                  {peak_rss_mb():6.1f} MB  (target ≤ 150 MB)")
+    floors(args)
     sample = min(args.naive_sample, args.feeds)
     started = time.perf_counter()
     for n in range(sample):
@@ -138,7 +210,6 @@ async def run(args: argparse.Namespace, base: str) -> None:
     print(
         f"naive sequential feedparser.parse(url): {naive:6.2f} s for {args.feeds} (measured on {sample}, extrapolated)"
     )
-    print(f"speed-up over naive:       {naive / t1:6.1f}×")
 
 
 def main() -> None:

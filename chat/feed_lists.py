@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import httpx
-
 from chat.feeds import fetch_feed, is_url
 from core.config import Config
 from core.identity import feed_key
@@ -29,6 +27,7 @@ from core.opml import OpmlFeed, parse_opml, render_opml
 from delivery.render import escape
 from store import Store
 from watchers import is_private_address
+from watchers.fetch import FeedClient
 
 EXPORT_TITLE = "DPRK–Russia monitor feeds"
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
@@ -88,7 +87,7 @@ async def import_feeds(
     added_by: str,
     now: datetime,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: FeedClient | None = None,
     tick: Callable[[], object] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
@@ -144,7 +143,7 @@ async def import_opml(
     added_by: str,
     now: datetime,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: FeedClient | None = None,
 ) -> ImportReport:
     """Parse ``data`` and import its feeds; the file's problems come first in the report's errors."""
     parsed = parse_opml(data)

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
-import httpx
-
 from core.config import Config
 from core.identity import feed_key
 from core.models import MAX_TEXT
@@ -20,6 +18,7 @@ from delivery.render import escape
 from rules import RuleSet
 from store import Store
 from watchers import ParseResult, PollSettings, fetch, parse_feed, plain_text
+from watchers.fetch import FeedClient
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 MAX_PAGE_TEXT = MAX_TEXT  # /test URL reads a page as far as matching reads a summary
@@ -34,7 +33,7 @@ def is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text.strip()
 
 
-async def fetch_feed(client: httpx.AsyncClient, config: Config, url: str) -> ParseResult | str:
+async def fetch_feed(client: FeedClient, config: Config, url: str) -> ParseResult | str:
     """Fetch and parse ``url`` once, as polling does: the parsed feed, or why it is not a working feed."""
     result = await fetch(client, url, PollSettings.from_config(config.polling))
     if result.outcome != "ok":
@@ -46,7 +45,7 @@ async def fetch_feed(client: httpx.AsyncClient, config: Config, url: str) -> Par
 async def add_feed(
     store: Store,
     config: Config,
-    client: httpx.AsyncClient,
+    client: FeedClient,
     url: str,
     name: str | None,
     author: int,
@@ -147,7 +146,7 @@ async def limited_test_url(
     now: datetime,
     ruleset: RuleSet,
     config: Config,
-    client: httpx.AsyncClient,
+    client: FeedClient,
     url: str,
 ) -> str:
     """:func:`test_url` within ``user``'s :class:`FetchLimits` (``None``: not limited)."""
@@ -162,7 +161,7 @@ async def limited_test_url(
         limits.finish(user)
 
 
-async def test_url(ruleset: RuleSet, config: Config, client: httpx.AsyncClient, url: str) -> str:
+async def test_url(ruleset: RuleSet, config: Config, client: FeedClient, url: str) -> str:
     """Fetch ``url`` (same safety rules as feeds): a feed is matched item by item, a page as one text."""
     result = await fetch(client, url, PollSettings.from_config(config.polling))
     if result.outcome != "ok":

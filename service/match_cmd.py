@@ -21,6 +21,7 @@ from core.config import load_config
 from core.errors import ProblemError
 from core.models import Item, Match
 from rules import RuleSet, load_rules
+from rules.cache import default_folder
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -63,7 +64,7 @@ def _jsonl_items(lines: Iterator[str], source: str, errors: IO[str]) -> Iterator
 
 
 def _feed_items(data: bytes, source: str, on_total: Callable[[int], object]) -> Iterator[tuple[str, Item]]:
-    from watchers import parse_feed
+    from watchers.parse import parse_feed
 
     result = parse_feed(data, feed_url=source, feed_name=Path(source).name)
     if result.error:
@@ -117,10 +118,9 @@ def run_match(
     out = out or sys.stdout
     errors = errors or sys.stderr
     try:
-        if rule_paths:
-            ruleset: RuleSet = load_rules([Path(p) for p in rule_paths])
-        else:
-            ruleset = load_rules(load_config(config_path).rule_files)
+        # parsed rule files are cached on disk: a short run does not pay rule parsing every time
+        paths = [Path(p) for p in rule_paths] if rule_paths else load_config(config_path).rule_files
+        ruleset: RuleSet = load_rules(paths, cache=default_folder())
     except ProblemError as exc:
         print(
             f"cannot load rules: {exc.problems[0]}"

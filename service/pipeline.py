@@ -4,6 +4,10 @@
       → commit per feed in one transaction: feed state, items seen, updates and second sources of known
         items, the feed's GUID stability, matches, outbox rows (store)
 
+Each feed goes through the rest of the pipeline as soon as its fetch and parse finish (no whole-cycle
+buffering), and parsing and matching run in the CPU pool (:mod:`core.workers`), so the event loop only
+does I/O and awaits between feeds: a command is answered while a cycle runs.
+
 Only new items travel past the identity check (an edited or re-published item, or one another feed
 brought first, is known: recorded, never alerted again), and a feed's results are committed together, so a crash
 between feeds loses nothing and never queues an item twice. A failing feed is recorded with its back-off
@@ -20,14 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import httpx
-
 from core import identity
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
+from core.workers import CpuPool, default_pool
 from rules import RuleSet
 from store import ItemUpdate, ProcessedItem, Store
-from watchers import FeedPoll, PollSettings, next_poll_at, poll_feeds
+from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
+from watchers.fetch import FeedClient
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +67,17 @@ class Pipeline:
     def __init__(
         self,
         store: Store,
-        client: httpx.AsyncClient,
+        client: FeedClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
+        pool: CpuPool | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
+        self.pool = pool or default_pool()
 
     async def run_cycle(
         self,
@@ -86,11 +92,12 @@ class Pipeline:
         due = self.store.due_feeds(now) if feeds is None else list(feeds)
         report.feeds_due = len(due)
         if due:
-            polls = await poll_feeds(self.client, due, self.settings, now, on_done=on_feed_done)
             ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
-            for poll in polls:
+            async for poll in iter_polls(self.client, due, self.settings, self.pool):
+                if on_feed_done is not None:
+                    on_feed_done(poll)
                 try:
-                    self._commit(poll, ruleset, now, report)
+                    await self._commit(poll, ruleset, now, report)
                 except Exception:  # one feed's bad data must not stop the others
                     log.exception("feed_commit_failed url=%s", poll.feed.url)
                     report.feeds_failed += 1
@@ -99,7 +106,7 @@ class Pipeline:
         log.info("poll_cycle %s", report.summary())
         return report
 
-    def _commit(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, report: CycleReport) -> None:
+    async def _commit(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, report: CycleReport) -> None:
         feed = poll.feed
         if poll.outcome == "error":
             report.feeds_failed += 1
@@ -141,7 +148,12 @@ class Pipeline:
         new_items = [d.item for d in decided.of("new")]
         if decided.guids_unstable and not feed.guids_unstable:
             log.warning("feed_guids_unstable url=%s: items are known by link or fingerprint from now on", feed.url)
-        matched: list[tuple[Item, tuple[Match, ...]]] = [(item, tuple(ruleset.match(item))) for item in new_items]
+        known_again = [d for d in (*decided.of("update"), *decided.of("source")) if d.twin is not None]
+        to_match = [*new_items, *(d.item for d in known_again)]
+        found = await self.pool.run(_match_all, ruleset, to_match) if to_match else []
+        matched: list[tuple[Item, tuple[Match, ...]]] = [
+            (item, tuple(matches)) for item, matches in zip(new_items, found, strict=False)
+        ]
         for _, matches in matched:
             if matches:
                 report.matched_items += 1
@@ -153,11 +165,10 @@ class Pipeline:
             else self.polling.backlog.select([item for item, matches in matched if matches], now)
         )
         processed = [ProcessedItem(item, matches, item.uid in deliverable) for item, matches in matched]
-        for d in (*decided.of("update"), *decided.of("source")):
+        for d, again in zip(known_again, found[len(new_items) :], strict=True):
             # an edit or another feed's copy may match where the stored text did not: the store alerts it
             # then, once, unless the item matched before (see Store.commit_poll)
-            again = ruleset.match(d.item)
-            if again and d.twin is not None:
+            if again:
                 processed.append(ProcessedItem(d.item, tuple(again), feed.initialised, stored_id=d.twin))
         result = self.store.commit_poll(
             feed.id,
@@ -177,6 +188,11 @@ class Pipeline:
         report.other_source_items += len(decided.of("source"))
         report.queued += result.outbox_rows
         report.instant_outbox_ids.extend(result.instant_outbox_ids)
+
+
+def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
+    """One feed's new (and edited or second-source) items through the rules (in the CPU pool)."""
+    return [ruleset.match(item) for item in items]
 
 
 def _with_failures(feed: Feed, failures: int) -> Feed:

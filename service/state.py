@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
 from telegram.ext import Application
 
 from chat.feeds import FetchLimits
@@ -19,6 +18,7 @@ from rules import RuleSet
 from service.metrics import Metrics, MetricsServer
 from service.pipeline import Pipeline
 from store import Store
+from watchers.fetch import FeedClient
 
 
 def utcnow() -> datetime:
@@ -42,7 +42,7 @@ class BotState:
     store: Store
     rules: RuleSet
     clock: Callable[[], datetime] = utcnow
-    client: httpx.AsyncClient | None = None
+    client: FeedClient | None = None
     sender: Sender | None = None
     proposals: dict[str, Pending] = field(default_factory=dict)  # rule edits awaiting confirmation, by token
     url_tests: FetchLimits = field(default_factory=FetchLimits)  # /test URL: per-user fetch limits

@@ -656,13 +656,15 @@ class Store:
     def recent_items(self, since: datetime) -> list[Item]:
         rows = self.conn.execute(
             "SELECT f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
-            "FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.seen_at >= ? ORDER BY i.id",
+            "FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.seen_at >= ? ORDER BY +i.id",  # + : seen_at's index
             (ts(since),),
         )
         return [Item(r[0], r[1], r[2], r[3], r[4], from_ts(r[5]), r[6], r[7]) for r in rows]
 
     def match_counts(self, since: datetime) -> dict[str, int]:
-        rows = self.conn.execute("SELECT rule, COUNT(*) FROM matches WHERE created_at >= ? GROUP BY rule", (ts(since),))
+        rows = self.conn.execute(
+            "SELECT rule, COUNT(*) FROM matches WHERE created_at >= ? GROUP BY +rule", (ts(since),)
+        )
         return {r[0]: r[1] for r in rows}
 
     def daily_match_counts(

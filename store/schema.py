@@ -151,4 +151,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (item_id, feed_id)
     );
     """,
+    # v8 (issue 16): queries that stay flat as the store grows. Counts over a time window (/stats,
+    # /trend, by rule or by entity) search matches by created_at, covering the rule; the daily prune finds
+    # old delivered outbox rows by created_at. tests/test_store_plans.py checks every cycle, digest and
+    # chat-command query uses an index.
+    """
+    CREATE INDEX matches_created_rule ON matches(created_at, rule);
+    CREATE INDEX outbox_created ON outbox(created_at);
+    """,
 )

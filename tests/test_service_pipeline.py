@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -207,3 +208,99 @@ def test_demo_prints_the_seed_article_with_why_and_skips_near_misses(seed_articl
     assert "КНДР запустила баллистическую ракету в сторону Японского моря" not in alerts
     assert "Wonsan-Kalma" not in alerts and "북한강" not in alerts
     assert "<script" not in text
+
+
+# --- issue 16: each feed goes on as its fetch completes; parsing and matching off the event loop ----------
+
+
+async def test_a_fast_feeds_items_are_stored_while_a_slow_feed_is_still_fetching(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    import socket
+    import threading
+
+    sock = socket.socket()  # a feed that answers only when told to
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    release = threading.Event()
+
+    def slow() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            release.wait(10)
+            body = rss(("s1", "КНДР и Россия: slow", NOW))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (len(body), body))  # fmt: skip
+
+    thread = threading.Thread(target=slow, daemon=True)
+    thread.start()
+    httpserver.expect_request("/fast").respond_with_data(rss(("f1", "КНДР и Россия: fast", NOW)))
+    slow_url = f"http://127.0.0.1:{sock.getsockname()[1]}/slow"
+    config = polling()
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds(
+            [FeedConfig(httpserver.url_for("/fast"), "Fast", "ru", 600), FeedConfig(slow_url, "Slow", "ru", 600)], NOW
+        )
+        seen_while_slow_pending: list[str] = []
+        async with make_client(PollSettings.from_config(config)) as client:
+            pipeline = Pipeline(store, client, lambda: ruleset, config)
+            task = asyncio.create_task(pipeline.run_cycle(NOW))
+            for _ in range(200):  # until the fast feed's item is committed (bounded: ~10 s)
+                titles = [i.title for i in store.recent_items(NOW - timedelta(days=1))]
+                if titles:
+                    seen_while_slow_pending = titles
+                    break
+                await asyncio.sleep(0.05)
+            slow_was_pending = not task.done()
+            release.set()
+            report = await task
+    thread.join(5)
+    sock.close()
+    assert seen_while_slow_pending == ["КНДР и Россия: fast"], "the fast feed waited for the slow one"
+    assert slow_was_pending
+    assert report.new_items == 2 and report.matched_items == 2  # type: ignore[attr-defined]
+
+
+async def test_parsing_and_matching_run_off_the_event_loop_with_the_cycles_rule_set(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import watchers.poll
+
+    threads: dict[str, set[int]] = {"parse": set(), "match": set()}
+    real_parse = watchers.poll.parse_feed
+
+    def parse(*args: object, **kwargs: object) -> object:
+        threads["parse"].add(threading.get_ident())
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watchers.poll, "parse_feed", parse)
+
+    class Recording:  # a RuleSet as the workers see it, noting the thread each match runs in
+        def __init__(self, rules: RuleSet) -> None:
+            self.rules = rules
+
+        def match(self, item: object) -> object:
+            threads["match"].add(threading.get_ident())
+            return self.rules.match(item)  # type: ignore[arg-type]
+
+    edited = parse_rule_text(RULES.replace("all: [DPRK, RUSSIA]", "all: [DPRK]"), "test.yaml")
+    current = {"rules": Recording(ruleset)}
+    httpserver.expect_request("/a").respond_with_data(rss(("a1", "КНДР и Россия", NOW), ("a2", "КНДР одна", NOW)))
+    config = polling()
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/a"), "A", "ru", 600)], NOW)
+        async with make_client(PollSettings.from_config(config)) as client:
+            pipeline = Pipeline(store, client, lambda: current["rules"], config)  # type: ignore[arg-type,return-value]
+            first = await pipeline.run_cycle(NOW)
+            httpserver.clear()
+            httpserver.expect_request("/a").respond_with_data(rss(("a3", "КНДР одна снова", NOW)))
+            current["rules"] = Recording(edited)  # a rule edit lands between cycles
+            second = await pipeline.run_cycle(NOW + timedelta(hours=1), feeds=store.all_feeds())
+    loop_thread = threading.get_ident()
+    assert threads["parse"] and loop_thread not in threads["parse"], "parsing ran on the event loop"
+    assert threads["match"] and loop_thread not in threads["match"], "matching ran on the event loop"
+    assert first.matched_items == 1  # only the pair matched the first rules
+    assert second.matched_items == 1, "the edited rule set did not reach the workers"

@@ -93,3 +93,35 @@ def test_backoff_jitter_differs_between_feeds() -> None:
     a = next_poll_at(feed("https://a.example/rss", 4), NOW, ok=False, retry_after=None, backoff_max=86400)
     b = next_poll_at(feed("https://b.example/rss", 4), NOW, ok=False, retry_after=None, backoff_max=86400)
     assert a != b
+
+
+async def test_results_stream_with_back_pressure_never_the_whole_cycle_held(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow consumer (matching, commits) holds at most ~2 × concurrency finished feeds, not all of them."""
+    import asyncio
+
+    import watchers.poll
+    from watchers import iter_polls
+
+    httpserver.expect_request("/f").respond_with_data(RSS, content_type="application/rss+xml")
+    done = {"fetched": 0}
+    real = watchers.poll.poll_one
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        poll = await real(*args, **kwargs)  # type: ignore[arg-type]
+        done["fetched"] += 1
+        return poll
+
+    monkeypatch.setattr(watchers.poll, "poll_one", counting)
+    settings = PollSettings(timeout=2.0, concurrency=2, allow_private_urls=True)
+    feeds = [feed(httpserver.url_for("/f") + f"?n={n}") for n in range(12)]
+    held, consumed = [], 0
+    async with make_client(settings) as client:
+        async for poll in iter_polls(client, feeds, settings):
+            assert poll.outcome == "ok"
+            consumed += 1
+            held.append(done["fetched"] - consumed + 1)
+            await asyncio.sleep(0.05)  # a slow consumer
+    assert consumed == 12
+    assert max(held) <= 2 * settings.concurrency + 1, held

@@ -1,4 +1,4 @@
-"""Watchers: fetch due feeds (httpx, conditional GET, caps) and parse them (feedparser) into Items.
+"""Watchers: fetch due feeds (aiohttp, conditional GET, caps) and parse them (lxml, feedparser) into Items.
 
     poll_feeds(client, feeds, settings) -> [FeedPoll]      one pass, bounded concurrency, never raises
       fetch(client, url, settings, etag=, last_modified=)  one GET: validators, redirects, size caps
@@ -8,11 +8,20 @@
 The watchers know nothing of rules, the store or Telegram: the pipeline joins them.
 """
 
-from watchers.fetch import FetchResult, PollSettings, check_url_allowed, fetch, is_private_address, make_client
+from watchers.fetch import (
+    FeedClient,
+    FetchResult,
+    PollSettings,
+    check_url_allowed,
+    fetch,
+    is_private_address,
+    make_client,
+)
 from watchers.parse import ParseResult, canonical_link, parse_feed, plain_text
-from watchers.poll import FeedPoll, next_poll_at, poll_feeds, poll_one
+from watchers.poll import FeedPoll, iter_polls, next_poll_at, poll_feeds, poll_one
 
 __all__ = [
+    "FeedClient",
     "FeedPoll",
     "FetchResult",
     "ParseResult",
@@ -21,6 +30,7 @@ __all__ = [
     "check_url_allowed",
     "fetch",
     "is_private_address",
+    "iter_polls",
     "make_client",
     "next_poll_at",
     "parse_feed",

@@ -1,24 +1,26 @@
 """One polling pass over due feeds: concurrent (bounded), isolated, never raising.
 
 Each feed gets its own deadline and its own error handling, so a slow or broken feed never delays or
-breaks the others. Back-off is a pure function of the feed's failure count.
+breaks the others. Back-off is a pure function of the feed's failure count. A body is parsed in the CPU
+pool (:mod:`core.workers`), off the event loop, and each feed's result is handed on as soon as it is
+ready (:func:`iter_polls`): nothing waits for, or holds, the whole cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import httpx
-
 from core.models import Feed, Item
-from watchers.fetch import FetchResult, PollSettings, fetch
+from core.workers import CpuPool
+from watchers.fetch import FeedClient, FetchResult, PollSettings, fetch
 from watchers.parse import parse_feed
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ def next_poll_at(feed: Feed, now: datetime, *, ok: bool, retry_after: int | None
     return now + timedelta(seconds=delay)
 
 
-async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings) -> FeedPoll:
+async def poll_one(client: FeedClient, feed: Feed, settings: PollSettings, pool: CpuPool | None = None) -> FeedPoll:
+    """Fetch and parse one feed (the parse in ``pool``, else on the loop); never raises."""
     started = time.perf_counter()
     try:
         result: FetchResult = await fetch(client, feed.url, settings, etag=feed.etag, last_modified=feed.last_modified)
@@ -75,7 +78,8 @@ async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings
                 retry_after=result.retry_after,
                 elapsed=time.perf_counter() - started,
             )
-        parsed = parse_feed(
+        parse = functools.partial(
+            parse_feed,
             result.body,
             feed_url=feed.url,
             feed_name=feed.name,
@@ -83,6 +87,7 @@ async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings
             content_type=result.content_type,
             ignore_params=feed.ignore_params,
         )
+        parsed = parse() if pool is None else await pool.run(parse)
         if parsed.error:
             return FeedPoll(
                 feed, "error", http_status=result.http_status, error=parsed.error, elapsed=time.perf_counter() - started
@@ -104,25 +109,62 @@ async def poll_one(client: httpx.AsyncClient, feed: Feed, settings: PollSettings
         )
 
 
+async def iter_polls(
+    client: FeedClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None = None
+) -> AsyncIterator[FeedPoll]:
+    """Poll ``feeds`` with at most ``settings.concurrency`` in flight, yielding each result as it is ready.
+
+    Back-pressure: a finished feed waits for the consumer before its worker takes the next feed, so at
+    most ``concurrency`` results are held however many feeds there are and however slow the consumer.
+    """
+    async for _, poll in _indexed_polls(client, feeds, settings, pool):
+        yield poll
+
+
+async def _indexed_polls(
+    client: FeedClient, feeds: Sequence[Feed], settings: PollSettings, pool: CpuPool | None
+) -> AsyncIterator[tuple[int, FeedPoll]]:
+    pending = iter(enumerate(feeds))
+    ready: asyncio.Queue[tuple[int, FeedPoll] | None] = asyncio.Queue(maxsize=max(settings.concurrency, 1))
+
+    async def worker() -> None:
+        try:
+            for index, feed in pending:  # shared iterator: each feed is taken by exactly one worker
+                await ready.put((index, await poll_one(client, feed, settings, pool)))
+        finally:
+            await ready.put(None)
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(max(settings.concurrency, 1), len(feeds)))]
+    running = len(workers)
+    try:
+        while running:
+            poll = await ready.get()
+            if poll is None:
+                running -= 1
+            else:
+                yield poll
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
 async def poll_feeds(
-    client: httpx.AsyncClient,
+    client: FeedClient,
     feeds: Sequence[Feed],
     settings: PollSettings,
     now: datetime | None = None,
     *,
     on_done: Callable[[FeedPoll], object] | None = None,
+    pool: CpuPool | None = None,
 ) -> list[FeedPoll]:
     """Poll ``feeds`` with at most ``settings.concurrency`` in flight; results in input order.
 
     ``on_done`` hears each feed's result as soon as that feed finishes (a progress bar's tick).
     """
-    semaphore = asyncio.Semaphore(settings.concurrency)
-
-    async def bounded(feed: Feed) -> FeedPoll:
-        async with semaphore:
-            poll = await poll_one(client, feed, settings)
+    results: list[FeedPoll | None] = [None] * len(feeds)
+    async for index, poll in _indexed_polls(client, feeds, settings, pool):
         if on_done is not None:
             on_done(poll)
-        return poll
-
-    return list(await asyncio.gather(*(bounded(f) for f in feeds)))
+        results[index] = poll
+    return [poll for poll in results if poll is not None]
