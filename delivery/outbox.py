@@ -17,6 +17,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from core.config import DigestDefaults, parse_clock
+from delivery import stories
 from delivery.cluster import Entry
 from delivery.digest import build_digest_parts, digest_due
 from delivery.render import render_alert
@@ -44,6 +45,7 @@ class DeliveryReport:
     paused_chats: list[str] = field(default_factory=list)
     migrated_chats: list[tuple[str, int]] = field(default_factory=list)
     digests: int = 0
+    edited: int = 0  # story alerts edited (or replied to) with new sources
 
 
 def telegram_chat_id(chat_id: str) -> int | str:
@@ -100,9 +102,13 @@ async def deliver_instant(
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
         for index, entry in enumerate(entries):
-            outcome = await sender.send(telegram_chat_id(chat_id), [render_alert(entry.item, entry.matches)])
+            if stories.absorb(store, entry, now()):  # a later report of a story already alerted: edit, not send
+                report.sent += 1
+                continue
+            text = render_alert(entry.item, entry.matches)
+            outcome = await sender.send(telegram_chat_id(chat_id), [text])
             if isinstance(outcome, Sent):
-                store.mark_sent([entry.id], now())
+                stories.record(store, entry, outcome, text, now())  # marks it sent, keeps its message id
                 report.sent += 1
                 continue
             if isinstance(outcome, Failed):  # this message can never go; the chat's next ones can
@@ -113,6 +119,8 @@ async def deliver_instant(
             return
 
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
+    if isinstance(sender, stories.StorySender):
+        report.edited = await stories.flush(store, sender, now, telegram_chat_id)
     return report
 
 
@@ -142,7 +150,7 @@ def render_digest_parts(
     """The digest's messages, each with the outbox ids it shows, and all the ids it covers."""
     entries = store.digest_entries(plan.subscription.id, now)
     parts = build_digest_parts(
-        [Entry(e.item, e.matches) for e in entries],
+        [Entry(e.item, e.matches, story=e.story_id) for e in entries],  # stories were decided when stored
         period_start=plan.subscription.last_digest_at,
         period_end=now,
         tz=plan.tz,

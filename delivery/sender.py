@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -114,12 +114,22 @@ class Sender:
         self.network_retries = network_retries
         self.backoff = backoff  # first in-call wait after a network error; doubles each time
 
-    async def send(self, chat_id: int | str, chunks: Sequence[str], *, preview: bool = True, skip: int = 0) -> Outcome:
-        """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``."""
+    async def send(
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_to: int | None = None,
+    ) -> Outcome:
+        """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``; the
+        first as a reply to message ``reply_to`` when given (sent anyway if that message is gone)."""
         ids: list[int] = []
         options = LinkPreviewOptions(is_disabled=not preview)
         for index in range(skip, len(chunks)):
-            outcome = await self._send_one(chat_id, chunks[index], options)
+            reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and index == 0 else None
+            outcome = await self._send_one(chat_id, chunks[index], options, reply)
             if isinstance(outcome, int):
                 ids.append(outcome)
                 continue
@@ -135,7 +145,29 @@ class Sender:
         except TelegramError as exc:
             return outcome_of(exc)
 
-    async def _send_one(self, chat_id: int | str, text: str, options: LinkPreviewOptions) -> int | Failure:
+    async def edit(self, chat_id: int | str, message_id: int, text: str, *, preview: bool = True) -> Outcome:
+        """Replace the text of a message the bot sent, once (no in-call retries). "Message is not
+        modified" counts as done (a repeated edit after a crash)."""
+        await self.pacer.wait(chat_id)
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=not preview),
+            )
+            return Sent((message_id,))
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return Sent((message_id,))
+            return outcome_of(exc)
+        except TelegramError as exc:
+            return outcome_of(exc)
+
+    async def _send_one(
+        self, chat_id: int | str, text: str, options: LinkPreviewOptions, reply: ReplyParameters | None = None
+    ) -> int | Failure:
         plain = False
         attempt = 0
         while True:
@@ -146,6 +178,7 @@ class Sender:
                     strip_html(text) if plain else text,
                     parse_mode=None if plain else ParseMode.HTML,
                     link_preview_options=options,
+                    reply_parameters=reply,
                 )
                 return message.message_id
             except BadRequest as exc:

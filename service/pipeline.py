@@ -1,7 +1,9 @@
 """One poll cycle, reading like the pipeline it runs:
 
     due feeds (store) → fetch + parse (watchers) → only unseen items → match (rules)
-      → commit per feed in one transaction: feed state, items seen, matches, outbox rows (store)
+      → story of each matched item (delivery.cluster: candidate buckets in the store, embeddings of
+        matched items only) → commit per feed in one transaction: feed state, items seen, matches,
+        story ids, outbox rows (store)
 
 Only new items travel past the store check, and a feed's results are committed together, so a crash
 between feeds loses nothing and never queues an item twice. A failing feed is recorded with its back-off
@@ -22,8 +24,10 @@ import httpx
 
 from core.config import BacklogPolicy, PollingConfig
 from core.models import Feed, Item, Match
+from delivery import cluster as stories
+from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
-from store import ProcessedItem, Store
+from store import ProcessedItem, Store, StoryDecision
 from watchers import FeedPoll, PollSettings, next_poll_at, poll_feeds
 
 log = logging.getLogger(__name__)
@@ -75,12 +79,14 @@ class Pipeline:
         client: httpx.AsyncClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
+        encoder: Encoder | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
+        self.encoder = encoder if encoder is not None else shared_encoder()
 
     async def run_cycle(
         self,
@@ -159,6 +165,7 @@ class Pipeline:
                 report.matched_items += 1
                 report.matches_by_rule.update(m.rule for m in matches)
             processed.append(ProcessedItem(item, tuple(matches), item.uid in deliverable))
+        processed = assign_stories(self.store, self.encoder, processed)
         result = self.store.commit_poll(
             feed.id,
             now,
@@ -172,6 +179,46 @@ class Pipeline:
         report.new_items += len(new_items)
         report.queued += result.outbox_rows
         report.instant_outbox_ids.extend(result.instant_outbox_ids)
+
+
+def assign_stories(store: Store, encoder: Encoder, processed: Sequence[ProcessedItem]) -> list[ProcessedItem]:
+    """Each matched item's story: an earlier one (found through shared buckets in the store, or earlier in
+    this poll), else a new one. Only matched items are embedded, in one batch; a failure here never
+    stops the commit (the item becomes a story of its own)."""
+    matched = [n for n, p in enumerate(processed) if p.matches]
+    if not matched:
+        return list(processed)
+    try:
+        vectors = encoder.embed([story_text(processed[n].item.title, processed[n].item.summary) for n in matched])
+    except Exception:  # never lose a poll over the story signal
+        log.exception("story_embed_failed")
+        vectors = None
+    out = list(processed)
+    earlier: list[tuple[int, stories.Features]] = []  # (position, features) of this poll's matched items
+    for k, n in enumerate(matched):
+        p = processed[n]
+        blob = to_blob(vectors[k]) if vectors is not None else None
+        f = stories.features(stories.Entry(p.item, p.matches, vector=from_blob(blob)))
+        keys = stories.bucket_keys(f)
+        decision = StoryDecision(keys=tuple(keys), embedding=blob)
+        try:
+            since = f.when - stories.WINDOW
+            found = store.story_candidates(keys, since, cross_key=stories.group_key(f))
+            candidates = [
+                (m.story_id, stories.features(stories.Entry(m.item, m.matches, vector=from_blob(m.embedding))))
+                for m in found
+            ]
+            in_poll = [(-1 - pos, g) for pos, g in earlier]  # negative: a position in this poll
+            best = stories.best_story(f, candidates + in_poll)
+            if best is not None and best < 0:
+                decision = replace(decision, same_as=-1 - best)
+            elif best is not None:
+                decision = replace(decision, story_id=best)
+        except Exception:
+            log.exception("story_assign_failed uid=%s", p.item.uid)
+        earlier.append((n, f))
+        out[n] = replace(p, story=decision)
+    return out
 
 
 def _dedupe(items: list[Item]) -> list[Item]:

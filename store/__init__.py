@@ -16,7 +16,20 @@ from store.db import (
     ProcessedItem,
     Store,
     StoreError,
+    StoryAlert,
+    StoryDecision,
+    StoryMember,
     Subscription,
 )
 
-__all__ = ["CommitResult", "OutboxEntry", "ProcessedItem", "Store", "StoreError", "Subscription"]
+__all__ = [
+    "CommitResult",
+    "OutboxEntry",
+    "ProcessedItem",
+    "Store",
+    "StoreError",
+    "StoryAlert",
+    "StoryDecision",
+    "StoryMember",
+    "Subscription",
+]

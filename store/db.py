@@ -42,12 +42,53 @@ def from_ts(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Which story a matched item joins, decided before the commit and stored with the item.
+
+    ``story_id`` an earlier story; else ``same_as`` the position of an earlier item of the same poll whose
+    story it joins; else a new story (its id is the item's own id). ``keys`` are its candidate buckets."""
+
+    story_id: int | None = None
+    same_as: int | None = None
+    keys: tuple[str, ...] = ()
+    embedding: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessedItem:
     """A new item of one poll, its matches, and whether it may be delivered (backlog policy)."""
 
     item: Item
     matches: tuple[Match, ...]
     deliver: bool
+    story: StoryDecision | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """A stored matched item as a story candidate."""
+
+    item_id: int
+    story_id: int
+    item: Item
+    matches: tuple[Match, ...]
+    embedding: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAlert:
+    """The instant alert a subscription got for a story: later reports edit it (or reply to it)."""
+
+    subscription_id: int
+    story_id: int
+    chat_id: str
+    message_id: int
+    text: str
+    sources: tuple[str, ...]
+    dirty: bool
+    replies: int
+    edited_at: datetime | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +132,7 @@ class OutboxEntry:
     matches: tuple[Match, ...]
     attempts: int
     created_at: datetime
+    story_id: int | None = None
 
 
 def _hits_json(match: Match) -> str:
@@ -315,7 +357,8 @@ class Store:
                     (error, ts(next_poll_at), ts(now), int(gone), feed_id),
                 )
             subs = self._active_subscriptions(conn) if any(p.deliver and p.matches for p in items) else []
-            for p in items:
+            stories: dict[int, int] = {}  # position in this poll → story id
+            for position, p in enumerate(items):
                 it = p.item
                 cur = conn.execute(
                     "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at) "
@@ -325,7 +368,19 @@ class Store:
                 if cur.rowcount == 0:
                     continue  # seen before: never processed twice
                 item_id = cur.lastrowid
+                assert item_id is not None
                 new_items += 1
+                if p.story is not None:  # the story decision is stored with the item, in its transaction
+                    d = p.story
+                    story = d.story_id or (stories.get(d.same_as) if d.same_as is not None else None) or item_id
+                    stories[position] = story
+                    conn.execute(
+                        "UPDATE items SET story_id = ?, embedding = ? WHERE id = ?", (story, d.embedding, item_id)
+                    )
+                    at = ts(it.published or now)
+                    conn.executemany(
+                        "INSERT INTO story_keys (key, item_id, at) VALUES (?,?,?)", [(k, item_id, at) for k in d.keys]
+                    )
                 for m in p.matches:
                     conn.execute(
                         "INSERT INTO matches (item_id, rule, priority, hits_json, created_at) "
@@ -547,7 +602,7 @@ class Store:
     def _entries(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[OutboxEntry]:
         sql = (
             "SELECT o.id, o.subscription_id, s.chat_id, o.kind, o.rules_json, o.attempts, o.created_at, "
-            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
+            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id "
             "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
             "JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id "
             f"WHERE {where} ORDER BY o.id" + (f" LIMIT {int(limit)}" if limit else "")
@@ -574,6 +629,7 @@ class Store:
                     matches=tuple(_match_from_row(*m) for m in match_rows),
                     attempts=r[5],
                     created_at=created,
+                    story_id=r[16],
                 )
             )
         return out
@@ -630,6 +686,142 @@ class Store:
     def queue_sizes(self) -> dict[tuple[str, str], int]:
         rows = self.conn.execute("SELECT kind, state, COUNT(*) FROM outbox GROUP BY kind, state")
         return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- stories -------------------------------------------------------------------------------------
+
+    def story_candidates(
+        self, keys: Sequence[str], since: datetime, *, per_key: int = 64, cross_key: str | None = None, cross: int = 128
+    ) -> list[StoryMember]:
+        """Stored matched items sharing a bucket with a new one, seen since ``since``: the latest
+        ``per_key`` of each bucket (``cross`` of ``cross_key``, the bucket searched across languages)."""
+        ids: set[int] = set()
+        for key in keys:
+            limit = cross if key == cross_key else per_key
+            rows = self.conn.execute(
+                "SELECT item_id FROM story_keys WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT ?",
+                (key, ts(since), limit),
+            )
+            ids.update(r[0] for r in rows)
+        out: list[StoryMember] = []
+        chunk = sorted(ids)
+        for start in range(0, len(chunk), 500):
+            part = chunk[start : start + 500]
+            found = self.conn.execute(
+                "SELECT i.id, i.story_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, "
+                "i.embedding FROM items i JOIN feeds f ON f.id = i.feed_id "
+                f"WHERE i.id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for r in found:
+                matches = self.conn.execute(
+                    "SELECT rule, priority, hits_json FROM matches WHERE item_id = ? ORDER BY id", (r[0],)
+                ).fetchall()
+                item = Item(r[2], r[3], r[4], r[5], r[6], from_ts(r[7]), r[8], r[9])
+                out.append(StoryMember(r[0], r[1], item, tuple(_match_from_row(*m) for m in matches), r[10]))
+        return out
+
+    def item_stories(self) -> dict[tuple[str, str], int | None]:
+        """Every stored item's story id by (feed url, uid) (tests and diagnostics)."""
+        rows = self.conn.execute("SELECT f.url, i.uid, i.story_id FROM items i JOIN feeds f ON f.id = i.feed_id")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    @staticmethod
+    def _story_alert(row: Sequence[Any]) -> StoryAlert:
+        created = from_ts(row[9])
+        assert created is not None
+        return StoryAlert(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            tuple(json.loads(row[5])),
+            bool(row[6]),
+            row[7],
+            from_ts(row[8]),
+            created,
+        )
+
+    _ALERT_COLUMNS = (
+        "subscription_id, story_id, chat_id, message_id, text, sources_json, dirty, replies, edited_at, created_at"
+    )
+
+    def story_alert(self, subscription_id: int, story_id: int) -> StoryAlert | None:
+        row = self.conn.execute(
+            f"SELECT {self._ALERT_COLUMNS} FROM story_alerts WHERE subscription_id = ? AND story_id = ?",
+            (subscription_id, story_id),
+        ).fetchone()
+        return self._story_alert(row) if row else None
+
+    def record_story_alert(
+        self,
+        outbox_id: int,
+        subscription_id: int,
+        story_id: int,
+        chat_id: str,
+        message_id: int,
+        text: str,
+        source: str,
+        now: datetime,
+    ) -> None:
+        """The first alert of a story went out: mark it sent and remember its message, together."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                (ts(now), outbox_id),
+            )
+            conn.execute(
+                "INSERT INTO story_alerts (subscription_id, story_id, chat_id, message_id, text, sources_json, "
+                "created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(subscription_id, story_id) DO UPDATE SET "
+                "chat_id = excluded.chat_id, message_id = excluded.message_id, text = excluded.text, "
+                "sources_json = excluded.sources_json, dirty = 0, replies = 0, edited_at = NULL, "
+                "created_at = excluded.created_at",
+                (
+                    subscription_id,
+                    story_id,
+                    chat_id,
+                    message_id,
+                    text,
+                    json.dumps([source], ensure_ascii=False),
+                    ts(now),
+                ),
+            )
+
+    def absorb_into_story(self, outbox_id: int, alert: StoryAlert, source: str, now: datetime) -> None:
+        """A later report of an alerted story: its source joins the alert (to be edited in), and its own
+        outbox row is done — one transaction, so a crash never sends it as a new alert nor loses it."""
+        sources = list(alert.sources)
+        if source not in sources:
+            sources.append(source)
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = 'story' "
+                "WHERE id = ?",
+                (ts(now), outbox_id),
+            )
+            conn.execute(
+                "UPDATE story_alerts SET sources_json = ?, dirty = 1 WHERE subscription_id = ? AND story_id = ?",
+                (json.dumps(sources, ensure_ascii=False), alert.subscription_id, alert.story_id),
+            )
+
+    def dirty_story_alerts(self) -> list[StoryAlert]:
+        rows = self.conn.execute(f"SELECT {self._ALERT_COLUMNS} FROM story_alerts WHERE dirty = 1 ORDER BY created_at")
+        return [self._story_alert(r) for r in rows]
+
+    def story_alert_updated(self, alert: StoryAlert, now: datetime, *, replied: bool) -> None:
+        """The edit (or the reply that replaced it) went out with ``alert.sources``."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE story_alerts SET dirty = CASE WHEN sources_json = ? THEN 0 ELSE 1 END, edited_at = ?, "
+                "replies = replies + ? WHERE subscription_id = ? AND story_id = ?",
+                (
+                    json.dumps(list(alert.sources), ensure_ascii=False),
+                    ts(now),
+                    int(replied),
+                    alert.subscription_id,
+                    alert.story_id,
+                ),
+            )
 
     # -- rule history --------------------------------------------------------------------------------
 
