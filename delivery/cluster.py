@@ -167,10 +167,21 @@ def _cut(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+# Function words carry no story: with the aliases cut out, a short title is mostly these, and
+# token_set_ratio then rates "сообщили о переговорах" like "прибыл для переговоров о сотрудничестве".
+STOPWORDS = frozenset(
+    "в во на с со о об обо от до по за из к ко у и а но для при про над под без через что как это его ее их "
+    "также где когда который которые заявил заявили сообщил сообщили сообщает "
+    "the a an of to in on for and or with at by from as is are was were be been has have had its it "
+    "says said say after over amid new into than that this"
+    .split()
+)
+
+
 def title_key(item: Item, spans: Sequence[tuple[int, int]] = ()) -> str:
     """The title's content words, stemmed; ``spans`` (the matched aliases) are left out, because every
     item in a digest mentions the DPRK and Russia and those words would make every pair look alike."""
-    words = _WORD.findall(_cut(item.title, spans).lower().replace("ё", "е"))
+    words = [w for w in _WORD.findall(_cut(item.title, spans).lower().replace("ё", "е")) if w not in STOPWORDS]
     stemmer = _stemmer(item.lang or "")
     if stemmer is not None:
         words = stemmer.stemWords(words)
@@ -364,7 +375,10 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
     shared = bool(a.facts & b.facts)
     if a.lang == b.lang:
         ratio = fuzz.token_set_ratio(a.key, b.key) if a.key and b.key else (100.0 if a.key == b.key else 0.0)
-        if ratio >= SAME_LANGUAGE_THRESHOLD and (a.key or a.numbers & b.numbers):
+        words_a, words_b = set(a.key.split()), set(b.key.split())
+        # token_set_ratio rates one shared word of two as a near-duplicate: ask for two where both have them
+        enough = len(words_a & words_b) >= min(2, len(words_a), len(words_b))
+        if ratio >= SAME_LANGUAGE_THRESHOLD and enough and (a.key or a.numbers & b.numbers):
             return ratio / 100
         if cos is not None and (cos >= SAME_COSINE or (shared and cos >= SAME_COSINE_WITH_FACT)):
             return cos
