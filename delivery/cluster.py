@@ -169,13 +169,13 @@ def _cut(text: str, spans: Iterable[tuple[int, int]]) -> str:
 
 # Function words carry no story: with the aliases cut out, a short title is mostly these, and
 # token_set_ratio then rates "сообщили о переговорах" like "прибыл для переговоров о сотрудничестве".
-STOPWORDS = frozenset(
+_STOPWORDS = (
     "в во на с со о об обо от до по за из к ко у и а но для при про над под без через что как это его ее их "
     "также где когда который которые заявил заявили сообщил сообщили сообщает "
     "the a an of to in on for and or with at by from as is are was were be been has have had its it "
     "says said say after over amid new into than that this"
-    .split()
 )
+STOPWORDS = frozenset(_STOPWORDS.split(" "))
 
 
 def title_key(item: Item, spans: Sequence[tuple[int, int]] = ()) -> str:
