@@ -77,9 +77,10 @@ def edited_text(alert: StoryAlert) -> str:
     return text if visible_length(text) <= MAX_MESSAGE else alert.text
 
 
-def absorb(store: Store, entry: OutboxEntry, now: datetime, *, enabled: bool = True) -> bool:
-    """True when ``entry`` joins an alert already sent for its story (nothing to send now)."""
-    if not enabled or entry.story_id is None:
+def absorb(store: Store, entry: OutboxEntry, now: datetime) -> bool:
+    """True when ``entry`` joins an alert already sent for its story (nothing to send now); never for a
+    subscription with ``stories: off``."""
+    if not entry.stories or entry.story_id is None:
         return False
     alert = store.story_alert(entry.subscription_id, entry.story_id)
     if alert is None or now - alert.created_at > WINDOW:

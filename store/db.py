@@ -115,6 +115,7 @@ class Subscription:
     chat_type: str | None = None
     source: str = "chat"
     created_at: datetime | None = None
+    stories: bool = True  # False: every item alerted on its own (``stories: off``)
 
     def follows(self, rules: Iterable[str]) -> bool:
         return not self.rules or any(r in self.rules for r in rules)
@@ -133,6 +134,7 @@ class OutboxEntry:
     attempts: int
     created_at: datetime
     story_id: int | None = None
+    stories: bool = True  # the subscription follows stories (later reports edit the first alert)
 
 
 def _hits_json(match: Match) -> str:
@@ -480,7 +482,7 @@ class Store:
 
     _SUB_COLUMNS = (
         "id, chat_id, mode, rules_json, digest_time, timezone, paused, paused_reason, muted_until, "
-        "last_digest_at, chat_title, chat_type, source, created_at"
+        "last_digest_at, chat_title, chat_type, source, created_at, stories"
     )
 
     @staticmethod
@@ -500,6 +502,7 @@ class Store:
             chat_type=row[11],
             source=row[12],
             created_at=from_ts(row[13]),
+            stories=bool(row[14]),
         )
 
     def _active_subscriptions(self, conn: sqlite3.Connection) -> list[Subscription]:
@@ -518,15 +521,18 @@ class Store:
         source: str = "chat",
         chat_title: str | None = None,
         chat_type: str | None = None,
+        stories: bool | None = None,
     ) -> Subscription:
+        """Create or update a chat's subscription; ``stories`` None keeps what it had (on for a new one)."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO subscriptions (chat_id, mode, rules_json, digest_time, timezone, source, "
-                "chat_title, chat_type, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "chat_title, chat_type, created_at, updated_at, stories) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(chat_id) DO UPDATE SET mode = excluded.mode, rules_json = excluded.rules_json, "
                 "digest_time = excluded.digest_time, timezone = excluded.timezone, "
                 "chat_title = COALESCE(excluded.chat_title, chat_title), "
-                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at",
+                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at"
+                + (", stories = excluded.stories" if stories is not None else ""),
                 (
                     chat_key(chat),
                     mode,
@@ -538,6 +544,7 @@ class Store:
                     chat_type,
                     ts(now),
                     ts(now),
+                    int(stories if stories is not None else True),
                 ),
             )
         sub = self.subscription(chat)
@@ -554,6 +561,7 @@ class Store:
                 digest_time=c.digest_time.strftime("%H:%M") if c.digest_time else None,
                 timezone=c.timezone,
                 source="config",
+                stories=c.stories,
             )
 
     def subscription(self, chat: int | str) -> Subscription | None:
@@ -602,7 +610,7 @@ class Store:
     def _entries(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[OutboxEntry]:
         sql = (
             "SELECT o.id, o.subscription_id, s.chat_id, o.kind, o.rules_json, o.attempts, o.created_at, "
-            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id "
+            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id, s.stories "
             "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
             "JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id "
             f"WHERE {where} ORDER BY o.id" + (f" LIMIT {int(limit)}" if limit else "")
@@ -630,6 +638,7 @@ class Store:
                     attempts=r[5],
                     created_at=created,
                     story_id=r[16],
+                    stories=bool(r[17]),
                 )
             )
         return out

@@ -117,5 +117,6 @@ MIGRATIONS: tuple[str, ...] = (
         created_at      TEXT NOT NULL,
         PRIMARY KEY (subscription_id, story_id)
     );
+    ALTER TABLE subscriptions ADD COLUMN stories INTEGER NOT NULL DEFAULT 1;
     """,
 )
