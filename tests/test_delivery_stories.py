@@ -7,7 +7,7 @@ emulator driven by python-telegram-bot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from telegram import Bot
 
 from core.config import DigestDefaults, FeedConfig
 from core.models import Item
+from delivery.encoder import shared_encoder
 from delivery.outbox import deliver_digests, deliver_instant
 from delivery.sender import ChatPacer, Sender
 from rules import RuleSet, load_rules
@@ -24,10 +25,10 @@ from service.demo import DEMO_FEEDS, EXAMPLES, demo_polling
 from service.feedserver import FeedFileServer
 from service.pipeline import Pipeline, assign_stories
 from store import ProcessedItem, Store
-from tgemu import BotApiEmulator, SentMessage
-from watchers import PollSettings, make_client
-
 from tests.feedhttp import rss
+from tgemu import BotApiEmulator, SentMessage
+from tgemu.server import parse_html
+from watchers import PollSettings, make_client
 
 TOKEN = "777:STORIES-token"
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ async def telegram() -> AsyncIterator[tuple[BotApiEmulator, Sender]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> AsyncIterator[Store]:  # type: ignore[misc]
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(tmp_path / "bot.sqlite3")
     yield s
     s.close()
@@ -64,8 +65,6 @@ def subscribe(store: Store, chat: int, *, stories: bool = True, mode: str = "bot
 
 
 def visible(message: SentMessage) -> str:
-    from tgemu.server import parse_html
-
     return parse_html(message.text)
 
 
@@ -173,16 +172,10 @@ def report(n: int, when: datetime, title: str = WIRE_TITLES[0]) -> Item:
 
 def arrive(store: Store, ruleset: RuleSet, item: Item, now: datetime) -> None:
     feed = store.feed_by_url(item.feed_url) or store.add_feed(item.feed_url, item.feed_name, "en", 900, "config", now)
-    processed = assign_stories(store, _encoder(), [ProcessedItem(item, tuple(ruleset.match(item)), True)])
+    processed = assign_stories(store, shared_encoder(), [ProcessedItem(item, tuple(ruleset.match(item)), True)])
     store.commit_poll(
         feed.id, now, ok=True, etag=None, last_modified=None, error=None, next_poll_at=now, items=processed
     )
-
-
-def _encoder():  # type: ignore[no-untyped-def]
-    from delivery.encoder import shared_encoder
-
-    return shared_encoder()
 
 
 async def test_edits_are_rate_limited_per_message_and_coalesced(
