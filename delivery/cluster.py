@@ -37,17 +37,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import Stemmer
 from rapidfuzz import fuzz
 
 from core.models import Item, Match
+from delivery.encoder import DIMENSIONS
 
 SAME_LANGUAGE_THRESHOLD = 60
 GROUP_OVERLAP = 0.5  # Jaccard overlap of the matched groups
@@ -56,8 +57,9 @@ SAME_COSINE = 0.75  # same language, when the words differ (matched aliases take
 SAME_COSINE_WITH_FACT = 0.60
 CROSS_COSINE = 0.62  # across languages, alone
 CROSS_COSINE_WITH_FACT = 0.45  # across languages, with a shared name or figure
-BUCKET_CAP = 64
-CROSS_CANDIDATES = 128
+BUCKET_CAP = 12
+CROSS_CANDIDATES = 16
+MAX_COMPARED = 32  # per entry, the closest of its candidates
 _WORD = re.compile(r"[^\W_]+")
 # a figure with an optional multiplier word: 5,000 · 5.5 · 5 тыс. · 5천 · 1.2 million
 _FIGURE = re.compile(
@@ -190,6 +192,8 @@ def title_key(item: Item, spans: Sequence[tuple[int, int]] = ()) -> str:
 
 _KO_NUMBER = re.compile(r"(?:\d+(?:\.\d+)?\s*[천만억]\s*)+\d*|\d+(?=\s*[천만억])")
 _KO_UNIT = {"천": 1e3, "만": 1e4, "억": 1e8}
+_KO_UNITS = re.compile(r"\d\s*[천만억]")
+_DIGIT = re.compile(r"\d")
 
 
 def _korean_number(text: str) -> float:
@@ -210,8 +214,13 @@ def _korean_number(text: str) -> float:
 def figures(text: str) -> frozenset[str]:
     """The numbers of ``text`` as values, multipliers applied: "5,000", "5 тыс." and "5천" are all 5000.
     Years and numbers below 10 are left out: they tell little about which event it is."""
-    values = [_korean_number(m) for m in _KO_NUMBER.findall(text)]
-    for digits, unit in _FIGURE.findall(_KO_NUMBER.sub(" ", text)):
+    if not _DIGIT.search(text):
+        return frozenset()
+    values: list[float] = []
+    if _KO_UNITS.search(text):
+        values = [_korean_number(m) for m in _KO_NUMBER.findall(text)]
+        text = _KO_NUMBER.sub(" ", text)
+    for digits, unit in _FIGURE.findall(text):
         if re.fullmatch(r"\d{1,3}([ \u00a0\u202f,.]\d{3})+", digits):
             value = float(re.sub(r"\D", "", digits))
         else:
@@ -295,30 +304,34 @@ def _common_names() -> frozenset[str]:
 
 
 def _names(text: str) -> frozenset[str]:
-    out: set[str] = set()
-    for acronym in _ACRONYM.findall(text):
-        out.add("A" + acronym.replace("-", ""))
+    out = {"A" + acronym.replace("-", "") for acronym in _ACRONYM.findall(text)}
     for word in _WORD.findall(text):
-        first = word[0]
-        if "\uac00" <= first <= "\ud7a3":
-            for particle in _KO_PARTICLES:
-                if word.endswith(particle) and len(word) - len(particle) >= 3:
-                    word = word[: -len(particle)]
-                    break
-            if len(word) >= 3:
-                skeleton = _skeleton_hangul(word)
-                if len(skeleton) >= 4:
-                    out.add("~" + skeleton)  # marked: Korean has no capitals, so most of these are words
-        elif first.isupper() and len(word) >= 5 and not word.isupper():
-            lower = word.lower()
-            if unicodedata.name(first, "").startswith("CYRILLIC"):  # Горемыкиным → горемыкин → goremykin
-                stemmer = _stemmer("ru")
-                lower = stemmer.stemWord(lower) if stemmer else lower
-                lower = "".join(_CYRILLIC.get(ch, ch) for ch in lower)
-            skeleton = _skeleton_latin(lower)
-            if len(skeleton) >= 4:
-                out.add(skeleton)
+        name = _word_name(word)
+        if name:
+            out.add(name)
     return frozenset(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_name(word: str) -> str | None:
+    """The skeleton of one word if it may be a name (cached: the same words recur in every digest)."""
+    first = word[0]
+    if "\uac00" <= first <= "\ud7a3":
+        for particle in _KO_PARTICLES:
+            if word.endswith(particle) and len(word) - len(particle) >= 3:
+                word = word[: -len(particle)]
+                break
+        skeleton = _skeleton_hangul(word) if len(word) >= 3 else ""
+        return "~" + skeleton if len(skeleton) >= 4 else None  # marked: Korean has no capitals
+    if not (first.isupper() and len(word) >= 5 and not word.isupper()):
+        return None
+    lower = word.lower()
+    if unicodedata.name(first, "").startswith("CYRILLIC"):  # Горемыкиным → горемыкин → goremykin
+        stemmer = _stemmer("ru")
+        lower = stemmer.stemWord(lower) if stemmer else lower
+        lower = "".join(_CYRILLIC.get(ch, ch) for ch in lower)
+    skeleton = _skeleton_latin(lower)
+    return skeleton if len(skeleton) >= 4 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,15 +353,16 @@ def features(entry: Entry) -> Features:
     item = entry.item
     hits = [h for m in entry.matches for h in m.hits]
     spans = [(h.start, h.end) for h in hits if h.field == "title"]
-    both = f"{item.title}\n{item.summary}"
-    names = name_keys(both)
-    facts = figures(both) | {n for n in names if not n.startswith("~")}
+    title_names = name_keys(item.title)
+    names = title_names | name_keys(item.summary)
+    title_figures = figures(item.title)
+    facts = title_figures | figures(item.summary) | {n for n in names if not n.startswith("~")}
     return Features(
         item.lang,
         title_key(item, spans),
         frozenset(h.group for h in hits),
-        figures(item.title),
-        frozenset(n for n in name_keys(item.title) if not n.startswith(("A", "~"))),
+        title_figures,
+        frozenset(n for n in title_names if not n.startswith(("A", "~"))),
         frozenset(facts),
         frozenset(n[1:] for n in names if n.startswith("~")),
         _when(item),
@@ -375,7 +389,7 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
     shared = bool(a.facts & b.facts)
     if a.lang == b.lang:
         ratio = fuzz.token_set_ratio(a.key, b.key) if a.key and b.key else (100.0 if a.key == b.key else 0.0)
-        words_a, words_b = set(a.key.split()), set(b.key.split())
+        words_a, words_b = _content_words(a.key), _content_words(b.key)
         # token_set_ratio rates one shared word of two as a near-duplicate: ask for two where both have them
         enough = len(words_a & words_b) >= min(2, len(words_a), len(words_b))
         if ratio >= SAME_LANGUAGE_THRESHOLD and enough and (a.key or a.numbers & b.numbers):
@@ -391,6 +405,10 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
     return 0.0
 
 
+def _content_words(key: str) -> set[str]:
+    return {w for w in key.split() if len(w) >= 2}
+
+
 def conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     """Both titles name figures (or people) and none in common: two different reports."""
     return bool(a and b and not a & b)
@@ -403,7 +421,7 @@ def same_story(a: Entry, b: Entry) -> bool:
 def bucket_keys(f: Features) -> list[str]:
     """The candidate buckets of an item: its content words (per language), its names and figures, and its
     matched-group set (the bucket searched across languages)."""
-    keys = [f"w:{f.lang}:{w}" for w in sorted(set(f.key.split())) if len(w) >= 3]
+    keys = [f"w:{f.lang}:{w}" for w in sorted(_content_words(f.key))]
     keys += [f"d:{fact}" for fact in sorted(f.facts | f.hangul)]
     keys.append(group_key(f))
     return keys
@@ -442,8 +460,20 @@ def cluster(entries: Sequence[Entry]) -> list[Cluster]:
 
 
 def _cluster_loose(entries: Sequence[Entry]) -> list[list[Entry]]:
+    """Union-find over candidate pairs, in time order. Cheap filters run before :func:`score`: across
+    languages the cosines of all of an entry's candidates come from one matrix product and only those
+    that could merge are scored; in one language a candidate must share two content words (or be close
+    by cosine)."""
     order = sorted(range(len(entries)), key=lambda i: _when(entries[i].item))
     feats = [features(e) for e in entries]
+    has_vector = np.array([f.vector is not None for f in feats], dtype=bool)
+    matrix = np.zeros((len(entries), DIMENSIONS), dtype=np.float32)
+    for n, f in enumerate(feats):
+        if f.vector is not None and f.vector.shape == (DIMENSIONS,):
+            matrix[n] = f.vector
+        else:
+            has_vector[n] = False
+    words = [len(_content_words(f.key)) for f in feats]
     parent = list(range(len(entries)))
 
     def find(i: int) -> int:
@@ -464,31 +494,58 @@ def _cluster_loose(entries: Sequence[Entry]) -> list[list[Entry]]:
         names[ri] = names[ri] | names[rj]
 
     buckets: dict[str, deque[int]] = {}
+    languages: dict[str, set[str | None]] = {}  # group key → languages seen with it
+
+    def members(key: str) -> deque[int] | None:
+        bucket = buckets.get(key)
+        while bucket and f.when - feats[bucket[0]].when > WINDOW:
+            bucket.popleft()
+        return bucket
+
     for i in order:
         f = feats[i]
+        keys = bucket_keys(f)
         gkey = group_key(f)
-        candidates: set[int] = set()
-        for key in bucket_keys(f):
-            members = buckets.get(key)
-            if not members:
-                continue
-            while members and f.when - feats[members[0]].when > WINDOW:
-                members.popleft()
-            candidates.update(members)
-        cross = [j for j in candidates if feats[j].lang != f.lang]
-        cosines: dict[int, float] = {}
-        if f.vector is not None and cross:
-            usable = [j for j in cross if feats[j].vector is not None]
-            if usable:
-                matrix = np.stack([feats[j].vector for j in usable]).astype(np.float32)  # type: ignore[misc]
-                values = matrix @ f.vector.astype(np.float32)
-                cosines = dict(zip(usable, (float(v) for v in values), strict=True))
-        for j in candidates:
-            if find(i) != find(j) and score(f, feats[j], cosines.get(j)) > 0:
-                union(i, j)
-        for key in bucket_keys(f):
-            cap = CROSS_CANDIDATES if key == gkey else BUCKET_CAP
-            bucket = buckets.setdefault(key, deque(maxlen=cap))
+        shared_words: Counter[int] = Counter()
+        for key in keys:
+            if key.startswith("w:"):
+                bucket = members(key)
+                if bucket:
+                    shared_words.update(bucket)
+        candidates = set(shared_words)
+        for key in keys:
+            if key.startswith("d:"):
+                bucket = members(key)
+                if bucket:
+                    candidates.update(bucket)
+        for lang in languages.get(gkey, ()):  # the latest reports with these groups, in every language
+            bucket = members(f"{gkey}|{lang}")
+            if bucket:
+                candidates.update(bucket)
+        if candidates:
+            index = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+            usable = has_vector[index] & bool(has_vector[i])
+            cosines = np.where(usable, matrix[index] @ matrix[i], 0.0)
+            if len(index) > MAX_COMPARED:  # the closest candidates only
+                best = np.argpartition(-cosines, MAX_COMPARED)[:MAX_COMPARED]
+                index, usable, cosines = index[best], usable[best], cosines[best]
+            for j, cos, known in zip(index.tolist(), cosines.tolist(), usable.tolist(), strict=True):
+                common = shared_words.get(j, 0)
+                g = feats[j]
+                if g.lang == f.lang:
+                    if common < min(2, words[i], words[j]) and not (known and cos >= SAME_COSINE_WITH_FACT):
+                        continue
+                elif known and cos < CROSS_COSINE_WITH_FACT:
+                    continue
+                if find(j) != find(i) and score(f, g, cos if known else None) > 0:
+                    union(i, j)
+        for key in keys:
+            if key == gkey:
+                languages.setdefault(gkey, set()).add(f.lang)
+                key = f"{gkey}|{f.lang}"  # the latest of each language
+                bucket = buckets.setdefault(key, deque(maxlen=CROSS_CANDIDATES))
+            else:
+                bucket = buckets.setdefault(key, deque(maxlen=BUCKET_CAP))
             bucket.append(i)
     grouped: dict[int, list[Entry]] = {}
     for i, entry in enumerate(entries):

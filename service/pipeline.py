@@ -203,7 +203,13 @@ def assign_stories(store: Store, encoder: Encoder, processed: Sequence[Processed
         decision = StoryDecision(keys=tuple(keys), embedding=blob)
         try:
             since = f.when - stories.WINDOW
-            found = store.story_candidates(keys, since, cross_key=stories.group_key(f))
+            found = store.story_candidates(
+                keys,
+                since,
+                per_key=stories.BUCKET_CAP,
+                cross_key=stories.group_key(f),
+                cross=stories.CROSS_CANDIDATES * 3,  # the store's group bucket holds every language
+            )
             candidates = [
                 (m.story_id, stories.features(stories.Entry(m.item, m.matches, vector=from_blob(m.embedding))))
                 for m in found
