@@ -143,8 +143,10 @@ def synthetic(rows: list[dict[str, str]], vectors: np.ndarray, size: int, seed: 
         start = T0 + timedelta(minutes=rng.randrange(24 * 60))
         figure = 100 + story  # a figure of its own: different synthetic stories never merge by accident
         for k in range(min(rng.randint(1, 8), size - len(out))):
-            row = rows[rng.choice(members)]
-            vector = vectors[rows.index(row)] + noise.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
+            position = rng.choice(members)
+            row = rows[position]
+            jitter = np.asarray(noise.normal(0, 0.02, vectors.shape[1]), dtype=np.float32)
+            vector = vectors[position] + jitter
             item = Item(
                 f"https://outlet{k}.example/rss",
                 f"{story}-{k}",
