@@ -194,6 +194,8 @@ _KO_NUMBER = re.compile(r"(?:\d+(?:\.\d+)?\s*[천만억]\s*)+\d*|\d+(?=\s*[천�
 _KO_UNIT = {"천": 1e3, "만": 1e4, "억": 1e8}
 _KO_UNITS = re.compile(r"\d\s*[천만억]")
 _DIGIT = re.compile(r"\d")
+_GROUPED = re.compile(r"\d{1,3}([ \u00a0\u202f,.]\d{3})+")  # 5,000 · 10 000 · 1.000
+_NON_DIGIT = re.compile(r"\D")
 
 
 def _korean_number(text: str) -> float:
@@ -221,10 +223,8 @@ def figures(text: str) -> frozenset[str]:
         values = [_korean_number(m) for m in _KO_NUMBER.findall(text)]
         text = _KO_NUMBER.sub(" ", text)
     for digits, unit in _FIGURE.findall(text):
-        if re.fullmatch(r"\d{1,3}([ \u00a0\u202f,.]\d{3})+", digits):
-            value = float(re.sub(r"\D", "", digits))
-        else:
-            value = float(digits.replace(",", "."))
+        grouped = _GROUPED.fullmatch(digits)  # thousands separators, else a decimal comma or point
+        value = float(_NON_DIGIT.sub("", digits) if grouped else digits.replace(",", "."))
         if not unit and 1900 <= value <= 2100:
             continue
         values.append(value * (_MULTIPLIER.get(unit.lower(), 1.0) if unit else 1.0))
@@ -340,6 +340,7 @@ class Features:
 
     lang: str | None
     key: str
+    words: frozenset[str]  # the key's content words
     groups: frozenset[str]
     numbers: frozenset[str]  # figures in the title
     names: frozenset[str]  # names in the title (acronyms aside)
@@ -357,9 +358,11 @@ def features(entry: Entry) -> Features:
     names = title_names | name_keys(item.summary)
     title_figures = figures(item.title)
     facts = title_figures | figures(item.summary) | {n for n in names if not n.startswith("~")}
+    key = title_key(item, spans)
     return Features(
         item.lang,
-        title_key(item, spans),
+        key,
+        frozenset(_content_words(key)),
         frozenset(h.group for h in hits),
         title_figures,
         frozenset(n for n in title_names if not n.startswith(("A", "~"))),
@@ -389,7 +392,7 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
     shared = bool(a.facts & b.facts)
     if a.lang == b.lang:
         ratio = fuzz.token_set_ratio(a.key, b.key) if a.key and b.key else (100.0 if a.key == b.key else 0.0)
-        words_a, words_b = _content_words(a.key), _content_words(b.key)
+        words_a, words_b = a.words, b.words
         # token_set_ratio rates one shared word of two as a near-duplicate: ask for two where both have them
         enough = len(words_a & words_b) >= min(2, len(words_a), len(words_b))
         if ratio >= SAME_LANGUAGE_THRESHOLD and enough and (a.key or a.numbers & b.numbers):
@@ -421,7 +424,7 @@ def same_story(a: Entry, b: Entry) -> bool:
 def bucket_keys(f: Features) -> list[str]:
     """The candidate buckets of an item: its content words (per language), its names and figures, and its
     matched-group set (the bucket searched across languages)."""
-    keys = [f"w:{f.lang}:{w}" for w in sorted(_content_words(f.key))]
+    keys = [f"w:{f.lang}:{w}" for w in sorted(f.words)]
     keys += [f"d:{fact}" for fact in sorted(f.facts | f.hangul)]
     keys.append(group_key(f))
     return keys
@@ -473,7 +476,7 @@ def _cluster_loose(entries: Sequence[Entry]) -> list[list[Entry]]:
             matrix[n] = f.vector
         else:
             has_vector[n] = False
-    words = [len(_content_words(f.key)) for f in feats]
+    need = [min(2, len(f.words)) for f in feats]  # shared words a same-language candidate needs
     parent = list(range(len(entries)))
 
     def find(i: int) -> int:
@@ -533,7 +536,7 @@ def _cluster_loose(entries: Sequence[Entry]) -> list[list[Entry]]:
                 common = shared_words.get(j, 0)
                 g = feats[j]
                 if g.lang == f.lang:
-                    if common < min(2, words[i], words[j]) and not (known and cos >= SAME_COSINE_WITH_FACT):
+                    if common < need[i] and common < need[j] and not (known and cos >= SAME_COSINE_WITH_FACT):
                         continue
                 elif known and cos < CROSS_COSINE_WITH_FACT:
                     continue
