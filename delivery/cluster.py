@@ -24,13 +24,17 @@ Every decision is a pure function of two items' :class:`Features`:
   고레미킨 are one name (KRMKN). Without vectors (no encoder installed) only a shared fact merges.
 
 Wrong merges hide a story; missed merges only repeat it — so the thresholds lean to not merging.
-Measured on tests/data/clusters.jsonl (tests/test_delivery_cluster.py prints the figures).
+Measured on tests/data/clusters.jsonl (tests/test_delivery_cluster.py prints the figures): pairwise
+precision 1.00 in and across languages, recall 0.79 in one language and 0.78 across (the thresholds were
+set on this set: there is no held-out one yet).
 
 Candidates come from buckets, never from all pairs: a content word per language, a name or figure, and
-the matched-group set (across languages, the latest ``CROSS_CANDIDATES`` of it); each bucket keeps its
-latest ``BUCKET_CAP`` members inside the window. 5,000 entries cluster in well under a second
-(bench/cluster.py). The store keeps the same keys (table ``story_keys``) so that a new item finds its
-story with a few indexed look-ups.
+the matched-group set per language (the latest ``CROSS_CANDIDATES`` of each); each bucket keeps its
+latest ``BUCKET_CAP`` members inside the window. Of an entry's candidates, one matrix product gives every
+cosine and only the ``MAX_COMPARED`` closest are scored. 5,000 entries cluster in 0.8 CPU seconds against
+22–43 s for the previous all-pairs function (bench/cluster.py). The store keeps the same keys (table
+``story_keys``), so a new item finds its story with a few indexed look-ups at commit time, and a digest
+only groups by the stored ids.
 """
 
 from __future__ import annotations
