@@ -233,3 +233,10 @@ def test_logging_problems(tmp_path: Path) -> None:
     assert any(":2: logging.format: must be one of text, json, got 'xml'" in p for p in found), found
     assert any(":3: logging.level: must be one of debug, info, warning, error, got 'loud'" in p for p in found), found
     assert any(":4: logging.colour: unknown key" in p for p in found), found
+
+
+def test_a_subscription_may_opt_out_of_stories(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "subscriptions:\n  - {chat: 5, stories: off}\n  - {chat: 6}\n"))
+    assert [s.stories for s in cfg.subscriptions] == [False, True]
+    path = write(tmp_path, "subscriptions:\n  - {chat: 5, stories: sometimes}\n")
+    assert any("stories" in p and "sometimes" in p for p in problems(path))
