@@ -55,10 +55,11 @@ class StorySender(Protocol):
 
 
 def source_label(entry: OutboxEntry) -> str:
-    """How a report is named in an alert's source line: the feed's name, and its language if not the
-    alert's (``Yonhap (ko)``)."""
+    """How a report is named in an alert's source line: the feed's name and its language (``Yonhap (ko)``),
+    unless the name already says it."""
     name = entry.item.feed_name or entry.item.feed_url
-    return f"{name} ({entry.item.lang})" if entry.item.lang else name
+    lang = entry.item.lang
+    return f"{name} ({lang})" if lang and f"({lang})" not in name.lower() else name
 
 
 def sources_line(sources: Sequence[str]) -> str:
