@@ -472,6 +472,10 @@ class Store:
         cutoff = ts(now - timedelta(days=keep_days))
         with self.transaction() as conn:
             conn.execute("DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (cutoff,))
+            # stories look back 48 h: older candidate buckets, alerts and vectors are never read again
+            conn.execute("DELETE FROM story_keys WHERE at < ?", (cutoff,))
+            conn.execute("DELETE FROM story_alerts WHERE created_at < ?", (cutoff,))
+            conn.execute("UPDATE items SET embedding = NULL WHERE seen_at < ? AND embedding IS NOT NULL", (cutoff,))
             return conn.execute(
                 "UPDATE items SET title = '', summary = '', link = NULL WHERE seen_at < ? AND title != '' "
                 "AND id NOT IN (SELECT item_id FROM outbox WHERE state = 'pending')",
