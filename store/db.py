@@ -804,7 +804,8 @@ class Store:
         """A later report of an alerted story: its source joins the alert (to be edited in), and its own
         outbox row is done — one transaction, so a crash never sends it as a new alert nor loses it."""
         sources = list(alert.sources)
-        if source not in sources:
+        new_source = source not in sources  # the same outlet again (an update) changes nothing shown
+        if new_source:
             sources.append(source)
         with self.transaction() as conn:
             conn.execute(
@@ -812,10 +813,11 @@ class Store:
                 "WHERE id = ?",
                 (ts(now), outbox_id),
             )
-            conn.execute(
-                "UPDATE story_alerts SET sources_json = ?, dirty = 1 WHERE subscription_id = ? AND story_id = ?",
-                (json.dumps(sources, ensure_ascii=False), alert.subscription_id, alert.story_id),
-            )
+            if new_source:
+                conn.execute(
+                    "UPDATE story_alerts SET sources_json = ?, dirty = 1 WHERE subscription_id = ? AND story_id = ?",
+                    (json.dumps(sources, ensure_ascii=False), alert.subscription_id, alert.story_id),
+                )
 
     def dirty_story_alerts(self) -> list[StoryAlert]:
         rows = self.conn.execute(f"SELECT {self._ALERT_COLUMNS} FROM story_alerts WHERE dirty = 1 ORDER BY created_at")

@@ -243,3 +243,17 @@ async def test_a_different_story_is_a_new_alert(
     arrive(store, ruleset, report(2, week), week)  # word for word, a week later: another story
     await deliver_instant(store, sender, lambda: week)
     assert len(emu.sent(STORY_CHAT)) == 3
+
+
+async def test_an_update_from_the_same_outlet_sends_nothing_and_edits_nothing(
+    store: Store, ruleset: RuleSet, telegram: tuple[BotApiEmulator, Sender]
+) -> None:
+    emu, sender = telegram
+    subscribe(store, STORY_CHAT, mode="instant")
+    arrive(store, ruleset, report(0, NOW), NOW)
+    await deliver_instant(store, sender, lambda: NOW)
+    update = Item(report(0, NOW).feed_url, "u0-updated", WIRE_TITLES[1], "", None, NOW, "en", "Outlet 00")
+    arrive(store, ruleset, update, NOW)
+    await deliver_instant(store, sender, lambda: NOW + timedelta(minutes=1))
+    (alert,) = emu.sent(STORY_CHAT)
+    assert alert.edits == 0 and not [r for r in emu.requests if r[1] == "editMessageText"]
