@@ -195,19 +195,20 @@ def main() -> None:
     assert all_vectors is not None
 
     # wall seconds, and CPU seconds of this process (the machine may be shared: CPU time is what it costs)
-    print(f"{'matches':>8} {'all pairs (before)':>24} {'buckets (after)':>24} {'stories':>8}")
+    print(f"{'matches':>8} {'all pairs (before)':>24} {'buckets (after)':>24} {'stories: made, before/after':>28}")
     for size in (int(s) for s in args.sizes.split(",")):
         entries = synthetic(rows, all_vectors, size)
         if size <= args.baseline_max:
             wall, cpu = time.perf_counter(), time.process_time()
-            quadratic_cluster(entries)
+            old_count = str(quadratic_cluster(entries))
             old = f"{time.perf_counter() - wall:.2f} s ({time.process_time() - cpu:.2f} cpu)"
         else:
-            old = "skipped"
+            old, old_count = "skipped", "-"
         wall, cpu = time.perf_counter(), time.process_time()
         clusters = cluster(entries)
         new = f"{time.perf_counter() - wall:.2f} s ({time.process_time() - cpu:.2f} cpu)"
-        print(f"{size:>8} {old:>24} {new:>24} {len(clusters):>8}")
+        made = len({e.item.uid.split("-")[0] for e in entries})  # the synthetic stories, the truth
+        print(f"{size:>8} {old:>24} {new:>24} {f'{made}, {old_count} / {len(clusters)}':>28}")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
