@@ -17,7 +17,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     # (command, usage, description) — the order of /help and of setMyCommands
     ("start", "/start", "what this bot does, and your user id"),
     ("help", "/help", "commands and who may use them"),
-    ("subscribe", "/subscribe [@channel] [rules…] [instant|digest|both]", "subscribe this chat (or a channel)"),
+    (
+        "subscribe",
+        "/subscribe [@channel] [rules…] [instant|digest|both] [stories:off]",
+        "subscribe this chat (or a channel)",
+    ),
     ("unsubscribe", "/unsubscribe [@channel]", "stop deliveries to this chat (or a channel)"),
     ("subscriptions", "/subscriptions", "show this chat's subscription (admins: all)"),
     ("digest_time", "/digest_time HH:MM [Area/City] [@channel]", "set the daily digest time and zone"),
@@ -75,6 +79,10 @@ def help_text(user_id: int | None) -> str:
     return "\n".join(lines)
 
 
+# `/subscribe … stories:off`: every item alerted on its own, instead of one alert per story (edited)
+STORY_FLAGS = {"stories:on": True, "stories:off": False}
+
+
 def subscribe(
     store: Store,
     ruleset: RuleSet,
@@ -85,6 +93,10 @@ def subscribe(
     chat_title: str | None = None,
     chat_type: str | None = None,
 ) -> str:
+    story_flags = [a.lower() for a in args if a.lower() in STORY_FLAGS]
+    args = [a for a in args if a.lower() not in STORY_FLAGS]
+    if len(set(story_flags)) > 1:
+        raise CommandError("subscribe", "Give stories:on or stories:off, not both.")
     modes = [a for a in args if a in MODES]
     names = [a for a in args if a not in MODES]
     if len(modes) > 1:
@@ -105,11 +117,13 @@ def subscribe(
         timezone=existing.timezone if existing else None,
         chat_title=chat_title,
         chat_type=chat_type,
+        stories=STORY_FLAGS[story_flags[0]] if story_flags else None,
     )
     if sub.paused:
         store.set_paused(chat, False, None, now)
     followed = ", ".join(sub.rules) if sub.rules else "all rules"
-    return f"✅ Subscribed <b>{escape(chat)}</b>: {escape(followed)}, mode <b>{sub.mode}</b>."
+    stories = "" if sub.stories else ", every item on its own (stories off)"
+    return f"✅ Subscribed <b>{escape(chat)}</b>: {escape(followed)}, mode <b>{sub.mode}</b>{stories}."
 
 
 def unsubscribe(store: Store, chat: str) -> str:

@@ -148,6 +148,7 @@ class SubscriptionConfig:
     rules: tuple[str, ...] = ()  # empty = all rules
     digest_time: time | None = None
     timezone: str | None = None
+    stories: bool = True  # later reports of a story edit its first alert; False: every item alerted
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,7 +594,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         raw_subs = []
     for i, raw in enumerate(raw_subs):
         sp: PathKey = ("subscriptions", i)
-        sub = r.mapping(raw, sp, {"chat", "mode", "rules", "digest_time", "timezone"})
+        sub = r.mapping(raw, sp, {"chat", "mode", "rules", "digest_time", "timezone", "stories"})
         chat = sub.get("chat")
         if isinstance(chat, bool) or not (
             (isinstance(chat, int) and chat != 0)
@@ -616,6 +617,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 rules=tuple(x for x in rules if x != "all"),
                 digest_time=r.clock(sub, "digest_time", sp, None),
                 timezone=r.zone(sub, "timezone", sp, None),
+                stories=r.get(sub, "stories", sp, bool, True),  # YAML reads `off` / `on` as booleans
             )
         )
 

@@ -109,15 +109,19 @@ def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None) -> str:
     stamp = when.astimezone(tz).strftime("%d.%m %H:%M") if when else ""
     sources = []
     seen: set[str] = set()
+    several_languages = len(c.languages) > 1
     for e in c.members:
         name = e.item.feed_name or e.item.feed_url
         if name in seen:
             continue
         seen.add(name)
-        sources.append(link(source_name(name), e.item.link))
+        label = link(source_name(name), e.item.link)
+        sources.append(f"{label} ({e.item.lang})" if several_languages and e.item.lang else label)
     shown = ", ".join(sources[:MAX_SOURCES_SHOWN])
     if len(sources) > MAX_SOURCES_SHOWN:
         shown += f" +{len(sources) - MAX_SOURCES_SHOWN}"
+    if len(sources) > 1:
+        shown += f" — {len(sources)} sources"
     why: dict[str, list[str]] = {}
     for e in c.members:
         for m in e.matches:

@@ -38,6 +38,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from core.config import DigestDefaults, parse_clock
+from delivery import stories
 from delivery.cluster import Entry
 from delivery.digest import build_digest_messages, digest_due
 from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
@@ -75,6 +76,7 @@ class DeliveryReport:
     unconfirmed: int = 0  # sends Telegram may have accepted without our record (each resent at most once)
     folded: int = 0  # alerts that went out inside a "while offline" or summary message
     store_error: str | None = None  # a store write failed: the pass stopped, nothing unrecorded was sent
+    edited: int = 0  # story alerts edited (or replied to) with new sources
 
     def store_failed(self, what: str, exc: sqlite3.Error) -> None:
         if self.store_error is None:
@@ -132,6 +134,7 @@ async def send_tracked(
     *,
     preview: bool = True,
     reply_markup: Sequence[Keyboard | None] = (),
+    record: Callable[[Sent, datetime], None] | None = None,
 ) -> Outcome:
     """One message (``chunks``) covering outbox ``ids``, through the state machine. Sent: recorded with its
     message id; Unknown: counted as an unconfirmed send (uncertain at the second); a refusal: the ids are
@@ -144,7 +147,9 @@ async def send_tracked(
         raise StoreUnwritable(str(exc)) from exc
     outcome = await sender.send(telegram_chat_id(chat_id), chunks, preview=preview, reply_markup=reply_markup)
     try:
-        if isinstance(outcome, Sent):
+        if isinstance(outcome, Sent) and record is not None:
+            record(outcome, now())  # marks it sent, with what else must be kept in the same transaction
+        elif isinstance(outcome, Sent):
             store.mark_sent(
                 ids, now(), chat_id=chat_id, message_id=outcome.message_ids[0] if outcome.message_ids else None
             )
@@ -226,6 +231,13 @@ async def deliver_instant(
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
         at = now()
+        try:  # a later report of a story this chat was already alerted to joins that alert (edited, not sent)
+            absorbed = {e.id for e in entries if stories.absorb(store, e, at)}
+        except sqlite3.Error as exc:
+            report.store_failed("absorb", exc)
+            return
+        report.sent += len(absorbed)
+        entries = [e for e in entries if e.id not in absorbed]
         stale = [e for e in entries if _is_stale(e, at, stale_after, offline_since)]
         fresh = [e for e in entries if not _is_stale(e, at, stale_after, offline_since)]
         overflow = fresh[max_per_chat:] if max_per_chat is not None else []
@@ -244,11 +256,28 @@ async def deliver_instant(
                 messages.append(([byid[i] for i in shown], [text], False))
         for index, (covered, chunks, preview) in enumerate(messages):
             ids = [e.id for e in covered]
+            single = covered[0] if preview and len(covered) == 1 else None
             try:
+                if single is not None and index and stories.absorb(store, single, now()):
+                    report.sent += 1  # the same story as an alert sent earlier in this pass
+                    continue
                 buttons = [vote_keyboard(covered[0].item_id, votes)] if votes and preview else []
+                record = _story_recorder(store, single, chunks[0]) if single else None
                 outcome = await send_tracked(
-                    store, sender, chat_id, ids, chunks, now, report, preview=preview, reply_markup=buttons
+                    store,
+                    sender,
+                    chat_id,
+                    ids,
+                    chunks,
+                    now,
+                    report,
+                    preview=preview,
+                    reply_markup=buttons,
+                    record=record,
                 )
+            except sqlite3.Error as exc:
+                report.store_failed("absorb", exc)
+                return
             except StoreUnwritable:
                 return
             if isinstance(outcome, Sent):
@@ -265,7 +294,22 @@ async def deliver_instant(
             return
 
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
+    if isinstance(sender, stories.StorySender) and report.store_error is None:
+        try:
+            report.edited = await stories.flush(store, sender, now, telegram_chat_id)
+        except sqlite3.Error as exc:
+            report.store_failed("story_edit", exc)
     return report
+
+
+def _story_recorder(store: Store, entry: OutboxEntry, text: str) -> Callable[[Sent, datetime], None]:
+    """What a sent alert records: sent, its message id, and (for a story's first alert) the story alert
+    that later reports edit — one transaction (:func:`delivery.stories.record`)."""
+
+    def record(sent: Sent, at: datetime) -> None:
+        stories.record(store, entry, sent, text, at)
+
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +352,7 @@ def render_digest_messages(
     numbered and each message carries a 👍/👎 pair per entry it shows (voting on a story's lead item)."""
     entries = store.digest_entries(plan.subscription.id, now)
     messages = build_digest_messages(
-        [Entry(e.item, e.matches) for e in entries],
+        [Entry(e.item, e.matches, story=e.story_id) for e in entries],  # stories were decided when stored
         period_start=plan.subscription.last_digest_at,
         period_end=now,
         tz=plan.tz,

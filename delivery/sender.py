@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -145,15 +145,18 @@ class Sender:
         preview: bool = True,
         skip: int = 0,
         reply_markup: Sequence[Keyboard | None] = (),
+        reply_to: int | None = None,
     ) -> Outcome:
         """Send ``chunks`` (rendered HTML, each ≤ 4096 visible characters) in order, from ``skip``;
-        ``reply_markup[i]``, if given, is chunk i's inline keyboard (the 👍/👎 buttons)."""
+        ``reply_markup[i]``, if given, is chunk i's inline keyboard (the 👍/👎 buttons); the first chunk
+        goes as a reply to message ``reply_to`` when given (sent anyway if that message is gone)."""
         ids: list[int] = []
         options = LinkPreviewOptions(is_disabled=not preview)
         for index in range(skip, len(chunks)):
             keyboard = reply_markup[index] if index < len(reply_markup) else None
+            reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and index == 0 else None
             try:
-                outcome = await self._send_one(chat_id, chunks[index], options, inline_markup(keyboard))
+                outcome = await self._send_one(chat_id, chunks[index], options, inline_markup(keyboard), reply)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # e.g. PTB could not parse Telegram's reply: it may have been accepted
@@ -176,8 +179,36 @@ class Sender:
         except Exception as exc:  # a reply PTB cannot parse: the photo may have arrived
             return Unknown(repr(exc))
 
+    async def edit(self, chat_id: int | str, message_id: int, text: str, *, preview: bool = True) -> Outcome:
+        """Replace the text of a message the bot sent, once (no in-call retries). "Message is not
+        modified" counts as done (a repeated edit after a crash)."""
+        await self.pacer.wait(chat_id)
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=not preview),
+            )
+            return Sent((message_id,))
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return Sent((message_id,))
+            return outcome_of(exc)
+        except TelegramError as exc:
+            return outcome_of(exc)
+        except Exception as exc:  # a reply PTB cannot parse: the edit may have happened; an edit is idempotent
+            log.warning("edit_outcome_unknown chat=%s message=%s error=%r", chat_id, message_id, exc)
+            return Retry(30.0, f"unreadable reply: {exc!r}")
+
     async def _send_one(
-        self, chat_id: int | str, text: str, options: LinkPreviewOptions, markup: InlineKeyboardMarkup | None = None
+        self,
+        chat_id: int | str,
+        text: str,
+        options: LinkPreviewOptions,
+        markup: InlineKeyboardMarkup | None = None,
+        reply: ReplyParameters | None = None,
     ) -> int | Retry | Gone | Migrated | Failed:
         plain = False
         attempt = 0
@@ -190,6 +221,7 @@ class Sender:
                     parse_mode=None if plain else ParseMode.HTML,
                     link_preview_options=options,
                     reply_markup=markup,
+                    reply_parameters=reply,
                 )
                 return message.message_id
             except BadRequest as exc:

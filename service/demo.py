@@ -18,10 +18,11 @@ from typing import TextIO
 
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from delivery.render import render_alert
+from delivery.stories import source_label, sources_line
 from rules import RuleSet, load_rules
 from service.feedserver import FeedFileServer
 from service.pipeline import CycleReport, Pipeline
-from store import Store
+from store import OutboxEntry, Store
 from watchers import PollSettings, make_client
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,10 +77,16 @@ def run_demo(*, show_digest: bool = True, out: TextIO | None = None) -> int:
     if report.errors:
         for url, error in report.errors:
             w(f"  feed error: {url}: {error}\n")
-    w(f"\n=== {len(alerts)} instant alert(s) that would be sent to chat '{DEMO_CHAT}' (parse_mode=HTML) ===\n")
+    stories: dict[int | None, list[OutboxEntry]] = {}  # one alert per story; the others are edited in
     for entry in alerts:
+        stories.setdefault(entry.story_id if entry.story_id is not None else -entry.id, []).append(entry)
+    w(f"\n=== {len(stories)} instant alert(s) that would be sent to chat '{DEMO_CHAT}' (parse_mode=HTML) ===\n")
+    for first, *later in stories.values():
         w("\n--- sendMessage ---\n")
-        w(render_alert(entry.item, entry.matches) + "\n")
+        w(render_alert(first.item, first.matches) + "\n")
+        if later:
+            w("--- editMessageText: the same story from other outlets ---\n")
+            w(sources_line([source_label(e) for e in (first, *later)]) + "\n")
     if show_digest:
         w(f"\n=== {len(digest_only)} item(s) matched digest-priority rules only (held for the daily digest) ===\n")
         for entry in digest_only:

@@ -1,8 +1,9 @@
 """One poll cycle, reading like the pipeline it runs:
 
     due feeds (store) → fetch + parse (watchers) → identity: only new items (core.identity) → match (rules)
-      → commit per feed in one transaction: feed state, items seen, updates and second sources of known
-        items, the feed's GUID stability, matches, outbox rows (store)
+      → story of each matched item (delivery.cluster: candidate buckets in the store, embeddings of
+        matched items only) → commit per feed in one transaction: feed state, items seen, updates and
+        second sources of known items, the feed's GUID stability, matches, story ids, outbox rows (store)
 
 Each feed goes through the rest of the pipeline as soon as its fetch and parse finish (no whole-cycle
 buffering), and parsing and matching run in the CPU pool (:mod:`core.workers`), so the event loop only
@@ -23,13 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from core import identity
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
 from core.workers import CpuPool, default_pool
+from delivery import cluster as stories
+from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
-from store import ItemUpdate, ProcessedItem, Store
+from store import ItemUpdate, ProcessedItem, Store, StoryDecision
 from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
 from watchers.fetch import FeedClient
 
@@ -71,6 +75,7 @@ class Pipeline:
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
         pool: CpuPool | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -78,6 +83,7 @@ class Pipeline:
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
         self.pool = pool or default_pool()
+        self.encoder = encoder if encoder is not None else shared_encoder()
 
     async def run_cycle(
         self,
@@ -170,6 +176,15 @@ class Pipeline:
             # then, once, unless the item matched before (see Store.commit_poll)
             if again:
                 processed.append(ProcessedItem(d.item, tuple(again), feed.initialised, stored_id=d.twin))
+        texts = [story_text(p.item.title, p.item.summary) for p in processed if p.matches]
+        vectors: list[Any] | None = None
+        if texts:
+            try:  # the encoder's work runs in the CPU pool; the store's candidates are read here
+                embedded = await self.pool.run(self.encoder.embed, texts)
+                vectors = None if embedded is None else list(embedded)
+            except Exception:  # never lose a poll over the story signal
+                log.exception("story_embed_failed url=%s", feed.url)
+        processed = assign_stories(self.store, self.encoder, processed, vectors=vectors, embedded=bool(texts))
         result = self.store.commit_poll(
             feed.id,
             now,
@@ -193,6 +208,62 @@ class Pipeline:
 def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
     """One feed's new (and edited or second-source) items through the rules (in the CPU pool)."""
     return [ruleset.match(item) for item in items]
+
+
+def assign_stories(
+    store: Store,
+    encoder: Encoder,
+    processed: Sequence[ProcessedItem],
+    *,
+    vectors: Sequence[Any] | None = None,
+    embedded: bool = False,
+) -> list[ProcessedItem]:
+    """Each matched item's story: an earlier one (found through shared buckets in the store, or earlier in
+    this poll), else a new one. Only matched items are embedded, in one batch (``vectors``, when the caller
+    already embedded them — ``embedded`` — in the CPU pool); a failure here never stops the commit (the
+    item becomes a story of its own)."""
+    matched = [n for n, p in enumerate(processed) if p.matches]
+    if not matched:
+        return list(processed)
+    if not embedded:
+        try:
+            fresh = encoder.embed([story_text(processed[n].item.title, processed[n].item.summary) for n in matched])
+            vectors = None if fresh is None else list(fresh)
+        except Exception:  # never lose a poll over the story signal
+            log.exception("story_embed_failed")
+            vectors = None
+    out = list(processed)
+    earlier: list[tuple[int, stories.Features]] = []  # (position, features) of this poll's matched items
+    for k, n in enumerate(matched):
+        p = processed[n]
+        blob = to_blob(vectors[k]) if vectors is not None else None
+        f = stories.features(stories.Entry(p.item, p.matches, vector=from_blob(blob)))
+        keys = stories.bucket_keys(f)
+        decision = StoryDecision(keys=tuple(keys), embedding=blob)
+        try:
+            since = f.when - stories.WINDOW
+            found = store.story_candidates(
+                keys,
+                since,
+                per_key=stories.BUCKET_CAP,
+                cross_key=stories.group_key(f),
+                cross=stories.CROSS_CANDIDATES * 3,  # the store's group bucket holds every language
+            )
+            candidates = [
+                (m.story_id, stories.features(stories.Entry(m.item, m.matches, vector=from_blob(m.embedding))))
+                for m in found
+            ]
+            in_poll = [(-1 - pos, g) for pos, g in earlier]  # negative: a position in this poll
+            best = stories.best_story(f, candidates + in_poll)
+            if best is not None and best < 0:
+                decision = replace(decision, same_as=-1 - best)
+            elif best is not None:
+                decision = replace(decision, story_id=best)
+        except Exception:
+            log.exception("story_assign_failed uid=%s", p.item.uid)
+        earlier.append((n, f))
+        out[n] = replace(p, story=decision)
+    return out
 
 
 def _with_failures(feed: Feed, failures: int) -> Feed:

@@ -20,6 +20,9 @@ from store.db import (
     ProcessedItem,
     Store,
     StoreError,
+    StoryAlert,
+    StoryDecision,
+    StoryMember,
     Subscription,
     Vote,
 )
@@ -31,6 +34,9 @@ __all__ = [
     "ProcessedItem",
     "Store",
     "StoreError",
+    "StoryAlert",
+    "StoryDecision",
+    "StoryMember",
     "Subscription",
     "Vote",
 ]

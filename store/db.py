@@ -47,12 +47,26 @@ def from_ts(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Which story a matched item joins, decided before the commit and stored with the item.
+
+    ``story_id`` an earlier story; else ``same_as`` the position of an earlier item of the same poll whose
+    story it joins; else a new story (its id is the item's own id). ``keys`` are its candidate buckets."""
+
+    story_id: int | None = None
+    same_as: int | None = None
+    keys: tuple[str, ...] = ()
+    embedding: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessedItem:
     """A new item of one poll, its matches, and whether it may be delivered (backlog policy)."""
 
     item: Item
     matches: tuple[Match, ...]
     deliver: bool
+    story: StoryDecision | None = None
     stored_id: int | None = None  # an update or another feed's copy of this stored item (core.identity)
 
 
@@ -63,6 +77,33 @@ class ItemUpdate:
     item_id: int
     title: str
     summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """A stored matched item as a story candidate."""
+
+    item_id: int
+    story_id: int
+    item: Item
+    matches: tuple[Match, ...]
+    embedding: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAlert:
+    """The instant alert a subscription got for a story: later reports edit it (or reply to it)."""
+
+    subscription_id: int
+    story_id: int
+    chat_id: str
+    message_id: int
+    text: str
+    sources: tuple[str, ...]
+    dirty: bool
+    replies: int
+    edited_at: datetime | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +130,7 @@ class Subscription:
     chat_type: str | None = None
     source: str = "chat"
     created_at: datetime | None = None
+    stories: bool = True  # False: every item alerted on its own (``stories: off``)
 
     def follows(self, rules: Iterable[str]) -> bool:
         return not self.rules or any(r in self.rules for r in rules)
@@ -107,6 +149,8 @@ class OutboxEntry:
     attempts: int
     created_at: datetime
     item_id: int = 0  # the item's row id: what the 👍/👎 buttons' callback data names
+    story_id: int | None = None
+    stories: bool = True  # the subscription follows stories (later reports edit the first alert)
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +630,8 @@ class Store:
                 [(item_id, feed_id, uid, ts(now)) for item_id, uid in sources],
             )
             subs = self._active_subscriptions(conn) if any(p.deliver and p.matches for p in items) else []
-            for p in items:
+            stories: dict[int, int] = {}  # position in this poll → story id
+            for position, p in enumerate(items):
                 it = p.item
                 keys = it.keys
                 if p.stored_id is not None:
@@ -622,6 +667,18 @@ class Store:
                         continue  # seen before: never processed twice
                     item_id = cur.lastrowid
                     new_items += 1
+                assert item_id is not None
+                if p.story is not None:  # the story decision is stored with the item, in its transaction
+                    d = p.story
+                    story = d.story_id or (stories.get(d.same_as) if d.same_as is not None else None) or item_id
+                    stories[position] = story
+                    conn.execute(
+                        "UPDATE items SET story_id = ?, embedding = ? WHERE id = ?", (story, d.embedding, item_id)
+                    )
+                    at = ts(it.published or now)
+                    conn.executemany(
+                        "INSERT INTO story_keys (key, item_id, at) VALUES (?,?,?)", [(k, item_id, at) for k in d.keys]
+                    )
                 for m in p.matches:
                     conn.execute(
                         "INSERT INTO matches (item_id, rule, priority, hits_json, created_at, score) "
@@ -713,6 +770,10 @@ class Store:
         cutoff = ts(now - timedelta(days=keep_days))
         with self.transaction() as conn:
             conn.execute("DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (cutoff,))
+            # stories look back 48 h: older candidate buckets, alerts and vectors are never read again
+            conn.execute("DELETE FROM story_keys WHERE at < ?", (cutoff,))
+            conn.execute("DELETE FROM story_alerts WHERE created_at < ?", (cutoff,))
+            conn.execute("UPDATE items SET embedding = NULL WHERE seen_at < ? AND embedding IS NOT NULL", (cutoff,))
             return conn.execute(
                 "UPDATE items SET title = '', summary = '', link = NULL WHERE seen_at < ? AND title != '' "
                 "AND id NOT IN (SELECT item_id FROM outbox WHERE state = 'pending')",
@@ -723,7 +784,7 @@ class Store:
 
     _SUB_COLUMNS = (
         "id, chat_id, mode, rules_json, digest_time, timezone, paused, paused_reason, muted_until, "
-        "last_digest_at, chat_title, chat_type, source, created_at"
+        "last_digest_at, chat_title, chat_type, source, created_at, stories"
     )
 
     @staticmethod
@@ -743,6 +804,7 @@ class Store:
             chat_type=row[11],
             source=row[12],
             created_at=from_ts(row[13]),
+            stories=bool(row[14]),
         )
 
     def _active_subscriptions(self, conn: sqlite3.Connection) -> list[Subscription]:
@@ -761,15 +823,18 @@ class Store:
         source: str = "chat",
         chat_title: str | None = None,
         chat_type: str | None = None,
+        stories: bool | None = None,
     ) -> Subscription:
+        """Create or update a chat's subscription; ``stories`` None keeps what it had (on for a new one)."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO subscriptions (chat_id, mode, rules_json, digest_time, timezone, source, "
-                "chat_title, chat_type, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "chat_title, chat_type, created_at, updated_at, stories) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(chat_id) DO UPDATE SET mode = excluded.mode, rules_json = excluded.rules_json, "
                 "digest_time = excluded.digest_time, timezone = excluded.timezone, "
                 "chat_title = COALESCE(excluded.chat_title, chat_title), "
-                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at",
+                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at"
+                + (", stories = excluded.stories" if stories is not None else ""),
                 (
                     chat_key(chat),
                     mode,
@@ -781,6 +846,7 @@ class Store:
                     chat_type,
                     ts(now),
                     ts(now),
+                    int(stories if stories is not None else True),
                 ),
             )
         sub = self.subscription(chat)
@@ -797,6 +863,7 @@ class Store:
                 digest_time=c.digest_time.strftime("%H:%M") if c.digest_time else None,
                 timezone=c.timezone,
                 source="config",
+                stories=c.stories,
             )
 
     def subscription(self, chat: int | str) -> Subscription | None:
@@ -845,7 +912,7 @@ class Store:
     def _entries(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[OutboxEntry]:
         sql = (
             "SELECT o.id, o.subscription_id, s.chat_id, o.kind, o.rules_json, o.attempts, o.created_at, "
-            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name "
+            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id, s.stories "
             "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
             "JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id "
             f"WHERE {where} ORDER BY o.id" + (f" LIMIT {int(limit)}" if limit else "")
@@ -873,6 +940,8 @@ class Store:
                     attempts=r[5],
                     created_at=created,
                     item_id=r[7],
+                    story_id=r[16],
+                    stories=bool(r[17]),
                 )
             )
         return out
@@ -1087,6 +1156,145 @@ class Store:
             rules = tuple(str(v["rule"]) for v in verdict)
             out.append(Vote(r[0], r[1], r[2], r[3], item, rules, verdict, voted_at))
         return out
+
+    # -- stories -------------------------------------------------------------------------------------
+
+    def story_candidates(
+        self, keys: Sequence[str], since: datetime, *, per_key: int = 64, cross_key: str | None = None, cross: int = 128
+    ) -> list[StoryMember]:
+        """Stored matched items sharing a bucket with a new one, seen since ``since``: the latest
+        ``per_key`` of each bucket (``cross`` of ``cross_key``, the bucket searched across languages)."""
+        ids: set[int] = set()
+        for key in keys:
+            limit = cross if key == cross_key else per_key
+            rows = self.conn.execute(
+                "SELECT item_id FROM story_keys WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT ?",
+                (key, ts(since), limit),
+            )
+            ids.update(r[0] for r in rows)
+        out: list[StoryMember] = []
+        chunk = sorted(ids)
+        for start in range(0, len(chunk), 500):
+            part = chunk[start : start + 500]
+            found = self.conn.execute(
+                "SELECT i.id, i.story_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, "
+                "i.embedding FROM items i JOIN feeds f ON f.id = i.feed_id "
+                f"WHERE i.id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for r in found:
+                matches = self.conn.execute(
+                    "SELECT rule, priority, hits_json FROM matches WHERE item_id = ? ORDER BY id", (r[0],)
+                ).fetchall()
+                item = Item(r[2], r[3], r[4], r[5], r[6], from_ts(r[7]), r[8], r[9])
+                out.append(StoryMember(r[0], r[1], item, tuple(_match_from_row(*m) for m in matches), r[10]))
+        return out
+
+    def item_stories(self) -> dict[tuple[str, str], int | None]:
+        """Every stored item's story id by (feed url, uid) (tests and diagnostics)."""
+        rows = self.conn.execute("SELECT f.url, i.uid, i.story_id FROM items i JOIN feeds f ON f.id = i.feed_id")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    @staticmethod
+    def _story_alert(row: Sequence[Any]) -> StoryAlert:
+        created = from_ts(row[9])
+        assert created is not None
+        return StoryAlert(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            tuple(json.loads(row[5])),
+            bool(row[6]),
+            row[7],
+            from_ts(row[8]),
+            created,
+        )
+
+    _ALERT_COLUMNS = (
+        "subscription_id, story_id, chat_id, message_id, text, sources_json, dirty, replies, edited_at, created_at"
+    )
+
+    def story_alert(self, subscription_id: int, story_id: int) -> StoryAlert | None:
+        row = self.conn.execute(
+            f"SELECT {self._ALERT_COLUMNS} FROM story_alerts WHERE subscription_id = ? AND story_id = ?",
+            (subscription_id, story_id),
+        ).fetchone()
+        return self._story_alert(row) if row else None
+
+    def record_story_alert(
+        self,
+        outbox_id: int,
+        subscription_id: int,
+        story_id: int,
+        chat_id: str,
+        message_id: int,
+        text: str,
+        source: str,
+        now: datetime,
+    ) -> None:
+        """The first alert of a story went out: mark it sent and remember its message, together."""
+        with self.transaction() as conn:
+            conn.execute(  # as mark_sent: the attempt was counted when the send began
+                "UPDATE outbox SET state = 'sent', sent_at = ?, in_flight_at = NULL, message_id = ?, chat_id = ? "
+                "WHERE id = ?",
+                (ts(now), message_id, chat_id, outbox_id),
+            )
+            conn.execute(
+                "INSERT INTO story_alerts (subscription_id, story_id, chat_id, message_id, text, sources_json, "
+                "created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(subscription_id, story_id) DO UPDATE SET "
+                "chat_id = excluded.chat_id, message_id = excluded.message_id, text = excluded.text, "
+                "sources_json = excluded.sources_json, dirty = 0, replies = 0, edited_at = NULL, "
+                "created_at = excluded.created_at",
+                (
+                    subscription_id,
+                    story_id,
+                    chat_id,
+                    message_id,
+                    text,
+                    json.dumps([source], ensure_ascii=False),
+                    ts(now),
+                ),
+            )
+
+    def absorb_into_story(self, outbox_id: int, alert: StoryAlert, source: str, now: datetime) -> None:
+        """A later report of an alerted story: its source joins the alert (to be edited in), and its own
+        outbox row is done — one transaction, so a crash never sends it as a new alert nor loses it."""
+        sources = list(alert.sources)
+        new_source = source not in sources  # the same outlet again (an update) changes nothing shown
+        if new_source:
+            sources.append(source)
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = 'story' "
+                "WHERE id = ?",
+                (ts(now), outbox_id),
+            )
+            if new_source:
+                conn.execute(
+                    "UPDATE story_alerts SET sources_json = ?, dirty = 1 WHERE subscription_id = ? AND story_id = ?",
+                    (json.dumps(sources, ensure_ascii=False), alert.subscription_id, alert.story_id),
+                )
+
+    def dirty_story_alerts(self) -> list[StoryAlert]:
+        rows = self.conn.execute(f"SELECT {self._ALERT_COLUMNS} FROM story_alerts WHERE dirty = 1 ORDER BY created_at")
+        return [self._story_alert(r) for r in rows]
+
+    def story_alert_updated(self, alert: StoryAlert, now: datetime, *, replied: bool) -> None:
+        """The edit (or the reply that replaced it) went out with ``alert.sources``."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE story_alerts SET dirty = CASE WHEN sources_json = ? THEN 0 ELSE 1 END, edited_at = ?, "
+                "replies = replies + ? WHERE subscription_id = ? AND story_id = ?",
+                (
+                    json.dumps(list(alert.sources), ensure_ascii=False),
+                    ts(now),
+                    int(replied),
+                    alert.subscription_id,
+                    alert.story_id,
+                ),
+            )
 
     # -- rule history --------------------------------------------------------------------------------
 

@@ -159,4 +159,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX matches_created_rule ON matches(created_at, rule);
     CREATE INDEX outbox_created ON outbox(created_at);
     """,
+    # v9 (stories, issue 11): each matched item's story, its embedding, the candidate buckets a new item is
+    # compared through, and the instant alert each subscription got for a story (edited, not repeated)
+    """
+    ALTER TABLE items ADD COLUMN story_id INTEGER;
+    ALTER TABLE items ADD COLUMN embedding BLOB;
+    CREATE INDEX items_story ON items(story_id);
+    CREATE TABLE story_keys (
+        key     TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        at      TEXT NOT NULL
+    );
+    CREATE INDEX story_keys_key ON story_keys(key, at);
+    CREATE TABLE story_alerts (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        story_id        INTEGER NOT NULL,
+        chat_id         TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        text            TEXT NOT NULL,
+        sources_json    TEXT NOT NULL DEFAULT '[]',
+        dirty           INTEGER NOT NULL DEFAULT 0,
+        replies         INTEGER NOT NULL DEFAULT 0,
+        edited_at       TEXT,
+        created_at      TEXT NOT NULL,
+        PRIMARY KEY (subscription_id, story_id)
+    );
+    ALTER TABLE subscriptions ADD COLUMN stories INTEGER NOT NULL DEFAULT 1;
+    """,
 )

@@ -68,6 +68,19 @@ async def test_a_user_subscribes_their_private_chat(emu: BotApiEmulator, bot: Bo
     assert bot.store.subscription(ANALYST) is None
 
 
+async def test_a_chat_opts_out_of_story_alerts_and_back(emu: BotApiEmulator, bot: BotState) -> None:
+    reply = await say(emu, ANALYST, ANALYST, "/subscribe stories:off")
+    assert "stories off" in reply
+    sub = bot.store.subscription(ANALYST)
+    assert sub is not None and not sub.stories
+    await say(emu, ANALYST, ANALYST, "/subscribe instant")  # other changes keep the choice
+    sub = bot.store.subscription(ANALYST)
+    assert sub is not None and not sub.stories and sub.mode == "instant"
+    await say(emu, ANALYST, ANALYST, "/subscribe stories:on")
+    sub = bot.store.subscription(ANALYST)
+    assert sub is not None and sub.stories
+
+
 async def test_group_changes_need_a_group_administrator(emu: BotApiEmulator, bot: BotState) -> None:
     reply = await say(emu, -200, STRANGER, "/subscribe digest")
     assert "Only administrators" in reply and "Nothing was changed" in reply

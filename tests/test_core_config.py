@@ -252,3 +252,10 @@ def test_delivery_keys_defaults_and_problems(tmp_path: Path) -> None:
 def test_a_feed_url_urllib_cannot_split_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds:\n  - http://[bad/rss\n  - https://ok.example/rss\n")
     assert [p.split(": ", 1)[1] for p in problems(path)] == ["feeds[0].url: must be a valid URL, got 'http://[bad/rss'"]
+
+
+def test_a_subscription_may_opt_out_of_stories(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "subscriptions:\n  - {chat: 5, stories: off}\n  - {chat: 6}\n"))
+    assert [s.stories for s in cfg.subscriptions] == [False, True]
+    path = write(tmp_path, "subscriptions:\n  - {chat: 5, stories: sometimes}\n")
+    assert any("stories" in p and "sometimes" in p for p in problems(path))

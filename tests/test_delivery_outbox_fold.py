@@ -72,7 +72,10 @@ def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str) -> Path:
         "backlog: {max_items: 1000, max_age: null}}\n"
         "digest: {time: '09:00', timezone: Asia/Seoul}\n"
         f"feeds: [{{url: '{feed_url}', name: Лента, lang: ru}}]\n"
-        f"subscriptions: [{{chat: {BOTH}, mode: both}}, {{chat: {INSTANT}, mode: instant}}]\n",
+        # stories off: these templated items (titles alike but for a number) would be one story, and this
+        # file is about folding late and bulk alerts, one message per item otherwise
+        f"subscriptions: [{{chat: {BOTH}, mode: both, stories: off}},\n"
+        f"  {{chat: {INSTANT}, mode: instant, stories: off}}]\n",
         encoding="utf-8",
     )
     return config

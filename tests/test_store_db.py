@@ -11,7 +11,7 @@ import pytest
 
 from core.config import FeedConfig
 from core.models import Hit, Item, Match
-from store import ProcessedItem, Store, StoreError
+from store import ProcessedItem, Store, StoreError, StoryDecision
 from store.schema import MIGRATIONS
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -261,3 +261,28 @@ def test_prune_drops_old_text_but_never_forgets_an_item(store: Store) -> None:
     assert store.unseen_uids(feed_id(store), ["queued", "quiet", "new"]) == {"new"}, "both stay seen"
     assert [e.item.title for e in store.pending_instant(later)] == ["КНДР и Россия"]
     assert store.prune(later, keep_days=60) == 0
+
+
+def test_story_decisions_are_stored_with_their_items_and_found_through_their_buckets(store: Store) -> None:
+    first = ProcessedItem(item("a"), (INSTANT,), True, StoryDecision(keys=("w:ru:учен", "g:DPRK,RUSSIA")))
+    same_poll = ProcessedItem(item("b"), (INSTANT,), True, StoryDecision(same_as=0, keys=("w:ru:учен",)))
+    commit(store, first, same_poll)
+    stories = store.item_stories()
+    assert stories[(URL, "a")] == stories[(URL, "b")] is not None
+    (found,) = store.story_candidates(["g:DPRK,RUSSIA"], NOW - timedelta(days=2))
+    assert (found.item.uid, found.story_id) == ("a", stories[(URL, "a")])
+    later = ProcessedItem(item("c"), (INSTANT,), True, StoryDecision(story_id=found.story_id, keys=("w:ru:учен",)))
+    commit(store, later)
+    assert store.item_stories()[(URL, "c")] == found.story_id
+    assert len(store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2))) == 3
+    store.prune(NOW + timedelta(days=61))
+    assert store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []
+
+
+def test_a_failed_commit_stores_no_story_either(store: Store) -> None:
+    bad = ProcessedItem(item("a"), (INSTANT,), True, StoryDecision(keys=("w:ru:учен",)))
+    store.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk'); END")
+    store.upsert_subscription(1, NOW)
+    with pytest.raises(sqlite3.DatabaseError):
+        commit(store, bad)
+    assert store.item_stories() == {} and store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []

@@ -110,6 +110,8 @@ class SentMessage:
     document: bytes | None = None
     filename: str | None = None
     photo: bytes | None = None  # the uploaded image of a sendPhoto (``text`` holds its caption)
+    reply_to: int | None = None  # the message id a sendMessage replied to (reply_parameters)
+    edits: int = 0  # how many times editMessageText changed it
 
 
 @dataclass
@@ -220,6 +222,13 @@ class BotApiEmulator:
     def remove_chat(self, chat_id: int | str) -> None:
         with self.lock:
             self.chats.pop(str(chat_id), None)
+
+    def user_deletes(self, chat_id: int | str, message_id: int) -> None:
+        """A message is deleted in the chat: editing it then fails with "message to edit not found"."""
+        with self.lock:
+            self.messages = [
+                m for m in self.messages if not (str(m.chat_id) == str(chat_id) and m.message_id == message_id)
+            ]
 
     def user_sends(self, chat_id: int, user_id: int, text: str) -> None:
         chat = self.chats[str(chat_id)]
@@ -550,10 +559,19 @@ class BotApiEmulator:
             preview = json.loads(preview)
         disabled = bool((preview or {}).get("is_disabled")) or params.get("disable_web_page_preview") in (True, "true")
         _check_markup(_json_param(params.get("reply_markup")))
+        reply = _json_param(params.get("reply_parameters")) or {}
+        reply_to = int(reply["message_id"]) if isinstance(reply, dict) and reply.get("message_id") else None
         sent = self._record(
             chat,
             lambda mid: SentMessage(
-                chat.id, mid, text, parse_mode, time.time(), _json_param(params.get("reply_markup")), disabled
+                chat.id,
+                mid,
+                text,
+                parse_mode,
+                time.time(),
+                _json_param(params.get("reply_markup")),
+                disabled,
+                reply_to=reply_to,
             ),
         )
         return {**self._message_json(sent, chat), "text": visible}
@@ -654,7 +672,10 @@ class BotApiEmulator:
         with self.lock:
             for sent in self.messages:
                 if str(sent.chat_id) == str(params.get("chat_id")) and sent.message_id == message_id:
+                    if sent.text == text:
+                        raise LookupError("message is not modified")
                     sent.text, sent.reply_markup = text, _json_param(params.get("reply_markup"))
+                    sent.edits += 1
                     break
             else:
                 raise LookupError("message to edit not found")
