@@ -1,6 +1,7 @@
 """One poll cycle, reading like the pipeline it runs:
 
-    due feeds (store) → fetch + parse (watchers) → only unseen items → match (rules)
+    due feeds (store) → fetch + parse (watchers) → only unseen items
+      → language per item, full article text for thin feeds (service/enrich.py) → match (rules)
       → commit per feed in one transaction: feed state, items seen, matches, outbox rows (store)
 
 Only new items travel past the store check, and a feed's results are committed together, so a crash
@@ -23,6 +24,7 @@ import httpx
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
 from rules import RuleSet
+from service.enrich import Enricher, EnrichPolicy
 from store import ProcessedItem, Store
 from watchers import FeedPoll, PollSettings, next_poll_at, poll_feeds
 
@@ -61,12 +63,14 @@ class Pipeline:
         client: httpx.AsyncClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
+        enrich: EnrichPolicy | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
+        self.enricher = Enricher(store, client, self.settings, enrich)
 
     async def run_cycle(
         self,
@@ -83,6 +87,7 @@ class Pipeline:
         if due:
             polls = await poll_feeds(self.client, due, self.settings, now, on_done=on_feed_done)
             ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
+            polls = await self.enricher.enrich(polls, ruleset, now)
             for poll in polls:
                 try:
                     self._commit(poll, ruleset, now, report)
