@@ -20,6 +20,8 @@ pipeline's business (:mod:`service.enrich`); this module knows nothing of rules 
 from __future__ import annotations
 
 import asyncio
+import configparser
+import functools
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -60,12 +62,7 @@ def extract_article(body: bytes, url: str, *, min_chars: int = MIN_TEXT_CHARS) -
 
     try:
         doc = trafilatura.bare_extraction(
-            body,
-            url=url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-            max_tree_size=MAX_TREE_SIZE,
+            body, url=url, with_metadata=True, include_comments=False, include_tables=False, config=_settings()
         )
     except Exception as exc:  # a parser bug on hostile HTML must not escape: it is one failed page
         return f"extraction failed: {type(exc).__name__}"
@@ -77,6 +74,16 @@ def extract_article(body: bytes, url: str, *, min_chars: int = MIN_TEXT_CHARS) -
     if len(text) < min_chars:
         return f"too little text ({len(text)} characters)"
     return Article(url=url, title=(doc.title or "").strip(), text=text, published=_date(doc.date))
+
+
+@functools.cache
+def _settings() -> configparser.ConfigParser:
+    """trafilatura's settings with the page-size bound set (its default is none)."""
+    from trafilatura.settings import use_config
+
+    config = use_config()
+    config.set("DEFAULT", "MAX_TREE_SIZE", str(MAX_TREE_SIZE))
+    return config
 
 
 def _date(value: object) -> datetime | None:
