@@ -216,7 +216,8 @@ def requests_a_day(ruleset: RuleSet) -> None:
         hosts["news.google.com" if "news.google.com" in f.url else "www.bing.com"] += 1
     cap = config.full_text.per_host_daily
     print(
-        f"3. extra requests a day on the shipped config.yaml ({len(search)} of {len(config.feeds)} feeds want full text)"
+        f"3. extra requests a day on the shipped config.yaml "
+        f"({len(search)} of {len(config.feeds)} feeds want full text)"
     )
     print(
         f"   assumption: {NEW_ITEMS_A_DAY} new items a day per news-search feed; "
