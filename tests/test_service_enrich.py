@@ -268,3 +268,21 @@ def test_full_text_defaults_on_for_news_search_feeds_only() -> None:
     assert EnrichPolicy.detects_lang(feed)
     assert not EnrichPolicy.detects_lang(replace(feed, url="https://tass.ru/rss/v2.xml"))
     assert EnrichPolicy.detects_lang(replace(feed, url="https://tass.ru/rss/v2.xml", lang=None))
+
+
+async def test_an_article_that_matches_less_never_loses_the_feeds_match(httpserver: HTTPServer, tmp_path: Path) -> None:
+    vetoed = parse_rule_text(
+        RULES.replace("  MILITARY:", "  ROUNDUP: {aliases: [headlines]}\n  MILITARY:") + "    none: [ROUNDUP]\n",
+        "test.yaml",
+    )
+    site = Site(httpserver)
+    with open_store(tmp_path, site) as store:
+        await first_poll(store, vetoed, policy(site))
+        # the page around the article lists other headlines: the veto would cancel the title's match
+        site.add("roundup", "North Korean troops reach Russia", html(["Morning headlines: " + TIE, *FILLER]))
+        site.add("plain", "Pyongyang mourns", html([*FILLER, TIE]))
+        await cycle(store, vetoed, NOW, policy(site))
+        by_title = {e.item.title: e.item for e in store.pending_instant(NOW + timedelta(minutes=1))}
+        assert site.hits["/news/roundup"] == 1
+        assert by_title["North Korean troops reach Russia"].summary == ""  # the feed's text, still an alert
+        assert by_title["Pyongyang mourns"].summary.endswith(TIE)
