@@ -71,6 +71,8 @@ class EnrichPolicy:
 
 @dataclass(slots=True)
 class EnrichStats:
+    """What one cycle's step did (logged as ``fulltext_cycle``)."""
+
     fetched: int = 0  # article requests made
     used: int = 0  # items whose summary became the article text
     failed: int = 0  # fetches that fell back to the feed text
@@ -93,7 +95,18 @@ class Enricher:
     async def enrich(self, polls: Sequence[FeedPoll], ruleset: RuleSet, now: datetime) -> list[FeedPoll]:
         """Each successful poll with its new items' language set and, where wanted, their full text."""
         bound = asyncio.Semaphore(self.settings.concurrency)  # all feeds' article fetches together
-        return list(await asyncio.gather(*(self._poll(p, ruleset, now, bound) for p in polls)))
+        self.stats = EnrichStats()
+        out = list(await asyncio.gather(*(self._poll(p, ruleset, now, bound) for p in polls)))
+        st = self.stats
+        if st.fetched or st.over_quota:
+            log.info(
+                "fulltext_cycle fetched=%d used=%d failed=%d over_quota=%d",
+                st.fetched,
+                st.used,
+                st.failed,
+                st.over_quota,
+            )
+        return out
 
     async def _poll(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, bound: asyncio.Semaphore) -> FeedPoll:
         feed = poll.feed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -286,3 +287,29 @@ async def test_an_article_that_matches_less_never_loses_the_feeds_match(httpserv
         assert site.hits["/news/roundup"] == 1
         assert by_title["North Korean troops reach Russia"].summary == ""  # the feed's text, still an alert
         assert by_title["Pyongyang mourns"].summary.endswith(TIE)
+
+
+async def test_article_fetches_of_one_feed_are_bounded_by_per_feed(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    lock = threading.Lock()
+    flight = {"now": 0, "max": 0}
+
+    def counted() -> Response:
+        with lock:
+            flight["now"] += 1
+            flight["max"] = max(flight["max"], flight["now"])
+        time.sleep(0.1)
+        with lock:
+            flight["now"] -= 1
+        return html([*FILLER, TIE])()
+
+    site = Site(httpserver)
+    with open_store(tmp_path, site) as store:
+        pol = replace(policy(site), full_text=FullTextConfig(per_feed=2))
+        await first_poll(store, ruleset, pol)
+        for i in range(6):
+            site.add(f"c{i}", f"Pyongyang note {i}", counted)
+        await cycle(store, ruleset, NOW, pol)
+    assert sum(n for p, n in site.hits.items() if p.startswith("/news/c")) == 6
+    assert flight["max"] == 2  # never more than per_feed at once, and the bound is used
