@@ -2,9 +2,9 @@
 
 Why letters and not a statistical detector: the bot knows three languages, and they are written in three
 scripts. On the 2,845 titles of the real development set (``python bench/fulltext.py``) counting letters
-is right for 100 % of ru, en and ko items at ~5 µs an item, with no model and no start-up cost;
+is right for 100 % of ru, en and ko items at 1–5 µs an item, with no model and no start-up cost;
 ``lingua-language-detector`` restricted to ru/en/ko was right for 99.5 % of ru and 100 % of en/ko, at
-~70 µs an item, 2 s to load its models and +130 MiB resident (a 96 MB wheel). Lingua's one miss was a
+30–70 µs an item, 0.3–2 s to load its models and +95–130 MiB resident (a 96 MB wheel). Lingua's one miss was a
 Russian title full of English product names — exactly where letter counts are sturdier.
 
 Cyrillic that is not Russian (Ukrainian, Belarusian) counts as ru: the Russian rules are the right ones
