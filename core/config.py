@@ -42,6 +42,31 @@ class FeedConfig:
     interval: int  # seconds
     quiet_after: int | None = None  # seconds of silence before "quiet" may be flagged; None = polling's; 0 = never
     ignore_params: tuple[str, ...] = ()  # the feed's own tracking parameters (``name`` or ``prefix*``)
+    full_text: bool | None = None  # fetch matched items' articles; None = only if a news-search feed
+
+
+# Feeds that search the news (Google News, Bing News): title-only items from many outlets in many
+# languages, so full article text is on and the language is detected per item unless the feed says otherwise.
+NEWS_SEARCH_HOSTS = ("news.google.com", "www.bing.com", "bing.com")
+
+
+def is_news_search(url: str) -> bool:
+    """A Google News or Bing News feed URL (``news.google.com/rss/…``, ``bing.com/news/search?…``)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host == "news.google.com":
+        return True
+    return host in NEWS_SEARCH_HOSTS and parts.path.lower().startswith("/news")
+
+
+@dataclass(frozen=True, slots=True)
+class FullTextConfig:
+    """Bounds on fetching article pages for items that hit a rule group (see watchers/fulltext.py)."""
+
+    per_host_daily: int = 200  # article fetches a day per host (UTC day); 0 = never fetch
+    per_feed: int = 2  # article fetches in flight for one feed
+    timeout: float = 15.0  # seconds per article request
+    max_bytes: int = 3_000_000  # an article page past this (decoded) is refused; the feed text is used
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +190,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    full_text: FullTextConfig = field(default_factory=FullTextConfig)
 
 
 class _Reader:
@@ -392,6 +418,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "metrics",
             "logging",
             "delivery",
+            "full_text",
         },
     )
 
@@ -468,7 +495,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after", "ignore_params"})
+        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after", "ignore_params", "full_text"})
         url = r.get(fm, "url", fp, str, "")
         if not url:
             if "url" not in fm:
@@ -494,9 +521,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 r.fail((*fp, "ignore_params", j), problem)
         ignore_params = tuple(p for p in ignore if param_problem(p) is None)
         lang = r.get(fm, "lang", fp, str, None)
-        if lang is not None and lang not in LANGS:
-            r.fail((*fp, "lang"), f"must be one of {', '.join(LANGS)}, got {lang!r}")
+        if lang == "auto":
+            lang = None  # detected per item (core/lang.py), as for a feed that names no language
+        elif lang is not None and lang not in LANGS:
+            r.fail((*fp, "lang"), f"must be one of {', '.join(LANGS)} or auto, got {lang!r}")
             lang = None
+        full_text = r.get(fm, "full_text", fp, bool, None)
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
         name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
         feeds.append(
@@ -507,6 +537,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 interval=interval or polling.default_interval,
                 quiet_after=_quiet_after(r, fm, fp, None),
                 ignore_params=ignore_params,
+                full_text=full_text,
             )
         )
 
@@ -641,6 +672,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         r.fail(("logging", "level"), f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         log_level = "info"
 
+    full_text_config = _full_text(r, top)
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -656,7 +689,31 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         metrics=metrics,
         logging=LoggingConfig(format=log_format, level=log_level),
         delivery=delivery,
+        full_text=full_text_config,
     )
+
+
+def _full_text(r: _Reader, top: dict[str, Any]) -> FullTextConfig:
+    path: PathKey = ("full_text",)
+    m = r.mapping(top.get("full_text"), path, {"per_host_daily", "per_feed", "timeout", "max_bytes"})
+    d = FullTextConfig()
+    per_host = r.get(m, "per_host_daily", path, int, d.per_host_daily)
+    if per_host < 0:
+        r.fail((*path, "per_host_daily"), f"must be ≥ 0, got {per_host}")
+        per_host = d.per_host_daily
+    per_feed = r.get(m, "per_feed", path, int, d.per_feed)
+    if not 1 <= per_feed <= 50:
+        r.fail((*path, "per_feed"), f"must be between 1 and 50, got {per_feed}")
+        per_feed = d.per_feed
+    timeout = r.get(m, "timeout", path, float, d.timeout)
+    if not 0 < timeout <= 300:
+        r.fail((*path, "timeout"), f"must be between 0 and 300 seconds, got {timeout}")
+        timeout = d.timeout
+    max_bytes = r.get(m, "max_bytes", path, int, d.max_bytes)
+    if max_bytes < 1024:
+        r.fail((*path, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
+        max_bytes = d.max_bytes
+    return FullTextConfig(per_host_daily=per_host, per_feed=per_feed, timeout=timeout, max_bytes=max_bytes)
 
 
 def load_config(path: str | Path) -> Config:

@@ -56,6 +56,21 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,.;:—-") + "…"
 
 
+def excerpt(summary: str, matches: Sequence[Match], limit: int = SUMMARY_CHARS) -> str:
+    """At most ``limit`` characters of ``summary``: its start, or — when the first hit in it lies past
+    what the start would show (an article's full text, see service/enrich.py) — the passage around
+    that hit, from a word boundary, with … on each cut side. Hit offsets refer to the summary as it was
+    matched, which is the summary stored and shown."""
+    starts = [h.start for m in matches for h in m.hits if h.field == "summary" and 0 <= h.start < len(summary)]
+    first = min(starts, default=0)
+    if len(" ".join(summary[: first + 1].split())) < limit * 2 // 3:
+        return shorten(summary, limit)
+    begin = max(0, first - limit // 3)
+    space = summary.rfind(" ", 0, begin + 1) if begin else -1
+    begin = space + 1 if space > first - limit // 2 else begin
+    return "…" + shorten(summary[begin:], limit - 1)
+
+
 def visible_length(html_text: str) -> int:
     """Length of the text Telegram counts: tags removed, entities decoded."""
     return len(html.unescape(_TAG.sub("", html_text)))
@@ -105,7 +120,7 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
     meta = f"<i>{source}</i>" + (f" · {when}" if when else "")
     parts = [head, meta]
     if item.summary:
-        parts.append(escape(shorten(item.summary, SUMMARY_CHARS)))
+        parts.append(escape(excerpt(item.summary, matches)))
     parts.append(render_why(matches))
     text = "\n".join(parts)
     if visible_length(text) > MAX_MESSAGE:  # only a pathological title could do this

@@ -897,6 +897,20 @@ class RuleSet:
         it = self._item(title, summary)
         return self._all_hits(it) if it is not None else ()
 
+    def hits_any_group(self, title: str, summary: str = "") -> bool:
+        """Whether the text hits any group an enabled rule looks for (after exclusions): the cheap first scan
+        of :meth:`match_text` alone, for deciding whether an item is worth more work (fetching its
+        article). Lazy regexes are not run; a group reached only through one is not seen here."""
+        raw: list[_RawHit] = []
+        for fi, text in enumerate((title, summary)):
+            norm = normalize(cap_text(text))
+            if norm.text:
+                self._scanner.scan(norm.text, fi, raw)
+        if not raw:
+            return False
+        hit = _apply_excludes_and_dedupe(raw).keys()
+        return any(cr.rule.enabled and not hit.isdisjoint(cr.positive) for cr in self._compiled)
+
     # internals
 
     def _item(self, title: str, summary: str) -> _Item | None:

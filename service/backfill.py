@@ -23,6 +23,7 @@ from core.config import PollingConfig
 from core.models import Feed
 from rules import RuleSet
 from service.checks import load_config_or_report
+from service.enrich import EnrichPolicy
 from service.pipeline import CycleReport, Pipeline
 from store import Store
 from watchers import FeedPoll, PollSettings, make_client
@@ -43,10 +44,11 @@ async def backfill(
     feeds: Sequence[Feed],
     now: datetime,
     on_feed_done: Callable[[FeedPoll], object] | None = None,
+    enrich: EnrichPolicy | None = None,
 ) -> CycleReport:
     """One poll cycle over exactly ``feeds`` (due or not), through the bot's pipeline."""
     async with make_client(PollSettings.from_config(polling)) as client:
-        pipeline = Pipeline(store, client, lambda: ruleset, polling)
+        pipeline = Pipeline(store, client, lambda: ruleset, polling, enrich)
         return await pipeline.run_cycle(now, feeds=feeds, on_feed_done=on_feed_done)
 
 
@@ -92,7 +94,9 @@ def run_backfill(
                     bar.set_postfix(failed=failed, refresh=False)
                 bar.update()
 
-            report = asyncio.run(backfill(state.store, state.rules, config.polling, feeds, now, tick))
+            report = asyncio.run(
+                backfill(state.store, state.rules, config.polling, feeds, now, tick, EnrichPolicy.from_config(config))
+            )
     finally:
         state.store.close()
     for url, error in report.errors:

@@ -1,6 +1,7 @@
 """One poll cycle, reading like the pipeline it runs:
 
-    due feeds (store) → fetch + parse (watchers) → identity: only new items (core.identity) → match (rules)
+    due feeds (store) → fetch + parse (watchers) → language per item, full article text for thin feeds
+      (service/enrich.py) → identity: only new items (core.identity) → match (rules)
       → story of each matched item (delivery.cluster: candidate buckets in the store, embeddings of
         matched items only) → commit per feed in one transaction: feed state, items seen, updates and
         second sources of known items, the feed's GUID stability, matches, story ids, outbox rows (store)
@@ -33,6 +34,7 @@ from core.workers import CpuPool, default_pool
 from delivery import cluster as stories
 from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
+from service.enrich import Enricher, EnrichPolicy
 from store import ItemUpdate, ProcessedItem, Store, StoryDecision
 from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
 from watchers.fetch import FeedClient
@@ -74,6 +76,8 @@ class Pipeline:
         client: FeedClient,
         rules: Callable[[], RuleSet],
         polling: PollingConfig,
+        enrich: EnrichPolicy | None = None,
+        *,
         pool: CpuPool | None = None,
         encoder: Encoder | None = None,
     ) -> None:
@@ -84,6 +88,7 @@ class Pipeline:
         self.settings = PollSettings.from_config(polling)
         self.pool = pool or default_pool()
         self.encoder = encoder if encoder is not None else shared_encoder()
+        self.enricher = Enricher(store, client, self.settings, enrich)
 
     async def run_cycle(
         self,
@@ -99,9 +104,10 @@ class Pipeline:
         report.feeds_due = len(due)
         if due:
             ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
-            async for poll in iter_polls(self.client, due, self.settings, self.pool):
+            async for fetched in iter_polls(self.client, due, self.settings, self.pool):
                 if on_feed_done is not None:
-                    on_feed_done(poll)
+                    on_feed_done(fetched)
+                (poll,) = await self.enricher.enrich([fetched], ruleset, now)
                 try:
                     await self._commit(poll, ruleset, now, report)
                 except Exception:  # one feed's bad data must not stop the others

@@ -15,6 +15,7 @@ from chat.rule_edits import Pending
 from core.config import Config
 from delivery.sender import Sender
 from rules import RuleSet
+from service.enrich import EnrichPolicy
 from service.metrics import Metrics, MetricsServer
 from service.pipeline import Pipeline
 from store import Store
@@ -57,7 +58,9 @@ class BotState:
     @property
     def pipeline(self) -> Pipeline:
         assert self.client is not None
-        return Pipeline(self.store, self.client, lambda: self.rules, self.config.polling)
+        return Pipeline(
+            self.store, self.client, lambda: self.rules, self.config.polling, EnrichPolicy.from_config(self.config)
+        )
 
     def rule_titles(self) -> dict[str, str]:
         return {r.name: (r.description or r.name) for r in self.rules.rules}

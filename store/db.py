@@ -1077,6 +1077,21 @@ class Store:
 
     # -- votes (👍/👎) -----------------------------------------------------------------------------
 
+    def take_daily_quota(self, name: str, day: date, limit: int) -> bool:
+        """Count one use of ``name``'s quota for ``day`` and say True, or False when ``limit`` uses were
+        already counted that day (nothing counted then). Kept in ``kv`` as ``quota:<day>:<name>``, so a
+        restart keeps the day's count; earlier days' counters are dropped as a new day starts."""
+        key = f"quota:{day.isoformat()}:{name}"
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            used = int(row[0]) if row else 0
+            if used >= limit:
+                return False
+            if row is None:
+                conn.execute("DELETE FROM kv WHERE key LIKE 'quota:%' AND key < ?", (f"quota:{day.isoformat()}",))
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, str(used + 1)))
+        return True
+
     def secret(self, name: str) -> bytes:
         """A random per-store secret kept in ``kv`` under ``name`` (made on first use, then stable)."""
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_config, parse_clock
+from core.config import FullTextConfig, is_news_search, load_config, parse_clock
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError
 from core.yamlsrc import MAX_YAML_DEPTH, YamlProblem, load_yaml
@@ -105,6 +105,15 @@ def test_every_problem_reported_at_once_with_line_and_path(tmp_path: Path) -> No
         ("poll timeout too long", "telegram: {poll_timeout: 2h}\n", "telegram.poll_timeout: must be ≤ 600 seconds"),
         ("negative poll interval", "telegram: {poll_interval: -1}\n", "telegram.poll_interval: must be between 0"),
         ("poll interval not a number", "telegram: {poll_interval: soon}\n", "telegram.poll_interval: must be a number"),
+        ("feed full_text not a bool", "feeds:\n  - {url: 'https://a.example/f', full_text: yes please}\n", "full_text"),
+        (
+            "feed lang unknown",
+            "feeds:\n  - {url: 'https://a.example/f', lang: de}\n",
+            "must be one of ru, en, ko or auto",
+        ),
+        ("full_text quota negative", "full_text: {per_host_daily: -1}\n", "full_text.per_host_daily: must be ≥ 0"),
+        ("full_text per_feed zero", "full_text: {per_feed: 0}\n", "full_text.per_feed: must be between 1 and 50"),
+        ("full_text unknown key", "full_text: {per_day: 5}\n", "per_day"),
     ],
 )
 def test_clear_errors(tmp_path: Path, name: str, text: str | None, fragment: str) -> None:
@@ -259,3 +268,32 @@ def test_a_subscription_may_opt_out_of_stories(tmp_path: Path) -> None:
     assert [s.stories for s in cfg.subscriptions] == [False, True]
     path = write(tmp_path, "subscriptions:\n  - {chat: 5, stories: sometimes}\n")
     assert any("stories" in p and "sometimes" in p for p in problems(path))
+
+
+def test_full_text_and_lang_auto_keys(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - {url: 'https://news.google.com/rss/search?q=x', lang: auto}\n"
+        "  - {url: 'https://thin.example/rss', full_text: true, lang: ru}\n"
+        "  - {url: 'https://news.google.com/rss/search?q=y', full_text: false}\n"
+        "full_text: {per_host_daily: 50, per_feed: 3, timeout: 10, max_bytes: 2000000}\n",
+    )
+    config = load_config(path)
+    assert [(f.lang, f.full_text) for f in config.feeds] == [(None, None), ("ru", True), (None, False)]
+    assert config.full_text == FullTextConfig(per_host_daily=50, per_feed=3, timeout=10.0, max_bytes=2_000_000)
+    assert load_config(write(tmp_path, "feeds: []\n")).full_text == FullTextConfig()
+
+
+@pytest.mark.parametrize(
+    ("url", "news_search"),
+    [
+        ("https://news.google.com/rss/search?q=KNDR&hl=ru", True),
+        ("https://www.bing.com/news/search?q=North+Korea&format=rss", True),
+        ("https://www.bing.com/search?q=x&format=rss", False),
+        ("https://tass.ru/rss/v2.xml", False),
+        ("https://google.com/news/rss", False),
+    ],
+)
+def test_news_search_feeds_are_recognised(url: str, news_search: bool) -> None:
+    assert is_news_search(url) is news_search

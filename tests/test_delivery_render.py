@@ -87,3 +87,42 @@ def test_split_never_exceeds_the_limit_nor_breaks_tags() -> None:
         assert 0 < visible_length(chunk) <= 4096
         parse_html(chunk)
     assert "\n\n".join(chunks).count("<b>") == 300, "nothing lost, nothing duplicated"
+
+
+LEAD = "The statement was read on television and repeated on the radio in the evening. " * 12  # ~950 chars
+
+
+def _summary_match(summary: str, needle: str) -> Match:
+    start = summary.index(needle)
+    return Match("tie", "instant", (Hit("DPRK", "summary", start, start + len(needle), needle),))
+
+
+@pytest.mark.parametrize(
+    ("name", "summary", "needle", "shown", "starts_with"),
+    [
+        (
+            "hit near the start: the start",
+            "North Korean troops arrived. " + LEAD,
+            "North Korean",
+            "troops arrived",
+            "North",
+        ),
+        (
+            "hit deep in an article: around it",
+            LEAD + "Then North Korean troops arrived in Kursk.",
+            "North Korean",
+            "North Korean troops arrived in Kursk",
+            "…",
+        ),
+        ("hit only in the title: the start", LEAD + "Then North Korean troops arrived.", None, "The statement", "The"),
+    ],
+)
+def test_alert_excerpt_quotes_the_summary_around_its_hits(
+    name: str, summary: str, needle: str | None, shown: str, starts_with: str
+) -> None:
+    matches = [_summary_match(summary, needle)] if needle else [MATCH]
+    visible = strip_html(render_alert(item("Title", summary=summary), matches))
+    excerpt = visible.splitlines()[2]
+    assert shown in excerpt
+    assert excerpt.startswith(starts_with)
+    assert len(excerpt) <= 600

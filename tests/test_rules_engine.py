@@ -421,3 +421,28 @@ def test_regex_groups_work_as_any_none_and_exclude_terms() -> None:
     assert rs.match_text("КНДР закупает трактора") == []
     assert rs.match_text("КНДР закупает Т-72 для футболистов") == []
     assert rs.match_text("КНДР-2 закупает Т-72") == []  # the exclude regex cancels the DPRK hit
+
+
+def test_hits_any_group_says_whether_an_item_is_worth_more_work() -> None:
+    rs = parse_rule_text(
+        dedent(
+            """\
+            version: 1
+            groups:
+              DPRK: {aliases: [North Korea], exclude: [North Korea Cup]}
+              RUSSIA: {aliases: [Russia]}
+              UNUSED: {aliases: [weather]}
+              VOLCANO: {aliases: [volcano]}
+            rules:
+              - {name: pair, all: [DPRK, RUSSIA]}
+              - {name: disabled_rule, enabled: false, all: [VOLCANO]}
+            """
+        ),
+        "t.yaml",
+    )
+    assert rs.hits_any_group("Russia says little")  # a second group of a rule counts, not only its first
+    assert rs.hits_any_group("Talks", "North Korea sent a delegation")
+    assert not rs.hits_any_group("North Korea Cup final")  # excluded
+    assert not rs.hits_any_group("Weather in Busan")  # a group no rule uses
+    assert not rs.hits_any_group("Volcano erupts")  # used only by a disabled rule
+    assert not rs.hits_any_group("")

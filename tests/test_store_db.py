@@ -286,3 +286,16 @@ def test_a_failed_commit_stores_no_story_either(store: Store) -> None:
     with pytest.raises(sqlite3.DatabaseError):
         commit(store, bad)
     assert store.item_stories() == {} and store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []
+
+
+def test_daily_quota_counts_per_name_and_day_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    day = datetime(2026, 5, 1, tzinfo=UTC).date()
+    with Store.open(path) as store:
+        assert [store.take_daily_quota("fulltext:a.example", day, 2) for _ in range(3)] == [True, True, False]
+        assert store.take_daily_quota("fulltext:b.example", day, 2)  # another host has its own count
+    with Store.open(path) as store:
+        assert not store.take_daily_quota("fulltext:a.example", day, 2)  # still used up after a restart
+        assert store.take_daily_quota("fulltext:a.example", day + timedelta(days=1), 2)  # a new day
+        keys = [r[0] for r in store.conn.execute("SELECT key FROM kv WHERE key LIKE 'quota:%'")]
+        assert all(k.startswith(f"quota:{day + timedelta(days=1)}") for k in keys)  # old days dropped
