@@ -154,6 +154,7 @@ class Pipeline:
             error=None,
             next_poll_at=next_at,
             items=processed,
+            source_state=poll.state,
         )
         report.new_items += len(new_items)
         report.queued += result.outbox_rows

@@ -321,7 +321,7 @@ class Store:
 
     _FEED_COLUMNS = (
         "id, url, name, lang, interval, etag, last_modified, failures, next_poll_at, last_polled_at, "
-        "last_ok_at, last_error, initialised, enabled"
+        "last_ok_at, last_error, initialised, enabled, kind, spec, source_state"
     )
 
     @staticmethod
@@ -341,6 +341,9 @@ class Store:
             last_error=row[11],
             initialised=bool(row[12]),
             enabled=bool(row[13]),
+            kind=row[14],
+            spec=row[15],
+            state=row[16],
         )
 
     def sync_feeds(self, configs: Sequence[FeedConfig], now: datetime) -> None:
@@ -349,11 +352,11 @@ class Store:
         with self.transaction() as conn:
             for c in configs:
                 conn.execute(
-                    "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) "
-                    "VALUES (?, ?, ?, ?, 'config', ?) "
+                    "INSERT INTO feeds (url, name, lang, interval, added_by, created_at, kind, spec) "
+                    "VALUES (?, ?, ?, ?, 'config', ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
-                    "interval = excluded.interval, enabled = 1",
-                    (c.url, c.name, c.lang, c.interval, ts(now)),
+                    "interval = excluded.interval, enabled = 1, kind = excluded.kind, spec = excluded.spec",
+                    (c.url, c.name, c.lang, c.interval, ts(now), c.kind, c.spec),
                 )
             placeholders = ",".join("?" * len(urls)) or "''"
             conn.execute(
@@ -361,16 +364,29 @@ class Store:
                 urls,
             )
 
-    def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
+    def add_feed(
+        self,
+        url: str,
+        name: str,
+        lang: str | None,
+        interval: int,
+        added_by: str,
+        now: datetime,
+        *,
+        kind: str = "rss",
+        spec: str = "",
+    ) -> Feed:
         """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten.
         ``added_by`` becomes its source, so a feed once in config.yaml and added again from chat or by an
-        import is no longer disabled by :meth:`sync_feeds` when the config does not list it."""
+        import is no longer disabled by :meth:`sync_feeds` when the config does not list it. ``kind`` and
+        ``spec`` say what the source is (a telegram channel, a page and its selectors)."""
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
+                "INSERT INTO feeds (url, name, lang, interval, added_by, created_at, kind, spec) "
+                "VALUES (?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
-                "next_poll_at = NULL, added_by = excluded.added_by",
-                (url, name, lang, interval, added_by, ts(now)),
+                "next_poll_at = NULL, added_by = excluded.added_by, kind = excluded.kind, spec = excluded.spec",
+                (url, name, lang, interval, added_by, ts(now), kind, spec),
             )
         feed = self.feed_by_url(url)
         assert feed is not None
@@ -455,16 +471,20 @@ class Store:
         next_poll_at: datetime,
         gone: bool = False,
         items: Sequence[ProcessedItem] = (),
+        source_state: str | None = None,
     ) -> CommitResult:
-        """One transaction: feed state, new items (seen), their matches and their outbox rows."""
+        """One transaction: feed state, new items (seen), their matches and their outbox rows.
+        ``source_state`` (a successful poll's watcher state, e.g. a channel's last message id) is kept
+        in the same transaction as the items it describes; None leaves it as it was."""
         new_items = n_matches = n_outbox = 0
         instant_ids: list[int] = []
         with self.transaction() as conn:
             if ok:
                 conn.execute(
                     "UPDATE feeds SET etag = ?, last_modified = ?, failures = 0, last_error = NULL, "
-                    "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1 WHERE id = ?",
-                    (etag, last_modified, ts(next_poll_at), ts(now), ts(now), feed_id),
+                    "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1, "
+                    "source_state = COALESCE(?, source_state) WHERE id = ?",
+                    (etag, last_modified, ts(next_poll_at), ts(now), ts(now), source_state, feed_id),
                 )
             else:
                 conn.execute(

@@ -124,4 +124,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN chat_id TEXT;
     CREATE INDEX outbox_in_flight ON outbox(state) WHERE state = 'in_flight';
     """,
+    # v5 (sources beyond RSS): what a source is (rss | telegram | page), its settings (JSON: channel, or the
+    # page's selectors) and what its watcher keeps between polls (JSON: last message id, last selector count)
+    """
+    ALTER TABLE feeds ADD COLUMN kind TEXT NOT NULL DEFAULT 'rss';
+    ALTER TABLE feeds ADD COLUMN spec TEXT NOT NULL DEFAULT '';
+    ALTER TABLE feeds ADD COLUMN source_state TEXT NOT NULL DEFAULT '';
+    """,
 )
