@@ -84,9 +84,9 @@ async def read_source(client: httpx.AsyncClient, feed: Feed, settings: PollSetti
     return SourceRead("error", error=f"unknown source kind {feed.kind!r}")
 
 
-def _channel_error(page: ChannelPage, channel: str, result: FetchResult) -> str | None:
-    final = urlsplit(result.final_url or "")
-    if final.path and not final.path.startswith("/s/"):
+def _channel_error(page: ChannelPage, channel: str, url: str, result: FetchResult) -> str | None:
+    final = urlsplit(result.final_url or url)
+    if (result.final_url or url) != url and not final.path.startswith("/s/"):
         return (
             f"@{channel} is not a public channel: t.me/s/{channel} redirected to {final.path} "
             "(private, renamed or deleted)"
@@ -109,7 +109,7 @@ async def _read_channel(client: httpx.AsyncClient, feed: Feed, settings: PollSet
     if result.outcome != "ok":
         return _failed(result)
     page = parse_channel(result.body, channel=channel, feed_url=feed.url, feed_name=feed.name, lang=feed.lang)
-    error = _channel_error(page, channel, result)
+    error = _channel_error(page, channel, feed.url, result)
     if error:
         return SourceRead("error", http_status=result.http_status, error=error, fetches=1)
     items, skipped, fetches = list(page.items), page.skipped, 1
