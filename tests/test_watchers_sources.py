@@ -20,10 +20,10 @@ from core.config import BacklogPolicy, FeedConfig, PollingConfig, page_spec, tel
 from rules import RuleSet, parse_rule_text
 from service.pipeline import CycleReport, Pipeline
 from store import Store
-from watchers import PollSettings, make_client
 from tests.test_faults_http import CASES, HEALTHY_TITLE, RawServer, Servers, rss
-from tests.test_faults_http import raw_server as raw_server  # noqa: F401 (a fixture)
-from tests.test_faults_http import unaccepting_port as unaccepting_port  # noqa: F401 (a fixture)
+from tests.test_faults_http import raw_server as raw_server
+from tests.test_faults_http import unaccepting_port as unaccepting_port
+from watchers import PollSettings, make_client
 from watchers.sources import MAX_BACKFILL_PAGES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,7 +106,14 @@ async def test_after_downtime_the_gap_is_filled_by_paging_back_with_before(
         feed = store.all_feeds()[0]
         # the bot last saw post 4796 before it went down: 4797..4811 are the gap
         store.commit_poll(
-            feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, source_state='{"last_id": 4796}'
+            feed.id,
+            NOW,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=NOW,
+            source_state='{"last_id": 4796}',
         )
         report = await cycle(store, ruleset, NOW)
         stored = {item.uid for item in store.recent_items(NOW - timedelta(days=1))}
@@ -122,7 +129,14 @@ async def test_backfill_is_bounded(httpserver: HTTPServer, ruleset: RuleSet, tmp
         store.sync_feeds([channel(httpserver, "kursk_front")], NOW)
         feed = store.all_feeds()[0]
         store.commit_poll(
-            feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, source_state='{"last_id": 10}'
+            feed.id,
+            NOW,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=NOW,
+            source_state='{"last_id": 10}',
         )
         # every before= page answers with the same page: the loop must stop, not spin
         report = await cycle(store, ruleset, NOW)
@@ -151,7 +165,9 @@ async def test_a_channel_that_cannot_be_read_is_a_clear_per_source_error_beside_
     httpserver.expect_request("/secret_unit").respond_with_data(tme("private_contact_page"), content_type="text/html")
     httpserver.expect_request("/s/old_front").respond_with_data(tme("renamed"), content_type="text/html")
     httpserver.expect_request("/s/quiet_channel").respond_with_data(tme("empty"), content_type="text/html")
-    httpserver.expect_request("/s/plain_page").respond_with_data("<html><body>hi</body></html>", content_type="text/html")
+    httpserver.expect_request("/s/plain_page").respond_with_data(
+        "<html><body>hi</body></html>", content_type="text/html"
+    )
     httpserver.expect_request("/s/nk_watch").respond_with_data(tme("nk_watch"), content_type="text/html")
     with Store.open(tmp_path / "bot.sqlite3") as store:
         store.sync_feeds([channel(httpserver, name), channel(httpserver, "nk_watch", "en")], NOW)
@@ -187,7 +203,9 @@ async def test_a_page_that_changes_layout_is_an_error_naming_the_selector_and_th
         assert third.feeds_failed == 1 and store.all_feeds()[0].failures == 2, "it stays an error, not an empty feed"
 
 
-async def test_a_page_source_that_never_matched_says_so(httpserver: HTTPServer, ruleset: RuleSet, tmp_path: Path) -> None:
+async def test_a_page_source_that_never_matched_says_so(
+    httpserver: HTTPServer, ruleset: RuleSet, tmp_path: Path
+) -> None:
     httpserver.expect_request("/ko").respond_with_data(page("kcna_ko"), content_type="text/html")
     with Store.open(tmp_path / "bot.sqlite3") as store:
         store.sync_feeds([page_source(httpserver.url_for("/ko"), RU_PAGE)], NOW)
@@ -195,13 +213,17 @@ async def test_a_page_source_that_never_matched_says_so(httpserver: HTTPServer, 
         assert store.all_feeds()[0].last_error == "selector 'div.newsitem' matched 0 elements on the page"
 
 
-async def test_pages_in_three_languages_with_css_and_xpath(httpserver: HTTPServer, ruleset: RuleSet, tmp_path: Path) -> None:
+async def test_pages_in_three_languages_with_css_and_xpath(
+    httpserver: HTTPServer, ruleset: RuleSet, tmp_path: Path
+) -> None:
     httpserver.expect_request("/ru").respond_with_data(page("mil_ru"), content_type="text/html")
     httpserver.expect_request("/en").respond_with_data(page("think_tank_en"), content_type="text/html; charset=utf-8")
     httpserver.expect_request("/ko").respond_with_data(page("kcna_ko"), content_type="text/html")
     sources = [
         page_source(httpserver.url_for("/ru"), RU_PAGE),
-        page_source(httpserver.url_for("/en"), {"item": "article.card", "title": "h2", "link": "h2 a", "summary": ".excerpt"}),
+        page_source(
+            httpserver.url_for("/en"), {"item": "article.card", "title": "h2", "link": "h2 a", "summary": ".excerpt"}
+        ),
         page_source(
             httpserver.url_for("/ko"),
             {"item": "//li", "title": ".//strong", "link": "string(./a/@href)", "summary": ".//span[@class='txt']"},
@@ -266,12 +288,14 @@ async def test_http_faults_hit_only_the_faulty_source(
     kind: str,
     fault: str,
     httpserver: HTTPServer,
-    raw_server: RawServer,  # noqa: F811
-    unaccepting_port: int,  # noqa: F811
+    raw_server: RawServer,
+    unaccepting_port: int,
     ruleset: RuleSet,
     tmp_path: Path,
 ) -> None:
-    httpserver.expect_request("/healthy").respond_with_data(rss("h1", HEALTHY_TITLE), content_type="application/rss+xml")
+    httpserver.expect_request("/healthy").respond_with_data(
+        rss("h1", HEALTHY_TITLE), content_type="application/rss+xml"
+    )
     url = fault_url(fault, Servers(httpserver, raw_server, unaccepting_port))
     spec = telegram_spec("faulty_chan") if kind == "telegram" else page_spec(RU_PAGE, False)
     faulty = FeedConfig(url, "Faulty", "ru", 600, kind=kind, spec=spec)  # type: ignore[arg-type]
