@@ -266,7 +266,7 @@ def test_telegram_and_page_sources_from_config(tmp_path: Path) -> None:
                 title: a.title
                 link: a.title
                 date: .date
-              - {page: "https://mnd.example.kr/news", item: //li, title: .//strong, link: "string(./a/@href)", xpath: true}
+              - {page: "https://mnd.example.kr/n", item: //li, title: .//strong, link: "string(a/@href)", xpath: true}
               - https://example.org/rss
             """,
         )
@@ -277,7 +277,7 @@ def test_telegram_and_page_sources_from_config(tmp_path: Path) -> None:
         ("telegram", "https://t.me/s/nk_watch", "@nk_watch"),
         ("telegram", "https://t.me/s/Rybar", "@Rybar"),
         ("page", "https://mil.example.ru/news/", "mil.example.ru"),
-        ("page", "https://mnd.example.kr/news", "mnd.example.kr"),
+        ("page", "https://mnd.example.kr/n", "mnd.example.kr"),
         ("rss", "https://example.org/rss", "example.org"),
     ]
     assert cfg.feeds[0].spec == '{"channel": "kursk_front"}'
@@ -292,7 +292,10 @@ def test_telegram_web_base_is_where_previews_are_read(tmp_path: Path) -> None:
 
 SOURCE_PROBLEMS = {
     "not a channel name": ("feeds:\n  - {telegram: 'kursk front'}\n", "feeds[0].telegram: must be a public channel"),
-    "a private invite link": ("feeds:\n  - {telegram: 't.me/+AbCdEf'}\n", "feeds[0].telegram: must be a public channel"),
+    "a private invite link": (
+        "feeds:\n  - {telegram: 't.me/+AbCdEf'}\n",
+        "feeds[0].telegram: must be a public channel",
+    ),
     "two kinds at once": (
         "feeds:\n  - {telegram: '@kursk_front', url: 'https://x.example/rss'}\n",
         "feeds[0]: give one of url, telegram or page, not url and telegram",

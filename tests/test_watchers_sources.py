@@ -26,7 +26,8 @@ from tests.test_faults_http import unaccepting_port as unaccepting_port
 from watchers import PollSettings, make_client
 from watchers.sources import MAX_BACKFILL_PAGES
 
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
 NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 RULES = textwrap.dedent(
     """\
@@ -316,3 +317,54 @@ async def test_http_faults_hit_only_the_faulty_source(
         assert "Faulty" in status(store, NOW)
         if case is not None and case.gone:
             assert url not in [f.url for f in store.due_feeds(NOW + timedelta(days=2))], "410: retired"
+
+
+# -- end to end: config and chat, through the running bot and the Bot API emulator ----------------------
+
+TOKEN = "5353:SOURCES-token"
+ADMIN, READER = 42, 100
+
+
+async def test_a_channel_post_about_a_tie_becomes_an_alert_and_admins_add_sources_from_chat(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from service.app import run_poll
+    from tests.running import running_app
+    from tests.test_chat_handlers import say
+    from tgemu import BotApiEmulator
+
+    httpserver.expect_request("/s/kursk_front").respond_with_data(tme("kursk_front"), content_type="text/html")
+    httpserver.expect_request("/s/nk_watch").respond_with_data(tme("nk_watch"), content_type="text/html")
+    httpserver.expect_request("/s/secret_unit").respond_with_data("", status=302, headers={"Location": "/secret_unit"})
+    httpserver.expect_request("/secret_unit").respond_with_data(tme("private_contact_page"), content_type="text/html")
+    httpserver.expect_request("/ko").respond_with_data(page("kcna_ko"), content_type="text/html")
+    with BotApiEmulator(TOKEN) as emu:
+        for chat in (ADMIN, READER):
+            emu.add_chat(chat, "private")
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}]\n"
+            f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\nrules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
+            "polling: {allow_private_urls: true, timeout: 5, backlog: {max_items: 10, max_age: null}, "
+            f"telegram_web: '{httpserver.url_for('').rstrip('/')}'}}\n"
+            "feeds:\n  - {telegram: '@kursk_front', lang: ru}\n"
+            f"subscriptions:\n  - {{chat: {READER}, mode: instant}}\n",
+            encoding="utf-8",
+        )
+        async with running_app(config, TOKEN, NOW) as (app, state):
+            await run_poll(app)
+            alerts = [m.text for m in emu.sent(READER)]
+            assert any("Военнослужащие КНДР продолжают работу в Курской области" in a for a in alerts), alerts
+            assert any('href="https://t.me/kursk_front/4803"' in a for a in alerts), "the alert links to the post"
+            assert "Added <b>@nk_watch</b> (3 items now)" in await say(emu, ADMIN, ADMIN, "/feed_add @nk_watch")
+            refused = await say(emu, ADMIN, ADMIN, "/feed_add t.me/secret_unit")
+            assert "Not added: @secret_unit is not a public channel" in refused
+            ko = httpserver.url_for("/ko")
+            bad = await say(emu, ADMIN, ADMIN, f"/feed_add {ko} item=li title=strong")
+            assert "link selector missing" in bad or "link: missing" in bad
+            added = await say(emu, ADMIN, ADMIN, f'/feed_add {ko} item="ul.board_list > li" title=strong link=a 국방부')
+            assert "Added <b>국방부</b> (3 items now)" in added
+            (source,) = [f for f in state.store.all_feeds(enabled_only=True) if f.kind == "page"]
+            assert '"item": "ul.board_list > li"' in source.spec
+            listed = await say(emu, ADMIN, ADMIN, "/feeds")
+            assert "@nk_watch" in listed and "국방부" in listed
