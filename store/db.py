@@ -355,7 +355,9 @@ class Store:
                     "INSERT INTO feeds (url, name, lang, interval, added_by, created_at, kind, spec) "
                     "VALUES (?, ?, ?, ?, 'config', ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
-                    "interval = excluded.interval, enabled = 1, kind = excluded.kind, spec = excluded.spec",
+                    "interval = excluded.interval, enabled = 1, kind = excluded.kind, spec = excluded.spec, "
+                    # new selectors or another channel: what the old ones matched says nothing any more
+                    "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
                     (c.url, c.name, c.lang, c.interval, ts(now), c.kind, c.spec),
                 )
             placeholders = ",".join("?" * len(urls)) or "''"
@@ -385,7 +387,8 @@ class Store:
                 "INSERT INTO feeds (url, name, lang, interval, added_by, created_at, kind, spec) "
                 "VALUES (?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
-                "next_poll_at = NULL, added_by = excluded.added_by, kind = excluded.kind, spec = excluded.spec",
+                "next_poll_at = NULL, added_by = excluded.added_by, kind = excluded.kind, spec = excluded.spec, "
+                "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
                 (url, name, lang, interval, added_by, ts(now), kind, spec),
             )
         feed = self.feed_by_url(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -259,6 +260,22 @@ def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_
         assert s.all_feeds()[0].state == '{"last_id": 7}'
     with Store.open(tmp_path / "s.sqlite3") as s:  # reopened: the migration does not run twice
         assert s.all_feeds()[0].kind == "telegram" and s.schema_version == len(MIGRATIONS)
+        s.sync_feeds([FeedConfig("https://t.me/s/kursk_front", "@kf", "ru", 600, kind="telegram", spec=spec)], now)
+        assert s.all_feeds()[0].state == '{"last_id": 7}', "a config re-read keeps the state"
+        page_config = FeedConfig("https://x.example/news", "x", None, 600, kind="page", spec='{"item": "li"}')
+        s.sync_feeds([page_config], now)
+        s.commit_poll(
+            page.id,
+            now,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=now,
+            source_state='{"matched": 9}',
+        )
+        s.sync_feeds([replace(page_config, spec='{"item": "article"}')], now)
+        assert s.feed_by_url("https://x.example/news").state == "", "new selectors: the old count is forgotten"  # type: ignore[union-attr]
 
 
 def test_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) -> None:
