@@ -368,3 +368,32 @@ async def test_a_channel_post_about_a_tie_becomes_an_alert_and_admins_add_source
             assert '"item": "ul.board_list > li"' in source.spec
             listed = await say(emu, ADMIN, ADMIN, "/feeds")
             assert "@nk_watch" in listed and "국방부" in listed
+
+
+async def test_a_page_with_validators_costs_a_304_on_the_next_poll(
+    httpserver: HTTPServer, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def answer(request: object) -> Response:
+        if getattr(request, "headers", {}).get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(page("mil_ru"), content_type="text/html", headers={"ETag": '"v1"'})
+
+    httpserver.expect_request("/news").respond_with_handler(answer)
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([page_source(httpserver.url_for("/news"), RU_PAGE)], NOW)
+        assert (await cycle(store, ruleset, NOW)).feeds_ok == 1
+        later = await cycle(store, ruleset, NOW + timedelta(hours=1))
+        assert (later.feeds_not_modified, later.feeds_failed) == (1, 0)
+        assert store.all_feeds()[0].state == '{"matched": 4}', "a 304 keeps the last count"
+
+
+async def test_the_private_address_guard_covers_channels_and_pages(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/s/kursk_front").respond_with_data(tme("kursk_front"), content_type="text/html")
+    guarded = PollingConfig(timeout=1.0)  # allow_private_urls off: 127.0.0.1 is refused before connecting
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([channel(httpserver, "kursk_front"), page_source(httpserver.url_for("/news"), RU_PAGE)], NOW)
+        async with make_client(PollSettings.from_config(guarded)) as client:
+            rules = parse_rule_text(RULES, "t.yaml")
+            report = await Pipeline(store, client, lambda: rules, guarded).run_cycle(NOW)
+        assert report.feeds_failed == 2 and not httpserver.log
+        assert all("private or local address" in (f.last_error or "") for f in store.all_feeds())
