@@ -40,7 +40,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("alias_remove", "/alias_remove GROUP alias, alias …", "remove aliases from a group (admins)"),
     ("undo", "/undo", "revert the last rule change (admins)"),
     ("feeds", "/feeds", "the polled feeds and their health (admins)"),
-    ("feed_add", "/feed_add URL [name]", "add a feed after checking it works (admins)"),
+    (
+        "feed_add",
+        "/feed_add URL|@channel [name]",
+        "add a feed, a public Telegram channel, or a page (URL item=… title=… link=…) after checking it works (admins)",
+    ),
     ("feed_remove", "/feed_remove URL", "stop polling a feed (admins)"),
     ("feeds_export", "/feeds_export", "the feed list as an OPML file (admins)"),
     ("feeds_import", "/feeds_import + an .opml file", "add the feeds of an OPML file sent as a document (admins)"),

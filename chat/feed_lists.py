@@ -15,13 +15,14 @@ import takes it over, so it stays.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from chat.feeds import fetch_feed, is_url
-from core.config import Config
+from chat.feeds import check_source, fetch_feed, is_url
+from core.config import TELEGRAM_WEB, Config, telegram_channel, telegram_spec, telegram_url
 from core.identity import feed_key
 from core.opml import OpmlFeed, parse_opml, render_opml
 from delivery.render import escape
@@ -114,12 +115,35 @@ async def import_feeds(
                 report.duplicates.append(feed.url)
                 continue
             url = retired.get(key) or stale.get(key) or feed.url  # the stored row, however the file spells it
-            if problem is None and client is not None:
+            channel = telegram_channel(feed.url)  # our export lists a channel as https://t.me/s/NAME
+            if channel is not None:
+                url = telegram_url(channel, config.polling.telegram_web)
+                if normalise_url(url) in known:
+                    report.duplicates.append(feed.url)
+                    continue
+            if problem is None and client is not None and channel is not None:
+                read = await check_source(client, config, url, "telegram", telegram_spec(channel))
+                problem = read if isinstance(read, str) else None
+            elif problem is None and client is not None:
                 checked = await fetch_feed(client, config, url)  # as /feed_add does
                 problem = checked if isinstance(checked, str) else None
                 lang = lang or (None if isinstance(checked, str) else checked.language)
             if problem is not None:
                 report.errors.append(f"{feed.where}: {problem}")
+                continue
+            if channel is not None:
+                store.add_feed(
+                    url,
+                    feed.name,
+                    lang,
+                    config.polling.default_interval,
+                    added_by,
+                    now,
+                    kind="telegram",
+                    spec=telegram_spec(channel),
+                )
+                known.add(normalise_url(url))
+                (report.revived if key in retired else report.added).append(feed.name)
                 continue
             store.add_feed(url, feed.name, lang, config.polling.default_interval, added_by, now)
             known.add(key)
@@ -153,15 +177,25 @@ async def import_opml(
 
 
 def export_feeds(store: Store, config: Config) -> list[OpmlFeed]:
-    """Every enabled feed: the config's (as configured), then those added from chat or by import."""
+    """Every enabled feed: the config's (as configured), then those added from chat or by import. A
+    Telegram channel is listed as its https://t.me/s/NAME preview in the category ``telegram`` (readers
+    such as RSSHub know that URL; importing it here makes it a channel again). Pages are left out: their
+    selectors have no place in OPML, and their URL alone is not a feed another reader could poll."""
     feeds: list[OpmlFeed] = []
     seen: set[str] = set()
-    candidates = [(f.url, f.name, f.lang) for f in config.feeds]
-    candidates += [(f.url, f.name, f.lang) for f in store.all_feeds(enabled_only=True)]
-    for url, name, lang in candidates:
+    candidates = [(f.url, f.name, f.lang, f.kind, f.spec) for f in config.feeds]
+    candidates += [(f.url, f.name, f.lang, f.kind, f.spec) for f in store.all_feeds(enabled_only=True)]
+    for url, name, lang, kind, spec in candidates:
+        if kind == "page":
+            continue
         key = normalise_url(url)
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            continue
+        seen.add(key)
+        if kind == "telegram":
+            channel = str(json.loads(spec)["channel"])
+            feeds.append(OpmlFeed(telegram_url(channel, TELEGRAM_WEB), name, lang, category="telegram"))
+        else:
             feeds.append(OpmlFeed(url, name, lang))
     return feeds
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,14 +12,23 @@ from datetime import datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
-from core.config import Config
+from core.config import (
+    PAGE_SELECTORS,
+    Config,
+    page_selector_problems,
+    page_spec,
+    telegram_channel,
+    telegram_spec,
+    telegram_url,
+)
 from core.identity import feed_key
-from core.models import MAX_TEXT
+from core.models import MAX_TEXT, Feed, Item, SourceKind
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
 from watchers import ParseResult, PollSettings, fetch, parse_feed, plain_text
 from watchers.fetch import FeedClient
+from watchers.sources import read_source
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 MAX_PAGE_TEXT = MAX_TEXT  # /test URL reads a page as far as matching reads a summary
@@ -42,6 +52,78 @@ async def fetch_feed(client: FeedClient, config: Config, url: str) -> ParseResul
     return parsed.error or parsed
 
 
+PAGE_USAGE = (
+    "/feed_add URL item=SELECTOR title=SELECTOR link=SELECTOR [summary=SELECTOR] [date=SELECTOR] [xpath] [name] "
+    '(quote a selector with spaces: title="h2 a")'
+)
+
+
+def parse_page_args(text: str) -> tuple[dict[str, str], bool, str | None] | str:
+    """``item=… title=… link=… [summary=…] [date=…] [xpath] [name words]`` → (selectors, xpath, name), or
+    the problem as a reply."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        return f"⚠️ Cannot read the selectors ({escape(str(exc))}).\nUsage: {escape(PAGE_USAGE)}"
+    selectors: dict[str, str] = {}
+    xpath = False
+    rest: list[str] = []
+    for word in words:
+        key, eq, value = word.partition("=")
+        if eq and key in PAGE_SELECTORS:
+            selectors[key] = value
+        elif word == "xpath":
+            xpath = True
+        else:
+            rest.append(word)
+    problems = page_selector_problems(selectors, xpath)
+    if problems:
+        lines = "\n".join(f"• {escape(key)}: {escape(problem)}" for key, problem in problems)
+        return f"⚠️ Not added:\n{lines}\nUsage: {escape(PAGE_USAGE)}"
+    return selectors, xpath, " ".join(rest) or None
+
+
+async def check_source(
+    client: FeedClient, config: Config, url: str, kind: SourceKind, spec: str
+) -> tuple[Item, ...] | str:
+    """Fetch and read a telegram or page source once, as polling does: its items, or why it does not work."""
+    probe = Feed(id=0, url=url, name="", lang=None, interval=config.polling.default_interval, kind=kind, spec=spec)
+    read = await read_source(client, probe, PollSettings.from_config(config.polling))
+    if read.outcome != "ok":
+        return read.error or "no answer"
+    return read.items
+
+
+async def _add_source(
+    store: Store,
+    config: Config,
+    client: FeedClient,
+    source: tuple[SourceKind, str, str, str],
+    author: int,
+    now: datetime,
+    ruleset: RuleSet | None,
+) -> str:
+    kind, url, spec, title = source
+    retired = {f.url for f in store.retired_feeds()}
+    if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
+        return f"{escape(title)} is already polled."
+    checked = await check_source(client, config, url, kind, spec)
+    if isinstance(checked, str):
+        return f"❌ Not added: {escape(checked)}"
+    store.add_feed(url, title, None, config.polling.default_interval, f"chat:{author}", now, kind=kind, spec=spec)
+    return _added_reply(config, title, checked, now, ruleset)
+
+
+def _added_reply(config: Config, title: str, items: tuple[Item, ...], now: datetime, ruleset: RuleSet | None) -> str:
+    policy = config.polling.backlog
+    reply = f"✅ Added <b>{escape(title)}</b> ({len(items)} items now). {policy.describe()}"
+    if ruleset is not None and policy.max_items > 0:
+        matching = [item for item in items if ruleset.match(item)]
+        sent = len(policy.select(matching, now))
+        reply += f" Right now {len(matching)} of its items match the rules and {sent} would be sent."
+    return reply
+
+
 async def add_feed(
     store: Store,
     config: Config,
@@ -53,9 +135,29 @@ async def add_feed(
     ruleset: RuleSet | None = None,
 ) -> str:
     """Fetch and parse ``url`` once; add it only if it is a working feed (same rules as polling). The reply
-    states the backlog policy as it is configured and, given the rules, what it would send right now."""
+    states the backlog policy as it is configured and, given the rules, what it would send right now.
+    ``@name`` or ``t.me/name`` adds a public Telegram channel; a URL followed by ``item=… title=… link=…``
+    adds a page read with those selectors (see :data:`PAGE_USAGE`)."""
+    channel = telegram_channel(url)
+    if channel is not None:
+        if name is not None and len(name) > MAX_NAME:
+            return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
+        web = config.polling.telegram_web
+        source = ("telegram", telegram_url(channel, web), telegram_spec(channel), name or f"@{channel}")
+        return await _add_source(store, config, client, source, author, now, ruleset)  # type: ignore[arg-type]
     if not is_url(url):
-        return f"⚠️ {escape(url)} is not an http(s) URL.\nUsage: /feed_add URL [name]"
+        return f"⚠️ {escape(url)} is not an http(s) URL or @channel.\nUsage: /feed_add URL|@channel [name]"
+    if name is not None and any(f"{key}=" in name for key in PAGE_SELECTORS):
+        parsed_args = parse_page_args(name)
+        if isinstance(parsed_args, str):
+            return parsed_args
+        selectors, xpath, page_name = parsed_args
+        if page_name is not None and len(page_name) > MAX_NAME:
+            return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
+        title = page_name or urlsplit(url).hostname or url
+        return await _add_source(
+            store, config, client, ("page", url, page_spec(selectors, xpath), title), author, now, ruleset
+        )
     if name is not None and len(name) > MAX_NAME:
         return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
     # a feed retired by 410 Gone may be added again once it works; spellings of one URL are one feed
@@ -69,13 +171,7 @@ async def add_feed(
         return f"❌ Not added: {escape(parsed)}"
     title = name or urlsplit(url).hostname or url
     store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
-    policy = config.polling.backlog
-    reply = f"✅ Added <b>{escape(title)}</b> ({len(parsed.items)} items now). {policy.describe()}"
-    if ruleset is not None and policy.max_items > 0:
-        matching = [item for item in parsed.items if ruleset.match(item)]
-        sent = len(policy.select(matching, now))
-        reply += f" Right now {len(matching)} of its items match the rules and {sent} would be sent."
-    return reply
+    return _added_reply(config, title, parsed.items, now, ruleset)
 
 
 def remove_feed(store: Store, url: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -23,7 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
 from core.identity import feed_key, param_problem
-from core.models import Item
+from core.models import Item, SourceKind
+from core.selectors import selector_problem
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
 SubscriptionMode = Literal["instant", "digest", "both"]
@@ -32,6 +34,10 @@ LANGS = ("ru", "en", "ko")
 MIN_INTERVAL = 60
 MAX_POLL_TIMEOUT = 600  # getUpdates long-polling timeout, seconds
 MAX_POLL_INTERVAL = 60.0
+TELEGRAM_WEB = "https://t.me"  # public channels' web previews are read at {telegram_web}/s/NAME
+_CHANNEL = re.compile(r"^(?:@|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?)([A-Za-z][A-Za-z0-9_]{3,31})/?$")
+PAGE_SELECTORS = ("item", "title", "link", "summary", "date")
+PAGE_REQUIRED = ("item", "title", "link")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,8 @@ class FeedConfig:
     quiet_after: int | None = None  # seconds of silence before "quiet" may be flagged; None = polling's; 0 = never
     ignore_params: tuple[str, ...] = ()  # the feed's own tracking parameters (``name`` or ``prefix*``)
     full_text: bool | None = None  # fetch matched items' articles; None = only if a news-search feed
+    kind: SourceKind = "rss"
+    spec: str = ""  # JSON settings of a telegram or page source (see telegram_spec / page_spec)
 
 
 # Feeds that search the news (Google News, Bing News): title-only items from many outlets in many
@@ -67,6 +75,38 @@ class FullTextConfig:
     per_feed: int = 2  # article fetches in flight for one feed
     timeout: float = 15.0  # seconds per article request
     max_bytes: int = 3_000_000  # an article page past this (decoded) is refused; the feed text is used
+
+
+def telegram_channel(text: str) -> str | None:
+    """The channel's username from ``@name``, ``t.me/name``, ``https://t.me/s/name``…, or None."""
+    found = _CHANNEL.match(text.strip())
+    return found.group(1) if found else None
+
+
+def telegram_url(channel: str, web: str = TELEGRAM_WEB) -> str:
+    """Where a public channel's preview is fetched: the source's URL (its key in the store)."""
+    return f"{web.rstrip('/')}/s/{channel}"
+
+
+def telegram_spec(channel: str) -> str:
+    return json.dumps({"channel": channel})
+
+
+def page_spec(selectors: dict[str, str], xpath: bool) -> str:
+    """The JSON a page source keeps: its selectors (only those given) and whether they are XPath."""
+    return json.dumps({**{k: selectors[k] for k in PAGE_SELECTORS if selectors.get(k)}, "xpath": xpath}, sort_keys=True)
+
+
+def page_selector_problems(selectors: dict[str, Any], xpath: bool) -> list[tuple[str, str]]:
+    """(key, problem) for each missing or unusable selector of a page source."""
+    need = "missing: a page needs item, title and link selectors"
+    problems = [(key, need) for key in PAGE_REQUIRED if key not in selectors]
+    for key in PAGE_SELECTORS:
+        if key in selectors:
+            problem = selector_problem(selectors[key], xpath=xpath)
+            if problem:
+                problems.append((key, problem))
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +150,7 @@ class PollingConfig:
     # a feed silent longer than quiet_factor × its usual gap and longer than quiet_after is flagged quiet
     quiet_after: int = 86400  # seconds; 0 = never flag (a feed may set its own)
     quiet_factor: float = 5.0
+    telegram_web: str = TELEGRAM_WEB  # where t.me/s/NAME previews are read (a mirror, or 127.0.0.1 in tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +383,59 @@ def _valid_feed_url(url: str) -> str | None:
     return "must be an http(s):// or file:// URL"
 
 
+def _telegram_web(r: _Reader, m: dict[str, Any], path: PathKey, default: str) -> str:
+    web: str = r.get(m, "telegram_web", path, str, default)
+    parts = urlsplit(web)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        r.fail((*path, "telegram_web"), f"must be an http(s):// base URL such as https://t.me, got {web!r}")
+        return default
+    return web.rstrip("/")
+
+
+def _source(r: _Reader, fm: dict[str, Any], fp: PathKey, telegram_web: str) -> tuple[SourceKind, str, str, str] | None:
+    """(kind, url, spec, default name) of one ``feeds[]`` entry, or None after recording its problems.
+
+    An entry is exactly one of ``url:`` (RSS/Atom), ``telegram: "@name"`` or ``page: URL`` with selectors."""
+    given = [key for key in ("url", "telegram", "page") if fm.get(key) is not None]
+    if not given:
+        r.fail(fp, 'missing url (or telegram: "@channel", or page: URL with selectors)')
+        return None
+    if len(given) > 1:
+        r.fail(fp, f"give one of url, telegram or page, not {' and '.join(given)}")
+        return None
+    key = given[0]
+    selectors = {k: fm[k] for k in (*PAGE_SELECTORS, "xpath") if k in fm}
+    if key != "page" and selectors:
+        r.fail((*fp, next(iter(selectors))), "selectors (item, title, link, summary, date, xpath) need a page: source")
+        return None
+    value = r.get(fm, key, fp, str, "")
+    if not value:
+        return None
+    if key == "telegram":
+        channel = telegram_channel(value)
+        if channel is None:
+            r.fail((*fp, key), f"must be a public channel as @name or t.me/name (letters, digits, _), got {value!r}")
+            return None
+        return "telegram", telegram_url(channel, telegram_web), telegram_spec(channel), f"@{channel}"
+    error = _valid_feed_url(value)
+    if error:
+        r.fail((*fp, key), f"{error}, got {value!r}")
+        return None
+    default_name = urlsplit(value).hostname or value
+    if key == "url":
+        return "rss", value, "", default_name
+    xpath = r.get(fm, "xpath", fp, bool, False)
+    problems = page_selector_problems(selectors, xpath)
+    for name, problem in problems:
+        if name in fm:
+            r.fail((*fp, name), problem)
+        else:
+            r.fail(fp, f"{name} selector {problem}")
+    if problems:
+        return None
+    return "page", value, page_spec(selectors, xpath), default_name
+
+
 def _quiet_after(r: _Reader, m: dict[str, Any], path: PathKey, default: int | None) -> int | None:
     """``quiet_after``: a duration, or ``off`` / ``false`` / 0 for never flagging a feed as quiet."""
     value = m.get("quiet_after")
@@ -438,6 +532,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "backlog",
             "quiet_after",
             "quiet_factor",
+            "telegram_web",
         },
     )
     pp: PathKey = ("polling",)
@@ -480,6 +575,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         backlog=BacklogPolicy(max_items=backlog_items, max_age=backlog_age),
         quiet_after=_quiet_after(r, pm, pp, d.quiet_after) or 0,
         quiet_factor=_quiet_factor(r, pm, pp, d.quiet_factor),
+        telegram_web=_telegram_web(r, pm, pp, d.telegram_web),
     )
 
     # feeds
@@ -495,23 +591,35 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         fp: PathKey = ("feeds", i)
         if isinstance(raw, str):
             raw = {"url": raw}
-        fm = r.mapping(raw, fp, {"url", "name", "lang", "interval", "quiet_after", "ignore_params", "full_text"})
-        url = r.get(fm, "url", fp, str, "")
-        if not url:
-            if "url" not in fm:
-                r.fail(fp, "missing url")
+        fm = r.mapping(
+            raw,
+            fp,
+            {
+                "url",
+                "name",
+                "lang",
+                "interval",
+                "quiet_after",
+                "ignore_params",
+                "full_text",
+                "telegram",
+                "page",
+                "xpath",
+                *PAGE_SELECTORS,
+            },
+        )
+        source = _source(r, fm, fp, polling.telegram_web)
+        if source is None:
             continue
-        error = _valid_feed_url(url)
-        if error:
-            r.fail((*fp, "url"), f"{error}, got {url!r}")
-            continue
+        kind, url, spec, default_name = source
         key = feed_key(url) if urlsplit(url).scheme in ("http", "https") else url
         if key in seen_urls:
             first, spelt = seen_urls[key]
-            line = doc.line(("feeds", first, "url")) or doc.line(("feeds", first))
+            where = next(k for k in ("url", "telegram", "page") if k in fm)
+            line = doc.line(("feeds", first, where)) or doc.line(("feeds", first))
             at = f" (line {line})" if line is not None else ""
             same = "" if spelt == url else f": {url!r} and {spelt!r} are one feed"
-            r.fail((*fp, "url"), f"duplicate of feeds[{first}]{at}{same}")
+            r.fail((*fp, where), f"duplicate of feeds[{first}]{at}{same}")
             continue
         seen_urls[key] = (i, url)
         ignore = r.get(fm, "ignore_params", fp, list, [])
@@ -528,7 +636,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             lang = None
         full_text = r.get(fm, "full_text", fp, bool, None)
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
-        name = r.get(fm, "name", fp, str, "") or (urlsplit(url).hostname or url)
+        name = r.get(fm, "name", fp, str, "") or default_name
         feeds.append(
             FeedConfig(
                 url=url,
@@ -538,6 +646,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 quiet_after=_quiet_after(r, fm, fp, None),
                 ignore_params=ignore_params,
                 full_text=full_text,
+                kind=kind,
+                spec=spec,
             )
         )
 

@@ -14,6 +14,10 @@ from typing import Literal
 Priority = Literal["instant", "digest"]
 Field = Literal["title", "summary"]
 Language = Literal["ru", "en", "ko"]
+# What a source is: an RSS/Atom/RDF feed, a public Telegram channel's web preview (t.me/s/NAME), or a web
+# page read with selectors. watchers/sources.py turns each into the same Items.
+SourceKind = Literal["rss", "telegram", "page"]
+SOURCE_KINDS: tuple[SourceKind, ...] = ("rss", "telegram", "page")
 
 # How much of a title and of a summary is kept and matched: the first 20,000 characters of each (a long
 # article is about 15,000; the old 4,000 cut missed mentions further down). Past it the text is neither
@@ -51,6 +55,9 @@ class Feed:
     enabled: bool = True
     guids_unstable: bool = False  # its GUIDs were seen to rotate: items are known by link/fingerprint
     ignore_params: tuple[str, ...] = ()  # query parameters dropped from its item links (config)
+    kind: SourceKind = "rss"
+    spec: str = ""  # JSON: the kind's settings ({"channel": ...} or the page's selectors); "" for rss
+    state: str = ""  # JSON the kind keeps between polls (last message id, last selector count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ class OpmlFeed:
     lang: str | None = None
     outline: int = field(default=0, compare=False)  # 1-based position among the file's outlines
     line: int = field(default=0, compare=False)
+    category: str | None = None  # OPML's category attribute ("telegram" for a channel's t.me/s/ preview)
 
     @property
     def where(self) -> str:
@@ -115,7 +116,8 @@ def _feed(outline: _Outline) -> OpmlFeed | str:
         return f"{where}: xmlUrl is longer than {MAX_URL} characters"
     name = " ".join((outline.attrib.get("text") or outline.attrib.get("title") or "").split())[:MAX_NAME]
     name = name or urlsplit(url).hostname or url
-    return OpmlFeed(url, name, _lang(outline.attrib.get("language")), outline.number, outline.line)
+    category = (outline.attrib.get("category") or "").strip()[:MAX_NAME] or None
+    return OpmlFeed(url, name, _lang(outline.attrib.get("language")), outline.number, outline.line, category)
 
 
 def parse_opml(data: bytes) -> OpmlResult:
@@ -167,6 +169,8 @@ def render_opml(feeds: Sequence[OpmlFeed], title: str, created: datetime | None 
         attrib = {"type": "rss", "text": name, "title": name, "xmlUrl": _NOT_XML.sub("", feed.url)}
         if feed.lang:
             attrib["language"] = feed.lang
+        if feed.category:
+            attrib["category"] = feed.category
         ET.SubElement(body, "outline", attrib)
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="UTF-8", xml_declaration=True)) + b"\n"

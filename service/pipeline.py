@@ -203,6 +203,7 @@ class Pipeline:
             updates=[ItemUpdate(d.twin, d.item.title, d.item.summary) for d in decided.of("update") if d.twin],
             sources=[(d.twin, d.item.uid) for d in decided.of("source") if d.twin],
             guids_unstable=decided.guids_unstable,
+            source_state=poll.state,
         )
         report.new_items += len(new_items)
         report.updated_items += len(decided.of("update"))

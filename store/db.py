@@ -399,7 +399,7 @@ class Store:
 
     _FEED_COLUMNS = (
         "id, url, name, lang, interval, etag, last_modified, failures, next_poll_at, last_polled_at, "
-        "last_ok_at, last_error, initialised, enabled, guids_unstable, ignore_params"
+        "last_ok_at, last_error, initialised, enabled, guids_unstable, ignore_params, kind, spec, source_state"
     )
 
     @staticmethod
@@ -421,6 +421,9 @@ class Store:
             enabled=bool(row[13]),
             guids_unstable=bool(row[14]),
             ignore_params=tuple(json.loads(row[15] or "[]")),
+            kind=row[16],
+            spec=row[17],
+            state=row[18],
         )
 
     @staticmethod
@@ -453,11 +456,14 @@ class Store:
                     conn.execute("UPDATE feeds SET url = ? WHERE url = ?", (c.url, stored))
                 by_key[key] = c.url
                 conn.execute(
-                    "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'config', ?) "
+                    "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at, kind, spec) "
+                    "VALUES (?, ?, ?, ?, ?, 'config', ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
-                    "interval = excluded.interval, ignore_params = excluded.ignore_params, enabled = 1",
-                    (c.url, c.name, c.lang, c.interval, json.dumps(list(c.ignore_params)), ts(now)),
+                    "interval = excluded.interval, ignore_params = excluded.ignore_params, enabled = 1, "
+                    "kind = excluded.kind, spec = excluded.spec, "
+                    # new selectors or another channel: what the old ones matched says nothing any more
+                    "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
+                    (c.url, c.name, c.lang, c.interval, json.dumps(list(c.ignore_params)), ts(now), c.kind, c.spec),
                 )
                 urls.append(c.url)
             placeholders = ",".join("?" * len(urls)) or "''"
@@ -466,18 +472,32 @@ class Store:
                 urls,
             )
 
-    def add_feed(self, url: str, name: str, lang: str | None, interval: int, added_by: str, now: datetime) -> Feed:
+    def add_feed(
+        self,
+        url: str,
+        name: str,
+        lang: str | None,
+        interval: int,
+        added_by: str,
+        now: datetime,
+        *,
+        kind: str = "rss",
+        spec: str = "",
+    ) -> Feed:
         """Add a feed, or revive a removed or retired (410) one: it is due at once, its failures forgotten.
         ``added_by`` becomes its source, so a feed once in config.yaml and added again from chat or by an
         import is no longer disabled by :meth:`sync_feeds` when the config does not list it. A URL spelt
-        like a stored feed's (:func:`core.identity.feed_key`) is that feed."""
+        like a stored feed's (:func:`core.identity.feed_key`) is that feed. ``kind`` and ``spec`` say what
+        the source is (a telegram channel, a page and its selectors)."""
         with self.transaction() as conn:
             url = self._stored_url(conn, url, self._urls_by_key(conn)) or url
             conn.execute(
-                "INSERT INTO feeds (url, name, lang, interval, added_by, created_at) VALUES (?,?,?,?,?,?) "
+                "INSERT INTO feeds (url, name, lang, interval, added_by, created_at, kind, spec) "
+                "VALUES (?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
-                "next_poll_at = NULL, added_by = excluded.added_by",
-                (url, name, lang, interval, added_by, ts(now)),
+                "next_poll_at = NULL, added_by = excluded.added_by, kind = excluded.kind, spec = excluded.spec, "
+                "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
+                (url, name, lang, interval, added_by, ts(now), kind, spec),
             )
         feed = self.feed_by_url(url)
         assert feed is not None
@@ -598,19 +618,23 @@ class Store:
         updates: Sequence[ItemUpdate] = (),
         sources: Sequence[tuple[int, str]] = (),
         guids_unstable: bool | None = None,
+        source_state: str | None = None,
     ) -> CommitResult:
         """One transaction: feed state, new items (seen), their matches and their outbox rows (and those of
         a known item that matches for the first time: ``stored_id``), and the identity decisions of the
         poll: ``updates`` to stored items, ``sources`` (another feed's item id, this feed's uid for it) and
-        the feed's ``guids_unstable`` flag."""
+        the feed's ``guids_unstable`` flag. ``source_state`` (a successful poll's watcher state, e.g. a
+        channel's last message id) is kept in the same transaction as the items it describes; None leaves
+        it as it was."""
         new_items = n_matches = n_outbox = 0
         instant_ids: list[int] = []
         with self.transaction() as conn:
             if ok:
                 conn.execute(
                     "UPDATE feeds SET etag = ?, last_modified = ?, failures = 0, last_error = NULL, "
-                    "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1 WHERE id = ?",
-                    (etag, last_modified, ts(next_poll_at), ts(now), ts(now), feed_id),
+                    "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1, "
+                    "source_state = COALESCE(?, source_state) WHERE id = ?",
+                    (etag, last_modified, ts(next_poll_at), ts(now), ts(now), source_state, feed_id),
                 )
             else:
                 conn.execute(

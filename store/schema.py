@@ -186,4 +186,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE subscriptions ADD COLUMN stories INTEGER NOT NULL DEFAULT 1;
     """,
+    # v10 (sources beyond RSS): what a source is (rss | telegram | page), its settings (JSON: channel, or the
+    # page's selectors) and what its watcher keeps between polls (JSON: last message id, last selector count)
+    """
+    ALTER TABLE feeds ADD COLUMN kind TEXT NOT NULL DEFAULT 'rss';
+    ALTER TABLE feeds ADD COLUMN spec TEXT NOT NULL DEFAULT '';
+    ALTER TABLE feeds ADD COLUMN source_state TEXT NOT NULL DEFAULT '';
+    """,
 )

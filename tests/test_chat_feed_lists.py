@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
-from chat.feed_lists import ImportReport, normalise_url, report_text, url_problem
+from chat.feed_lists import ImportReport, export_opml, import_feeds, normalise_url, report_text, url_problem
+from core.config import load_config
+from core.opml import parse_opml
+from store import Store
 
 
 @pytest.mark.parametrize(
@@ -63,3 +70,36 @@ def test_the_chat_reply_caps_the_error_list_and_escapes_it() -> None:
     assert text.startswith("⚠️ OPML import: added 1, skipped 0 duplicates, 40 errors.")
     assert text.count("• outline") == 15 and "… and 25 more." in text
     assert "&lt;x&gt;" in text and "<x>" not in text
+
+
+async def test_export_lists_a_channel_by_its_preview_and_leaves_pages_out_and_import_makes_it_a_channel(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    web = "http://127.0.0.1:9/tme"  # where this bot reads previews; the export still says t.me
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yaml").write_text("version: 1\n", encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(
+        f"polling: {{telegram_web: '{web}'}}\nfeeds:\n  - {{telegram: '@kursk_front', lang: ru}}\n"
+        "  - {page: 'https://mil.example.ru/news', item: li, title: a, link: a}\n  - https://example.org/rss\n",
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "config.yaml")
+    with Store.open(tmp_path / "a.sqlite3") as store:
+        store.sync_feeds(config.feeds, now)
+        document, count = export_opml(store, config, now)
+    assert count == 2
+    feeds = parse_opml(document).feeds
+    assert [(f.url, f.category) for f in feeds] == [
+        ("https://t.me/s/kursk_front", "telegram"),
+        ("https://example.org/rss", None),
+    ]
+    assert b'category="telegram"' in document and b"mil.example.ru" not in document
+    bare = replace(config, feeds=())
+    with Store.open(tmp_path / "b.sqlite3") as other:
+        report = await import_feeds(other, bare, feeds, "import:test", now)
+        assert report.added == ["@kursk_front", "example.org"]
+        channel = other.feed_by_url(f"{web}/s/kursk_front")
+        assert channel is not None and (channel.kind, channel.spec) == ("telegram", '{"channel": "kursk_front"}')
+        again = await import_feeds(other, bare, feeds, "import:test", now)
+        assert again.added == [] and len(again.duplicates) == 2

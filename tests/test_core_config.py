@@ -297,3 +297,87 @@ def test_full_text_and_lang_auto_keys(tmp_path: Path) -> None:
 )
 def test_news_search_feeds_are_recognised(url: str, news_search: bool) -> None:
     assert is_news_search(url) is news_search
+
+
+# -- source kinds: telegram channels and pages -----------------------------------------------------
+
+
+def test_telegram_and_page_sources_from_config(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            """\
+            feeds:
+              - {telegram: "@kursk_front", lang: ru}
+              - {telegram: "t.me/nk_watch"}
+              - {telegram: "https://t.me/s/Rybar"}
+              - page: https://mil.example.ru/news/
+                item: div.newsitem
+                title: a.title
+                link: a.title
+                date: .date
+              - {page: "https://mnd.example.kr/n", item: //li, title: .//strong, link: "string(a/@href)", xpath: true}
+              - https://example.org/rss
+            """,
+        )
+    )
+    kinds = [(f.kind, f.url, f.name) for f in cfg.feeds]
+    assert kinds == [
+        ("telegram", "https://t.me/s/kursk_front", "@kursk_front"),
+        ("telegram", "https://t.me/s/nk_watch", "@nk_watch"),
+        ("telegram", "https://t.me/s/Rybar", "@Rybar"),
+        ("page", "https://mil.example.ru/news/", "mil.example.ru"),
+        ("page", "https://mnd.example.kr/n", "mnd.example.kr"),
+        ("rss", "https://example.org/rss", "example.org"),
+    ]
+    assert cfg.feeds[0].spec == '{"channel": "kursk_front"}'
+    assert '"item": "div.newsitem"' in cfg.feeds[3].spec and '"xpath": false' in cfg.feeds[3].spec
+    assert '"xpath": true' in cfg.feeds[4].spec
+
+
+def test_telegram_web_base_is_where_previews_are_read(tmp_path: Path) -> None:
+    text = "polling: {telegram_web: 'http://127.0.0.1:8080/'}\nfeeds:\n  - {telegram: '@kursk_front'}\n"
+    assert load_config(write(tmp_path, text)).feeds[0].url == "http://127.0.0.1:8080/s/kursk_front"
+
+
+SOURCE_PROBLEMS = {
+    "not a channel name": ("feeds:\n  - {telegram: 'kursk front'}\n", "feeds[0].telegram: must be a public channel"),
+    "a private invite link": (
+        "feeds:\n  - {telegram: 't.me/+AbCdEf'}\n",
+        "feeds[0].telegram: must be a public channel",
+    ),
+    "two kinds at once": (
+        "feeds:\n  - {telegram: '@kursk_front', url: 'https://x.example/rss'}\n",
+        "feeds[0]: give one of url, telegram or page, not url and telegram",
+    ),
+    "page without selectors": ("feeds:\n  - {page: 'https://x.example/'}\n", "feeds[0]: item selector missing"),
+    "page without a link selector": (
+        "feeds:\n  - {page: 'https://x.example/', item: li, title: h2}\n",
+        "feeds[0]: link selector missing",
+    ),
+    "bad CSS selector": (
+        "feeds:\n  - {page: 'https://x.example/', item: 'li[', title: h2, link: a}\n",
+        "feeds[0].item: not a CSS selector: 'li['",
+    ),
+    "bad XPath": (
+        "feeds:\n  - {page: 'https://x.example/', item: '//li[', title: h2, link: a, xpath: true}\n",
+        "feeds[0].item: not an XPath expression: '//li['",
+    ),
+    "selectors on an RSS feed": (
+        "feeds:\n  - {url: 'https://x.example/rss', item: li}\n",
+        "feeds[0].item: selectors (item, title, link, summary, date, xpath) need a page: source",
+    ),
+    "page URL not http": ("feeds:\n  - {page: 'ftp://x.example/', item: li, title: h2, link: a}\n", "feeds[0].page"),
+    "same channel twice": (
+        "feeds:\n  - {telegram: '@kursk_front'}\n  - {telegram: 't.me/kursk_front'}\n",
+        "feeds[1].telegram: duplicate of feeds[0]",
+    ),
+    "bad telegram_web": ("polling: {telegram_web: 't.me'}\n", "polling.telegram_web: must be an http(s):// base URL"),
+}
+
+
+@pytest.mark.parametrize("case", list(SOURCE_PROBLEMS.values()), ids=list(SOURCE_PROBLEMS))
+def test_source_problems_are_clear(tmp_path: Path, case: tuple[str, str]) -> None:
+    text, fragment = case
+    found = problems(write(tmp_path, text))
+    assert any(fragment in p for p in found), found

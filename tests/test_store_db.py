@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -299,3 +300,63 @@ def test_daily_quota_counts_per_name_and_day_and_survives_reopening(tmp_path: Pa
         assert store.take_daily_quota("fulltext:a.example", day + timedelta(days=1), 2)  # a new day
         keys = [r[0] for r in store.conn.execute("SELECT key FROM kv WHERE key LIKE 'quota:%'")]
         assert all(k.startswith(f"quota:{day + timedelta(days=1)}") for k in keys)  # old days dropped
+
+
+def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_state(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    spec = '{"channel": "kursk_front"}'
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.sync_feeds(
+            [FeedConfig("https://t.me/s/kursk_front", "@kursk_front", "ru", 600, kind="telegram", spec=spec)], now
+        )
+        s.add_feed("https://x.example/news", "x", None, 600, "chat:1", now, kind="page", spec='{"item": "li"}')
+        feed, page = s.all_feeds()
+        assert (feed.kind, feed.spec, feed.state) == ("telegram", spec, "")
+        assert (page.kind, page.spec) == ("page", '{"item": "li"}')
+        s.commit_poll(
+            feed.id,
+            now,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=now,
+            source_state='{"last_id": 7}',
+        )
+        s.commit_poll(feed.id, now, ok=False, etag=None, last_modified=None, error="HTTP 500", next_poll_at=now)
+        s.commit_poll(feed.id, now, ok=True, etag=None, last_modified=None, error=None, next_poll_at=now)
+        assert s.all_feeds()[0].state == '{"last_id": 7}'
+    with Store.open(tmp_path / "s.sqlite3") as s:  # reopened: the migration does not run twice
+        assert s.all_feeds()[0].kind == "telegram" and s.schema_version == len(MIGRATIONS)
+        s.sync_feeds([FeedConfig("https://t.me/s/kursk_front", "@kf", "ru", 600, kind="telegram", spec=spec)], now)
+        assert s.all_feeds()[0].state == '{"last_id": 7}', "a config re-read keeps the state"
+        page_config = FeedConfig("https://x.example/news", "x", None, 600, kind="page", spec='{"item": "li"}')
+        s.sync_feeds([page_config], now)
+        s.commit_poll(
+            page.id,
+            now,
+            ok=True,
+            etag=None,
+            last_modified=None,
+            error=None,
+            next_poll_at=now,
+            source_state='{"matched": 9}',
+        )
+        s.sync_feeds([replace(page_config, spec='{"item": "article"}')], now)
+        assert s.feed_by_url("https://x.example/news").state == "", "new selectors: the old count is forgotten"  # type: ignore[union-attr]
+
+
+def test_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:-1]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO feeds (url, name, interval, created_at) VALUES ('https://x.example/rss', 'x', 600, '2026-01-01')"
+    )
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as s:
+        (feed,) = s.all_feeds()
+        assert (feed.kind, feed.spec, feed.state) == ("rss", "", "")

@@ -4,6 +4,8 @@
       fetch(client, url, settings, etag=, last_modified=)  one GET: validators, redirects, size caps
       parse_feed(body, feed_url=, ...) -> ParseResult      feedparser → Item (plain text, UTC, stable uid)
     next_poll_at(feed, now, ok=, retry_after=, backoff_max=)  healthy interval or exponential back-off
+      read_source(client, feed, settings) -> SourceRead   telegram channels (tme.py) and pages (page.py),
+                                                           through the same fetch; poll_one dispatches by kind
 
 The watchers know nothing of rules, the store or Telegram: the pipeline joins them.
 """

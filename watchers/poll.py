@@ -22,6 +22,7 @@ from core.models import Feed, Item
 from core.workers import CpuPool
 from watchers.fetch import FeedClient, FetchResult, PollSettings, fetch
 from watchers.parse import parse_feed
+from watchers.sources import read_source
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class FeedPoll:
     retry_after: int | None = None
     elapsed: float = 0.0
     skipped_entries: int = 0
+    state: str | None = None  # a non-RSS source's new state (watchers/sources.py); None keeps the old
 
 
 def next_poll_at(feed: Feed, now: datetime, *, ok: bool, retry_after: int | None, backoff_max: int) -> datetime:
@@ -65,6 +67,22 @@ async def poll_one(client: FeedClient, feed: Feed, settings: PollSettings, pool:
     """Fetch and parse one feed (the parse in ``pool``, else on the loop); never raises."""
     started = time.perf_counter()
     try:
+        if feed.kind != "rss":  # telegram channels and pages: watchers/sources.py, through the same fetch
+            read = await read_source(client, feed, settings)
+            return FeedPoll(
+                feed,
+                read.outcome,
+                items=read.items,
+                etag=read.etag,
+                last_modified=read.last_modified,
+                http_status=read.http_status,
+                error=read.error,
+                gone=read.gone,
+                retry_after=read.retry_after,
+                elapsed=time.perf_counter() - started,
+                skipped_entries=read.skipped,
+                state=read.state,
+            )
         result: FetchResult = await fetch(client, feed.url, settings, etag=feed.etag, last_modified=feed.last_modified)
         if result.outcome != "ok":
             return FeedPoll(
