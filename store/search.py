@@ -34,6 +34,8 @@ or an unclosed quote is a :class:`QueryError` naming the problem.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -46,7 +48,7 @@ from core.models import Item, Match
 from rules.morph import analyzer
 from rules.morph import stem as russian_stem
 from rules.text import TOKEN_RE, normalize, script_of
-from store.db import _match_from_row, from_ts, ts
+from store.db import Store, _match_from_row, from_ts, ts
 
 log = logging.getLogger(__name__)
 
@@ -353,3 +355,26 @@ def _finish(row: dict[str, Any], whys: list[str], scores: list[float]) -> dict[s
     row["why"] = "; ".join(whys)
     row["score"] = max(scores) if scores else None
     return {c: row[c] for c in EXPORT_COLUMNS}
+
+
+# -- saved queries: what a paging button's short callback data stands for ----------------------------
+
+
+def save_query(store: Store, text: str, days: int | None) -> str:
+    """Keep a query (in ``kv``) under a short token, for buttons whose callback data must fit in 64
+    bytes however long the query; the same query and days always get the same token. Survives restarts."""
+    token = hashlib.sha256(f"{days}\n{text}".encode()).hexdigest()[:12]
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)",
+            (f"search:{token}", json.dumps([text, days], ensure_ascii=False)),
+        )
+    return token
+
+
+def saved_query(conn: sqlite3.Connection, token: str) -> tuple[str, int | None] | None:
+    row = conn.execute("SELECT value FROM kv WHERE key = ?", (f"search:{token}",)).fetchone()
+    if row is None:
+        return None
+    text, days = json.loads(row[0])
+    return str(text), None if days is None else int(days)
