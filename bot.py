@@ -116,7 +116,18 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from service.search_cmd import run_search
 
-    return run_search(args.config, " ".join(args.query), days=args.days, limit=args.limit)
+    return run_search(args.config, query_text(args.query), days=args.days, limit=args.limit)
+
+
+def query_text(words: Sequence[str]) -> str:
+    """The query from argv: a word the shell kept whole with spaces inside (`"Северная Корея"`) is a phrase."""
+    out = []
+    for word in words:
+        if any(c.isspace() for c in word.strip()):
+            sign, body = ("-", word[1:]) if word.startswith("-") else ("", word)
+            word = f'{sign}"{body.strip()}"'
+        out.append(word)
+    return " ".join(out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -186,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels_export.set_defaults(func=cmd_labels_export)
 
     search = sub.add_parser("search", help='search every stored item: words, "phrases", -exclusions')
-    search.add_argument("query", nargs="+", help='e.g. Пхеньян -футбол, or "Северная Корея"')
+    search.add_argument("query", nargs="*", help='e.g. Пхеньян -футбол, or "Северная Корея"')
     search.add_argument("--days", type=int, help="only items seen in the last N days")
     search.add_argument("--limit", type=int, default=20, help="at most N results, newest first (default 20)")
     search.set_defaults(func=cmd_search)
@@ -230,7 +241,12 @@ def setup_logging(verbosity: int, fmt: str = "text", level: str = "info") -> Non
 def main(argv: Sequence[str] | None = None) -> int:
     # python-telegram-bot 22: opt in to timedelta retry_after now (the sender handles both forms).
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "search" and all(e.startswith("-") and not e.startswith("--") for e in extra):
+        args.query += extra  # `bot.py search Пхеньян -футбол`: an exclusion, not an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.log_format or "text")
     try:
         result: int = args.func(args)
