@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 from delivery.render import escape, link, shorten, source_name
@@ -31,6 +32,7 @@ WHY_CHARS = 110
 _DAYS = re.compile(r"^(\d{1,4})d?$")
 
 Keyboard = tuple[tuple[tuple[str, str], ...], ...]
+ExportFormat = Literal["csv", "jsonl"]
 
 
 class SearchError(ValueError):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_export_streams_rows_without_holding_them() -> None:
             yield dict.fromkeys(EXPORT_COLUMNS, f"row {n}")
 
     class Probe(io.BytesIO):
-        lag: list[int] = []
+        lag: ClassVar[list[int]] = []
 
         def write(self, data: bytes) -> int:  # type: ignore[override]
             self.lag.append(produced)
