@@ -24,7 +24,6 @@ import os
 import random
 import resource
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,16 +43,79 @@ from store.search import parse_query, search  # noqa: E402
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 HITS = '[["DPRK", "title", 0, 4, "КНДР"]]'
 
-RU_REAL = (
-    "Пхеньяне Пхеньяна Пхеньян Кореи Корею Корея России Россию Россия КНДР ракеты ракету ракета делегация "
-    "делегации переговоры переговоров Москве Москвы военные военных Шойгу Северной Северная солдаты солдат "
-    "учения учениях договор договора поставки снарядов"
-).split()
-EN_REAL = (
-    "North Korea Korean Russia Russian missiles missile troops soldiers Pyongyang Moscow treaty talks "
-    "delegation drills shells artillery Kim Putin summit military"
-).split()
-KO_REAL = "북한의 북한은 북한 러시아와 러시아 파병 미사일을 병력 평양에서 군사 협력 북한군 국정원 조약".split()
+RU_REAL = [
+    "Пхеньяне",
+    "Пхеньяна",
+    "Пхеньян",
+    "Кореи",
+    "Корею",
+    "Корея",
+    "России",
+    "Россию",
+    "Россия",
+    "КНДР",
+    "ракеты",
+    "ракету",
+    "ракета",
+    "делегация",
+    "делегации",
+    "переговоры",
+    "переговоров",
+    "Москве",
+    "Москвы",
+    "военные",
+    "военных",
+    "Шойгу",
+    "Северной",
+    "Северная",
+    "солдаты",
+    "солдат",
+    "учения",
+    "учениях",
+    "договор",
+    "договора",
+    "поставки",
+    "снарядов",
+]
+EN_REAL = [
+    "North",
+    "Korea",
+    "Korean",
+    "Russia",
+    "Russian",
+    "missiles",
+    "missile",
+    "troops",
+    "soldiers",
+    "Pyongyang",
+    "Moscow",
+    "treaty",
+    "talks",
+    "delegation",
+    "drills",
+    "shells",
+    "artillery",
+    "Kim",
+    "Putin",
+    "summit",
+    "military",
+]
+KO_REAL = [
+    "북한의",
+    "북한은",
+    "북한",
+    "러시아와",
+    "러시아",
+    "파병",
+    "미사일을",
+    "병력",
+    "평양에서",
+    "군사",
+    "협력",
+    "북한군",
+    "국정원",
+    "조약",
+]
 
 CASES = [  # (query, text the search must find)
     ("Пхеньян", "Делегация прибыла в Пхеньяне"),
