@@ -20,7 +20,6 @@ export has 100,000 rows at 500,000 items) in a temporary store, then prints:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
 import sqlite3
@@ -318,9 +317,8 @@ def main() -> None:
         for fmt in ("csv", "jsonl"):
             out = folder / f"export.{fmt}"
             e_seconds, e_rss = child([*env_config, "export", "--format", fmt, "-o", str(out)])
-            print(
-                f"{'bot.py export --format ' + fmt:<34}{e_seconds:>9.1f}{e_rss:>14.0f}{os.path.getsize(out) / 2**20:>10.1f}"
-            )
+            file_mb = out.stat().st_size / 2**20
+            print(f"{'bot.py export --format ' + fmt:<34}{e_seconds:>9.1f}{e_rss:>14.0f}{file_mb:>10.1f}")
 
 
 if __name__ == "__main__":
