@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from core.config import FeedConfig  # noqa: E402
 from store import Store  # noqa: E402
 from store.db import ts  # noqa: E402
-from store.search import parse_query, search  # noqa: E402
+from store.search import fts_expression, parse_query, search  # noqa: E402
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 HITS = '[["DPRK", "title", 0, 4, "КНДР"]]'
@@ -208,11 +208,17 @@ def compare(folder: Path, corpus: Corpus, n: int) -> None:
     print(f"\n== choice of index ({n:,} items) ==")
     keys = new_store(folder, "keys.sqlite3")
     seconds = fill(keys, corpus, n)
+    found = 0
     for q, text in CASES:
-        keys.conn.execute(
+        cur = keys.conn.execute(
             "INSERT INTO items (feed_id, uid, title, summary, seen_at) VALUES (1, ?, ?, '', ?)", (q, text, ts(NOW))
         )
-    found = sum(any(f.item.title == text for f in search(keys.conn, parse_query(q), limit=50)[0]) for q, text in CASES)
+        expr = fts_expression(parse_query(q))
+        found += bool(
+            keys.conn.execute(
+                "SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND rowid = ?", (expr, cur.lastrowid)
+            ).fetchone()
+        )
     fts_pages = keys.conn.execute("SELECT COUNT(*) FROM items_fts_data").fetchone()[0]
     keys_mb = sum(len(r[0] or b"") for r in keys.conn.execute("SELECT block FROM items_fts_data")) / 2**20
     content_mb = sum(len(r[0] or "") for r in keys.conn.execute("SELECT c0 FROM items_fts_content")) / 2**20
@@ -225,9 +231,9 @@ def compare(folder: Path, corpus: Corpus, n: int) -> None:
         tri.executemany("INSERT INTO t (title, summary) VALUES (?, ?)", rows)
     tri_seconds = time.perf_counter() - start
     tri_found = 0
-    for q, text in CASES:
-        hits = tri.execute("SELECT title FROM t WHERE t MATCH ? LIMIT 1000", (f'"{q}"',)).fetchall()
-        tri_found += any(h[0] == text for h in hits)
+    for n, (q, _) in enumerate(CASES):
+        rowid = len(rows) - len(CASES) + n + 1
+        tri_found += bool(tri.execute("SELECT 1 FROM t WHERE t MATCH ? AND rowid = ?", (f'"{q}"', rowid)).fetchone())
     tri_mb = sum(len(r[0] or b"") for r in tri.execute("SELECT block FROM t_data")) / 2**20
     tri.close()
     print(f"{'index':<34}{'build s':>9}{'index MiB':>11}{'cases found':>13}")
