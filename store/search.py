@@ -10,8 +10,9 @@ per writing system:
   its Snowball stem (rules/morph.py's stemmer): ``Пхеньяне``/``Пхеньян`` → ``пхеньян``, ``Кореи`` →
   ``корея``, ``Мацегорой``/``Мацегора`` → ``мацегор``. Cached per token (vocabularies are small);
 * Latin → the English Snowball stem (``missiles`` → ``missil``);
-* Hangul → the token as written; a query word is a *prefix* of a token, as the rules' Korean aliases
-  are, so ``북한`` finds ``북한의``, ``북한군은`` (and, as the rules without exclusions, ``북한강``);
+* Hangul → the token as written; a query word of two syllables or more is a *prefix* of a token, as the
+  rules' Korean aliases are, so ``북한`` finds ``북한의``, ``북한군은`` (and, as the rules without exclusions,
+  ``북한강``); a one-syllable word is exact (the rules refuse it as a prefix: it finds far too much);
 * digits and mixed tokens → as written.
 
 The query goes through the same function, so both sides meet in the same form. Measured against
@@ -177,7 +178,9 @@ def parse_query(text: str) -> Query:
         toks = tuple(tokens_of(raw))
         if not toks:
             continue  # punctuation only
-        prefix = tuple(script_of(t) == "hangul" for t in toks)
+        # Korean words are prefixes (particles glue on), as in the rules; a one-syllable one is exact, as
+        # the rules refuse it as a prefix (it would find far too much).
+        prefix = tuple(script_of(t) == "hangul" and len(t) > 1 for t in toks)
         if star:
             if len(toks[-1]) < 3:
                 raise QueryError(f"a prefix needs at least 3 letters before '*': {raw!r}")

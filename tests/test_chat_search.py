@@ -142,6 +142,7 @@ async def test_inline_mode_answers_admins_and_subscribers_only(
     if found:
         content = answer["results"][0]["input_message_content"]
         assert 'href="https://news.example/ru"' in content["message_text"] and "ties" in content["message_text"]
+        assert content["parse_mode"] == "HTML"
 
 
 async def test_export_sends_a_csv_document_to_admins_only(emu: BotApiEmulator, bot: BotState) -> None:

@@ -67,6 +67,7 @@ CORPUS = [
         ("북한 러시아", ["북한의 병력 러시아 파병"]),
         ("국정원", ["북한의 병력 러시아 파병"]),  # the summary is searched too
         ("북한 -북한강", ["북한의 병력 러시아 파병"]),
+        ("북", []),  # one syllable: the exact word, not a prefix of every 북… word
         ("missile", ["North Korean missiles shown in Moscow"]),
         ("россии кндр", ["Россия и КНДР подписали договор"]),
         ("переговор*", ["Шойгу прибыл в Пхеньяне на переговоры"]),
