@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from delivery.render import escape, link, shorten, source_name
+from delivery.render import escape, link, shorten
 from store import Store
 from store.search import Found, QueryError, parse_query, save_query, saved_query, search
 
@@ -27,8 +27,12 @@ PAGE = 10
 INLINE_RESULTS = 20
 MAX_DAYS = 3650
 CALLBACK_PATTERN = r"^s:[0-9a-f]{12}:\d{1,4}$"
-TITLE_CHARS = 120
-WHY_CHARS = 110
+TITLE_CHARS = 110
+WHY_CHARS = 100
+ALSO_CHARS = 60
+SOURCE_CHARS = 40
+QUERY_CHARS = 60
+# A page is at most PAGE × ~350 + ~100 visible characters: one message (≤ 4096) whatever the items hold.
 _DAYS = re.compile(r"^(\d{1,4})d?$")
 
 Keyboard = tuple[tuple[tuple[str, str], ...], ...]
@@ -76,18 +80,19 @@ def _rules_line(found: Found) -> str:
     first = found.matches[0]
     why = shorten(f"{first.rule} — {first.why_text()}", WHY_CHARS)
     others = [m.rule for m in found.matches[1:]]
-    return escape(why) + (f" (also: {escape(', '.join(others))})" if others else "")
+    return escape(why) + (f" (also: {escape(shorten(', '.join(others), ALSO_CHARS))})" if others else "")
 
 
 def _meta(found: Found) -> str:
     item = found.item
-    source = source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url)
+    source = shorten(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url, SOURCE_CHARS)
     when = (item.published or found.seen_at).strftime("%Y-%m-%d")
     return f"<i>{escape(source)}</i> · {when}"
 
 
 def render_page(text: str, days: int | None, page: int, results: Sequence[Found], more: bool) -> str:
     period = f" · last {days} days" if days else ""
+    text = shorten(text, QUERY_CHARS)
     if not results:
         if page:
             return f"🔎 <b>{escape(text)}</b>{period}: no more results."

@@ -177,3 +177,23 @@ def test_search_arguments(args: list[str], expected: tuple[str, int | None]) -> 
 def test_search_argument_errors(args: list[str], message: str) -> None:
     with pytest.raises(SearchError, match=message):
         split_args(args)
+
+
+def test_a_full_page_of_long_titles_and_many_rules_fits_one_message() -> None:
+    from chat.search import PAGE, render_page
+    from delivery.render import MAX_MESSAGE, visible_length
+    from store.search import Found
+
+    many = tuple(
+        Match(f"rule_{n:02d}_" + "x" * 40, "digest", (Hit("G" * 50, "title", 0, 1, "К" * 200),)) for n in range(30)
+    )
+    found = [
+        Found(
+            n,
+            Item(URL, str(n), "Заголовок " * 100, "", "https://news.example/" + "p" * 300, NOW, None, "N" * 300),
+            NOW,
+            many,
+        )
+        for n in range(PAGE)
+    ]
+    assert visible_length(render_page("Пхеньян " * 30, 30, 0, found, True)) <= MAX_MESSAGE
