@@ -30,8 +30,9 @@ connection the store opens (before migrations, which backfill existing rows). It
 failure falls back to the plain normalised tokens, so indexing can never make an item's commit fail.
 
 Query language (:func:`parse_query`): words must all occur (AND); ``"a phrase"`` in order; ``-word``
-and ``-"a phrase"`` exclude; ``word*`` is an explicit prefix. A query of only exclusions, an empty one
-or an unclosed quote is a :class:`QueryError` naming the problem.
+and ``-"a phrase"`` exclude; ``word*`` is an explicit prefix; ``rule:NAME`` keeps the items that rule
+matched (the why), ``-rule:NAME`` drops them. A query of only exclusions, an empty one or an unclosed
+quote is a :class:`QueryError` naming the problem.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,6 +128,8 @@ class Term:
 @dataclass(frozen=True, slots=True)
 class Query:
     terms: tuple[Term, ...]
+    rules: tuple[str, ...] = ()  # ``rule:NAME``: only items that rule matched
+    not_rules: tuple[str, ...] = ()  # ``-rule:NAME``: not those
 
     @property
     def include(self) -> tuple[Term, ...]:
@@ -166,6 +170,9 @@ def _split(text: str) -> list[tuple[str, bool, bool]]:
     return parts
 
 
+_RULE = re.compile(r"^rule:([\w.-]{1,64})$")
+
+
 def parse_query(text: str) -> Query:
     """Parse a query (see the module docstring); :class:`QueryError` when it cannot be searched."""
     text = text.strip()
@@ -174,7 +181,12 @@ def parse_query(text: str) -> Query:
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is {len(text)} characters long; at most {MAX_QUERY_LENGTH}")
     terms: list[Term] = []
+    rules: list[str] = []
+    not_rules: list[str] = []
     for raw, exclude, quoted in _split(text):
+        if not quoted and (m := _RULE.match(raw)):
+            (not_rules if exclude else rules).append(m.group(1))
+            continue
         star = not quoted and raw.endswith("*")
         toks = tuple(tokens_of(raw))
         if not toks:
@@ -189,11 +201,11 @@ def parse_query(text: str) -> Query:
         terms.append(Term(raw, toks, prefix, exclude))
     if len(terms) > MAX_QUERY_PARTS:
         raise QueryError(f"the query has {len(terms)} words and phrases; at most {MAX_QUERY_PARTS}")
-    if not terms:
+    if not terms and not rules and not not_rules:
         raise QueryError(f"the query {text!r} has no words to search for")
-    if not any(not t.exclude for t in terms):
+    if not rules and not any(not t.exclude for t in terms):
         raise QueryError("the query has only exclusions (-word): say what to find too, e.g. Пхеньян -футбол")
-    return Query(tuple(terms))
+    return Query(tuple(terms), tuple(rules), tuple(not_rules))
 
 
 def _phrase(term: Term) -> str:
@@ -229,13 +241,33 @@ def search(
     conn: sqlite3.Connection, query: Query, *, since: datetime | None = None, limit: int = 10, offset: int = 0
 ) -> tuple[list[Found], bool]:
     """Items matching ``query`` (seen at or after ``since``), newest first: ``limit`` of them from
-    ``offset``, and whether there are more. The FTS5 index walks its rowids (= items' ids, ascending with
-    the time they were seen) backwards, so a page costs about the same however many items match."""
+    ``offset``, and whether there are more."""
+    columns = "i.id, fd.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, fd.name, i.seen_at"
+    where = ["i.seen_at >= ?"]
+    params: list[Any] = [ts(since) if since else ""]
+    rules = list(query.rules)
+    if query.include:
+        # The FTS5 index walks its rowids (= items' ids) backwards: no sort, however many items match.
+        source, order = "items_fts JOIN items i ON i.id = items_fts.rowid", "items_fts.rowid DESC"
+        where.insert(0, "items_fts MATCH ?")
+        params.insert(0, fts_expression(query))
+    else:  # only rule:NAME (and exclusions): the first rule's matches, newest first, drive the query
+        source, order = "matches m JOIN items i ON i.id = m.item_id", "m.created_at DESC, m.item_id DESC"
+        where.insert(0, "m.rule = ?")
+        params.insert(0, rules.pop(0))
+        if query.exclude:
+            where.append("i.id NOT IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(" OR ".join(f"({_phrase(t)})" for t in query.exclude))
+    for rule in rules:
+        where.append("EXISTS (SELECT 1 FROM matches r WHERE r.item_id = i.id AND r.rule = ?)")
+        params.append(rule)
+    for rule in query.not_rules:
+        where.append("NOT EXISTS (SELECT 1 FROM matches r WHERE r.item_id = i.id AND r.rule = ?)")
+        params.append(rule)
     rows = conn.execute(
-        "SELECT i.id, fd.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, fd.name, i.seen_at "
-        "FROM items_fts JOIN items i ON i.id = items_fts.rowid JOIN feeds fd ON fd.id = i.feed_id "
-        "WHERE items_fts MATCH ? AND i.seen_at >= ? ORDER BY items_fts.rowid DESC LIMIT ? OFFSET ?",
-        (fts_expression(query), ts(since) if since else "", limit + 1, offset),
+        f"SELECT {columns} FROM {source} JOIN feeds fd ON fd.id = i.feed_id "
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, limit + 1, offset),
     ).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]

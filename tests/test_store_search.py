@@ -88,6 +88,7 @@ def test_korean_two_syllable_word_finds_it_with_a_particle(store: Store) -> None
     ("query", "message"),
     [
         ("-футбол", "only exclusions"),
+        ("-rule:dprk_russia", "only exclusions"),
         ('-"сборная Пхеньяна" -футбол', "only exclusions"),
         ("   ", "empty"),
         ('"Пхеньян', "not closed"),
@@ -116,6 +117,27 @@ def test_results_carry_the_rules_that_matched(store: Store) -> None:
     add(store, (item("m", "КНДР и Россия: Пхеньян"), MATCH), item("u", "Пхеньян без правил"))
     found, _ = search(store.conn, parse_query("Пхеньян"))
     assert [(f.item.uid, [m.rule for m in f.matches]) for f in found] == [("u", []), ("m", ["dprk_russia"])]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("rule:dprk_russia", ["m2", "m1"]),  # the rule's matches alone, newest first
+        ("Пхеньян rule:dprk_russia", ["m1"]),
+        ("Пхеньян -rule:dprk_russia", ["u"]),
+        ("rule:dprk_russia -Пхеньян", ["m2"]),
+        ("rule:nope Пхеньян", []),
+    ],
+)
+def test_rule_filters_search_the_why(store: Store, query: str, expected: list[str]) -> None:
+    add(
+        store,
+        (item("m1", "КНДР: Пхеньян"), MATCH),
+        item("u", "Пхеньян без правил"),
+        (item("m2", "КНДР: Москва"), MATCH),
+    )
+    found, _ = search(store.conn, parse_query(query))
+    assert [f.item.uid for f in found] == expected
 
 
 def test_pruned_text_leaves_the_index_but_the_item_stays_seen(store: Store) -> None:
@@ -160,3 +182,15 @@ def test_export_rows_stream_rules_why_and_votes(store: Store) -> None:
     assert row["source"] == "News" and row["source_url"] == URL
     assert len(list(export_rows(store.conn, since=None, matched_only=False))) == 2
     assert list(export_rows(store.conn, since=None, rule="other")) == []
+
+
+def test_export_reads_a_score_and_a_story_id_once_the_schema_has_them(store: Store) -> None:
+    """Other branches add ``matches.score`` and story tables: the export picks them up when present."""
+    add(store, (item("m", "КНДР и Россия"), MATCH))
+    with store.transaction() as conn:
+        conn.execute("ALTER TABLE matches ADD COLUMN score REAL")
+        conn.execute("UPDATE matches SET score = 0.87")
+        conn.execute("CREATE TABLE story_items (story_id INTEGER NOT NULL, item_id INTEGER NOT NULL)")
+        conn.execute("INSERT INTO story_items SELECT 5, id FROM items")
+    (row,) = export_rows(store.conn, since=None)
+    assert (row["score"], row["story_id"]) == (0.87, 5)
