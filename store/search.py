@@ -98,11 +98,16 @@ def keys_text(*fields: str | None) -> str:
     return " ".join(out)
 
 
+@cache
+def _warn_once(error: str) -> None:
+    log.error("search_keys_failed error=%s (items are indexed by their plain tokens meanwhile)", error)
+
+
 def _search_keys(title: str | None, summary: str | None) -> str:
     try:
         return keys_text(title, summary)
-    except Exception:  # indexing must never make an item's commit fail
-        log.exception("search_keys_failed")
+    except Exception as exc:  # indexing must never make an item's commit fail, nor fill the log
+        _warn_once(repr(exc))
         return " ".join(tokens_of(f"{title or ''} {summary or ''}"))
 
 

@@ -194,3 +194,18 @@ def test_export_reads_a_score_and_a_story_id_once_the_schema_has_them(store: Sto
         conn.execute("INSERT INTO story_items SELECT 5, id FROM items")
     (row,) = export_rows(store.conn, since=None)
     assert (row["score"], row["story_id"]) == (0.87, 5)
+
+
+def test_a_failing_normaliser_never_fails_the_commit_and_logs_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import store.search as search_module
+
+    def broken(*fields: str | None) -> str:
+        raise RuntimeError("dictionary missing")
+
+    monkeypatch.setattr(search_module, "keys_text", broken)
+    search_module._warn_once.cache_clear()
+    add(store, item("a", "Пхеньян один"), item("b", "Пхеньян два"))
+    assert titles(store, "пхеньян") == ["Пхеньян два", "Пхеньян один"], "indexed by plain tokens meanwhile"
+    assert sum("search_keys_failed" in r.getMessage() for r in caplog.records) == 1
