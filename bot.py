@@ -11,6 +11,8 @@
     python bot.py feeds import FILE.opml       add an OPML file's feeds; feeds export [-o FILE] writes one
     python bot.py backfill            poll every enabled feed once now (due or not); alerts queued for `run`
     python bot.py labels export [-o FILE] [--since 30d]   analysts' 👍/👎 votes as labelled JSON Lines
+    python bot.py search QUERY [--days N] [--limit N]     search every stored item ("phrase", -exclude)
+    python bot.py export --since 30d [--rule R] [--all] [--format csv|jsonl] [-o FILE]   items and why
 
 This module wires things together and holds no logic of its own: each command is a few lines that call
 into service/, which calls the pipeline stages.
@@ -140,6 +142,31 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     return run_export(args.config, args.output, args.since)
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from service.search_cmd import run_search
+
+    return run_search(args.config, query_text(args.query), days=args.days, limit=args.limit)
+
+
+def query_text(words: Sequence[str]) -> str:
+    """The query from argv: a word the shell kept whole with spaces inside (`"Северная Корея"`) is a phrase."""
+    out = []
+    for word in words:
+        if any(c.isspace() for c in word.strip()):
+            sign, body = ("-", word[1:]) if word.startswith("-") else ("", word)
+            word = f'{sign}"{body.strip()}"'
+        out.append(word)
+    return " ".join(out)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from service.export_cmd import run_export
+
+    return run_export(
+        args.config, since=args.since, rule=args.rule, fmt=args.format, output=args.output, include_all=args.all
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -212,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="PERIOD", help="only votes cast in this period, e.g. 30d (default: all votes)"
     )
     labels_export.set_defaults(func=cmd_labels_export)
+
+    search = sub.add_parser("search", help='search every stored item: words, "phrases", -exclusions')
+    search.add_argument("query", nargs="*", help='e.g. Пхеньян -футбол, or "Северная Корея"')
+    search.add_argument("--days", type=int, help="only items seen in the last N days")
+    search.add_argument("--limit", type=int, default=20, help="at most N results, newest first (default 20)")
+    search.set_defaults(func=cmd_search)
+
+    export = sub.add_parser("export", help="matched items with source, rules, why, score, story, votes")
+    export.add_argument("--since", metavar="PERIOD", help="only items seen in this period, e.g. 30d (default: all)")
+    export.add_argument("--rule", help="only items this rule matched")
+    export.add_argument("--all", action="store_true", help="every stored item, matched or not")
+    export.add_argument("--format", default="csv", help="csv (UTF-8 with BOM, for spreadsheets) or jsonl")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 
@@ -244,7 +285,12 @@ def setup_logging(verbosity: int, fmt: str = "text", level: str = "info") -> Non
 def main(argv: Sequence[str] | None = None) -> int:
     # python-telegram-bot 22: opt in to timedelta retry_after now (the sender handles both forms).
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "search" and all(e.startswith("-") and not e.startswith("--") for e in extra):
+        args.query += extra  # `bot.py search Пхеньян -футбол`: an exclusion, not an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.log_format or "text")
     try:
         result: int = args.func(args)

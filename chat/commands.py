@@ -31,6 +31,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("trend", "/trend [rule|entities] [days]", "a chart of matches per day, default 14 days (1–90)"),
     ("test", "/test <text or URL>", "which rules match a text, a page or a feed, and why"),
     ("quality", "/quality [days]", "per rule: alerts, 👍, 👎 and precision from votes, default 30 days"),
+    ("search", '/search <words "phrase" -exclude rule:NAME> [days]', "search every stored item, newest first"),
+    ("export", "/export [30d] [rule] [csv|jsonl]", "matched items with why and votes, as a file (admins)"),
     ("status", "/status", "feeds, queues and digests (admins)"),
     ("rule", "/rule NAME", "show a rule's YAML and examples (admins)"),
     ("rule_add", "/rule_add + YAML on the next lines", "add a rule: validated, back-tested, confirmed (admins)"),

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,11 +18,28 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
 
 from chat import commands, feed_lists, feedback, feeds, rule_edits
+from chat import search as archive
 from chat.commands import COMMANDS, CommandError
 from chat.limits import HEAVY_COST, slow_down_text
 from chat.rule_edits import EditError, Proposal
@@ -29,7 +47,10 @@ from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_length
+from delivery.sender import inline_markup
 from rules import load_rules
+from service.export_cmd import export_file
+from service.labels_cmd import parse_since
 from service.quiet import quiet_feeds
 from service.state import BotState, state_of
 from store import StoreError
@@ -668,6 +689,125 @@ async def on_vote_button(update: Update, context: Context) -> None:
     await query.answer(answer)
 
 
+@command("search")
+async def search(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    user = update.effective_user
+    if not archive.may_search(state.store, state.config.admins, user.id if user else None, target):
+        return "⛔ Search is for the bot's admins and for subscribed chats (/subscribe this chat first)."
+    try:
+        text, days = archive.split_args(args)
+        html, keyboard = archive.search_page(state.store, text, days, state.clock())
+    except archive.SearchError as exc:
+        raise CommandError("search", str(exc)) from None
+    markup = inline_markup(keyboard)
+    return (html, markup) if markup else html
+
+
+async def on_search_button(update: Update, context: Context) -> None:
+    """A ◀ / ▶ press under a /search answer: that message shows the other page."""
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or not query.data or chat is None:
+        return
+    state = state_of(context.application)
+    if not archive.may_search(state.store, state.config.admins, query.from_user.id, str(chat.id)):
+        await query.answer("⛔ Search is for the bot's admins and for subscribed chats.")
+        return
+    try:
+        html, keyboard = archive.page_from_button(state.store, query.data, state.clock())
+    except archive.SearchError as exc:
+        await query.answer(str(exc))
+        return
+    except Exception:  # a store error: the user is told, the log gets the traceback
+        log.exception("search_page_failed chat=%s", chat.id)
+        await query.answer("⚠️ The search failed; please try again later.")
+        return
+    await query.edit_message_text(html, reply_markup=inline_markup(keyboard))
+    await query.answer()
+
+
+INLINE_CHATS_ASKED = 10  # subscribed groups asked whether an inline user is a member (bounded per query)
+
+
+async def may_search_inline(context: Context, state: BotState, user_id: int) -> bool:
+    """An admin; a user whose own private chat is subscribed; or a member of a subscribed group or
+    channel (asked of Telegram, at most :data:`INLINE_CHATS_ASKED` of them)."""
+    if user_id in state.config.admins or state.store.subscription(user_id) is not None:
+        return True
+    chats = [s.chat_id for s in state.store.subscriptions() if s.chat_type != "private" and s.chat_id != str(user_id)]
+    for chat in chats[:INLINE_CHATS_ASKED]:
+        try:
+            member = await context.bot.get_chat_member(chat if chat.startswith("@") else int(chat), user_id)
+        except (TelegramError, ValueError):
+            continue
+        if member.status in ("creator", "administrator", "member", "restricted"):
+            return True
+    return False
+
+
+async def on_inline_query(update: Update, context: Context) -> None:
+    """``@bot query`` in any chat: the archive's newest matches as articles; a stranger gets none."""
+    query = update.inline_query
+    if query is None:
+        return
+    state = state_of(context.application)
+    if not await may_search_inline(context, state, query.from_user.id):
+        await query.answer([], cache_time=0, is_personal=True)
+        return
+    offset = int(query.offset) if query.offset.isdigit() else 0
+    try:
+        results, more = archive.inline_results(state.store, query.query, state.clock(), offset)
+    except Exception:
+        log.exception("inline_search_failed user=%s", query.from_user.id)
+        results, more = [], False
+    articles = [
+        InlineQueryResultArticle(
+            id=r.id,
+            title=r.title,
+            description=r.description,
+            url=r.url,
+            input_message_content=InputTextMessageContent(r.html),
+        )
+        for r in results
+    ]
+    await query.answer(
+        articles, cache_time=10, is_personal=True, next_offset=str(offset + len(results)) if more else ""
+    )
+
+
+EXPORT_DEFAULT = "30d"
+MAX_EXPORT_BYTES = 49_000_000  # Telegram takes documents up to 50 MB from bots
+
+
+@command("export", admin_only=True)
+async def export(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
+    words = list(args)
+    fmt: archive.ExportFormat = "jsonl" if "jsonl" in words else "csv"
+    words = [w for w in words if w not in ("csv", "jsonl")]
+    try:
+        period = parse_since(words[0] if words else EXPORT_DEFAULT)
+    except ValueError as exc:
+        raise CommandError("export", str(exc)) from None
+    rule = words[1] if len(words) > 1 else None
+    if rule is not None and rule not in {r.name for r in state.rules.rules}:
+        raise CommandError("export", f"there is no rule named {rule!r}")
+    since = state.clock() - period
+    name = f"export-{state.clock():%Y%m%d}{'-' + rule if rule else ''}.{fmt}"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        count = await asyncio.to_thread(export_file, state.store.path, path, fmt, since=since, rule=rule)
+        size = path.stat().st_size
+        if size > MAX_EXPORT_BYTES:
+            return (
+                f"⚠️ The export is {size // 1_000_000} MB, over Telegram's 50 MB for a bot's document. "
+                "Ask for a shorter period (e.g. /export 7d) or run <code>bot.py export</code> on the server."
+            )
+        if update.effective_message is not None:
+            await update.effective_message.reply_document(path.read_bytes(), filename=name)
+    what = f"items matched by {escape(rule)}" if rule else "matched items"
+    return f"📤 {count} {what} seen in the last {escape(words[0] if words else EXPORT_DEFAULT)}, in {escape(name)}."
+
+
 HANDLERS = {
     "start": start,
     "help": start,
@@ -694,6 +834,8 @@ HANDLERS = {
     "feeds_export": feeds_export,
     "feeds_import": feeds_import,
     "quality": quality,
+    "search": search,
+    "export": export,
 }
 
 
@@ -702,6 +844,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(CommandHandler(name, handler))
     app.add_handler(CallbackQueryHandler(on_rule_button, pattern=r"^rules:(apply|confirm|cancel):"))
     app.add_handler(CallbackQueryHandler(on_vote_button, pattern=feedback.CALLBACK_PATTERN))
+    app.add_handler(CallbackQueryHandler(on_search_button, pattern=archive.CALLBACK_PATTERN))
+    app.add_handler(InlineQueryHandler(on_inline_query))
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^/rule_(add|edit)\b"), on_rule_document)
     )

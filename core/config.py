@@ -217,6 +217,30 @@ class SubscriptionConfig:
     stories: bool = True  # later reports of a story edit its first alert; False: every item alerted
 
 
+DEFAULT_RETENTION_DAYS = 365.0
+
+
+def _retention(r: _Reader, sm: dict[str, Any]) -> float | None:
+    """``storage.retention``: a duration of at least a day, or ``null`` / ``forever`` (keep all text)."""
+    if "retention" not in sm:
+        return DEFAULT_RETENTION_DAYS
+    value = sm["retention"]
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("forever", "never")):
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        r.fail(("storage", "retention"), f"must be a duration such as 365d or 52w, or forever; got {value!r}")
+        return DEFAULT_RETENTION_DAYS
+    if seconds < 86400:
+        r.fail(
+            ("storage", "retention"),
+            f"must be at least 1d, got {value!r} ({seconds} seconds; a bare number is seconds: write 365d)",
+        )
+        return DEFAULT_RETENTION_DAYS
+    return seconds / 86400
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path
@@ -232,6 +256,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     full_text: FullTextConfig = field(default_factory=FullTextConfig)
+    # storage.retention: how long items' text is kept (and searchable); None = forever. Ids are kept always.
+    retention_days: float | None = DEFAULT_RETENTION_DAYS
 
 
 class _Reader:
@@ -655,9 +681,10 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     rule_files = _rule_files(r, top, base_dir)
 
     # storage
-    sm = r.mapping(top.get("storage"), ("storage",), {"path"})
+    sm = r.mapping(top.get("storage"), ("storage",), {"path", "retention"})
     storage_raw = r.get(sm, "path", ("storage",), str, "data/monitor.sqlite3")
     storage_path = Path(storage_raw) if Path(storage_raw).is_absolute() else base_dir / storage_raw
+    retention = _retention(r, sm)
 
     # admins
     admins_raw = top.get("admins") or []
@@ -800,6 +827,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         logging=LoggingConfig(format=log_format, level=log_level),
         delivery=delivery,
         full_text=full_text_config,
+        retention_days=retention,
     )
 
 

@@ -4,7 +4,7 @@ Jobs (named, on the Application's JobQueue, which runs on APScheduler):
     poll      every ``TICK`` s: poll the due feeds, match, queue; then send instant alerts at once
     deliver   every ``DELIVER_EVERY`` s: retry instant alerts whose back-off has passed
     digests   every ``TICK`` s: send each subscription's digest when its local time has come
-    prune     daily: drop the text of items older than ``RETENTION_DAYS`` (their ids stay)
+    prune     daily: drop the text of items older than ``storage.retention`` (their ids stay; default 365d)
 
 Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
 updater, let the job in flight finish, then close the store.
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 TICK = 30.0
 DELIVER_EVERY = 10.0
-RETENTION_DAYS = 60  # seen items older than this are deleted (unless still queued); dedup needs them, so keep it long
 
 
 async def notify_admins(app: Application, text: str) -> bool:  # type: ignore[type-arg]
@@ -216,7 +215,7 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     state = state_of(context.application)
     async with state.lock:
-        removed = state.store.prune(state.clock(), keep_days=RETENTION_DAYS)
+        removed = state.store.prune(state.clock(), keep_days=state.config.retention_days)
     log.info("store_pruned items=%d", removed)
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from types import TracebackType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -215,6 +216,20 @@ def damage(path: Path) -> str | None:
     return None
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, split at the semicolons that end one (not those inside a
+    trigger's BEGIN … END), each then run inside the migration's transaction."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending.strip()
+            pending = ""
+    if pending.strip(" \n\t;"):
+        yield pending.strip()
+
+
 def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -226,6 +241,22 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 def chat_key(chat: int | str) -> str:
     """Chats are keyed by text: numeric ids as digits, channels as '@name'."""
     return str(chat)
+
+
+def _set_wal(conn: sqlite3.Connection, wait: float = 5.0) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for another process that opens the same fresh file at the same
+    moment: switching the journal mode answers "database is locked" at once, without the busy handler."""
+    deadline = monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if monotonic() >= deadline:
+                raise
+            sleep(0.02)
 
 
 class Store:
@@ -270,11 +301,14 @@ class Store:
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {p}: {exc}") from None
+        from store.search import install  # store/search.py imports this module's helpers
+
+        install(conn)  # the search index's triggers call search_keys() (store/search.py)
         store = cls(conn, p, lock)
         try:
             store._migrate()
@@ -300,9 +334,8 @@ class Store:
                     )
                 if version == len(MIGRATIONS):
                     return
-                for statement in (s.strip() for s in MIGRATIONS[version].split(";")):
-                    if statement:
-                        conn.execute(statement)
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
 
     def _backfill_identity(self) -> None:
@@ -787,10 +820,13 @@ class Store:
                 out.setdefault(name, [0] * len(days))[index] += n
         return {name: dict(zip(days, counts, strict=True)) for name, counts in out.items()}
 
-    def prune(self, now: datetime, keep_days: int = 60) -> int:
+    def prune(self, now: datetime, keep_days: float | None = 365) -> int:
         """Drop the stored text of items seen more than ``keep_days`` ago that nothing still waits to
-        deliver, and their delivered outbox rows. The item rows themselves stay (a few dozen bytes): a
-        feed that still lists an old entry must never see it as new and alert again."""
+        deliver, and their delivered outbox rows; ``None`` keeps everything (``storage.retention: forever``).
+        The item rows themselves stay (a few dozen bytes): a feed that still lists an old entry must never
+        see it as new and alert again. Blanking the text also takes the item out of the search index."""
+        if keep_days is None:
+            return 0
         cutoff = ts(now - timedelta(days=keep_days))
         with self.transaction() as conn:
             conn.execute("DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (cutoff,))

@@ -193,4 +193,29 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN spec TEXT NOT NULL DEFAULT '';
     ALTER TABLE feeds ADD COLUMN source_state TEXT NOT NULL DEFAULT '';
     """,
+    # v11: items are parents of outbox rows and story keys; inserting or deleting an item looks its children
+    # up by item_id (foreign keys, the prune), which no index served (tests/test_store_plans.py)
+    """
+    CREATE INDEX outbox_item ON outbox(item_id);
+    CREATE INDEX story_keys_item ON story_keys(item_id);
+    """,
+    # v12 (search): the full-text index of every item's normalised keys (store/search.py says why keys, not
+    # a trigram tokeniser), kept in step by triggers on items whatever writes them; existing items backfilled.
+    # The triggers call search_keys(), which every connection the store opens registers (store/search.py).
+    """
+    CREATE VIRTUAL TABLE items_fts USING fts5(keys, tokenize = 'unicode61 remove_diacritics 0');
+    CREATE TRIGGER items_fts_insert AFTER INSERT ON items WHEN new.title != '' OR new.summary != '' BEGIN
+        INSERT INTO items_fts (rowid, keys) VALUES (new.id, search_keys(new.title, new.summary));
+    END;
+    CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
+        DELETE FROM items_fts WHERE rowid = old.id;
+        INSERT INTO items_fts (rowid, keys) SELECT new.id, search_keys(new.title, new.summary)
+            WHERE new.title != '' OR new.summary != '';
+    END;
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        DELETE FROM items_fts WHERE rowid = old.id;
+    END;
+    INSERT INTO items_fts (rowid, keys)
+        SELECT id, search_keys(title, summary) FROM items WHERE title != '' OR summary != '';
+""",
 )

@@ -381,3 +381,26 @@ def test_source_problems_are_clear(tmp_path: Path, case: tuple[str, str]) -> Non
     text, fragment = case
     found = problems(write(tmp_path, text))
     assert any(fragment in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("value", "days"),
+    [(None, 365.0), ("null", None), ("forever", None), ("90d", 90.0), ("52w", 364.0), ("36h", 1.5)],
+)
+def test_storage_retention_forms(tmp_path: Path, value: str | None, days: float | None) -> None:
+    storage = "" if value is None else f"storage:\n  retention: {value}\n"
+    cfg = load_config(write(tmp_path, "feeds:\n  - https://example.org/rss\n" + storage))
+    assert cfg.retention_days == days
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("365", "a bare number is seconds: write 365d"),
+        ("soon", "such as 365d or 52w, or forever"),
+        ("2h", "at least 1d"),
+    ],
+)
+def test_storage_retention_problems(tmp_path: Path, value: str, fragment: str) -> None:
+    found = problems(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  retention: {value}\n"))
+    assert any("storage.retention" in p and fragment in p for p in found), found

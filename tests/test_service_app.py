@@ -222,3 +222,43 @@ async def test_digest_dry_run_prints_what_would_be_sent(
     assert SEED_TITLE in out
     assert print_digest(load_config(config), chat="@nobody", dry_run=True) == 1
     assert emu.sent("@dprk_watch") == [], "a dry run sends nothing"
+
+
+@pytest.mark.parametrize(("retention", "kept"), [("30d", []), ("90d", ["new"]), ("forever", ["old", "new"])])
+async def test_the_daily_prune_keeps_text_for_storage_retention(
+    emu: BotApiEmulator, tmp_path: Path, retention: str, kept: list[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from core.config import FeedConfig
+    from core.models import Item
+    from service.app import _prune_job
+    from store import ProcessedItem
+    from tests.running import running_app
+
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    config = write_config(tmp_path, emu, [], f"storage: {{path: bot.sqlite3, retention: {retention}}}\n")
+    config.write_text(
+        "\n".join(line for line in config.read_text(encoding="utf-8").splitlines() if "bot.sqlite3'" not in line)
+        + "\n",
+        encoding="utf-8",
+    )
+    async with running_app(config, TOKEN, now) as (app, state):
+        state.store.sync_feeds([FeedConfig("https://a.example/rss", "A", None, 600)], now)
+        feed = state.store.feed_by_url("https://a.example/rss")
+        assert feed is not None
+        for uid, age in (("old", 100), ("new", 40)):
+            at = now - timedelta(days=age)
+            state.store.commit_poll(
+                feed.id,
+                at,
+                ok=True,
+                etag=None,
+                last_modified=None,
+                error=None,
+                next_poll_at=at,
+                items=[ProcessedItem(Item(feed.url, uid, f"Пхеньян {uid}", "", None), (), True)],
+            )
+        await _prune_job(SimpleNamespace(application=app))  # type: ignore[arg-type]
+        texts = state.store.conn.execute("SELECT uid FROM items WHERE title != '' ORDER BY id").fetchall()
+        assert [t[0] for t in texts] == kept

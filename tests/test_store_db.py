@@ -276,7 +276,7 @@ def test_story_decisions_are_stored_with_their_items_and_found_through_their_buc
     commit(store, later)
     assert store.item_stories()[(URL, "c")] == found.story_id
     assert len(store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2))) == 3
-    store.prune(NOW + timedelta(days=61))
+    store.prune(NOW + timedelta(days=61), keep_days=60)
     assert store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []
 
 

@@ -94,3 +94,25 @@ async def test_inline_keyboards_are_checked_and_callback_answers_recorded(emu: B
         query = emu.user_clicks(100, 100, sent.message_id, "v:1:0:abc")
         await bot.answer_callback_query(query, "👍 recorded")
         assert (emu.wait_answer(query, 1) or {})["text"] == "👍 recorded"
+
+
+async def test_inline_queries_arrive_and_answers_are_checked_as_telegram_does(emu: BotApiEmulator) -> None:
+    from telegram import InlineQueryResultArticle, InputTextMessageContent
+
+    def article(n: int, text: str = "<b>x</b>") -> InlineQueryResultArticle:
+        return InlineQueryResultArticle(str(n), f"t{n}", InputTextMessageContent(text, parse_mode="HTML"))
+
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        query = emu.user_inline_query(42, "Пхеньян")
+        (update,) = await bot.get_updates(timeout=2)
+        assert update.inline_query is not None and update.inline_query.query == "Пхеньян"
+        assert update.inline_query.id == query and update.inline_query.from_user.id == 42
+        await bot.answer_inline_query(query, [article(1)], is_personal=True)
+        answer = emu.wait_inline_answer(query, 1) or {}
+        assert [r["title"] for r in answer["results"]] == ["t1"]
+        with pytest.raises(BadRequest, match=r"(?i)results_too_much"):
+            await bot.answer_inline_query(query, [article(n) for n in range(51)])
+        with pytest.raises(BadRequest, match=r"(?i)result_id_invalid"):
+            await bot.answer_inline_query(query, [article(1), article(1)])
+        with pytest.raises(BadRequest, match=r"(?i)parse entities|message_text_invalid"):
+            await bot.answer_inline_query(query, [article(1, "<b>unclosed")])

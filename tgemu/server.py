@@ -148,6 +148,7 @@ class BotApiEmulator:
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
         self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # inline_query id -> the bot's answerInlineQuery
         self.long_polling = True  # False: getUpdates ignores its timeout and answers at once, as some servers do
         # Called (on the server's thread) with each message the moment it is accepted, before the reply
         # goes out: a test can make something fail right after Telegram took a message.
@@ -309,6 +310,32 @@ class BotApiEmulator:
             while query_id not in self.answers and time.monotonic() < deadline:
                 self.lock.wait(0.05)
             return self.answers.get(query_id)
+
+    def user_inline_query(self, user_id: int, query: str, offset: str = "", chat_type: str = "private") -> str:
+        """Type ``@bot query`` in a chat (inline mode); returns the inline query's id (for
+        :meth:`wait_inline_answer`)."""
+        with self.lock:
+            query_id = f"iq{self.update_id}"
+        self._push(
+            {
+                "inline_query": {
+                    "id": query_id,
+                    "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                    "query": query,
+                    "offset": offset,
+                    "chat_type": chat_type,
+                }
+            }
+        )
+        return query_id
+
+    def wait_inline_answer(self, query_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The bot's answerInlineQuery to ``query_id`` (``results`` decoded), once it came."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while query_id not in self.inline_answers and time.monotonic() < deadline:
+                self.lock.wait(0.05)
+            return self.inline_answers.get(query_id)
 
     def fail_next(
         self,
@@ -696,6 +723,14 @@ class BotApiEmulator:
     def _m_sendChatAction(self, _: dict[str, Any]) -> bool:
         return True
 
+    def _m_answerInlineQuery(self, params: dict[str, Any]) -> bool:
+        results = _json_param(params.get("results"))
+        _check_inline_results(results)
+        with self.lock:
+            self.inline_answers[str(params.get("inline_query_id"))] = {**params, "results": results}
+            self.lock.notify_all()
+        return True
+
     def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         text = str(params.get("text") or "")
         if len(text) > 200:
@@ -704,6 +739,25 @@ class BotApiEmulator:
             self.answers[str(params.get("callback_query_id"))] = {**params, "text": text}
             self.lock.notify_all()
         return True
+
+
+def _check_inline_results(results: Any) -> None:
+    """Refuse inline results as Telegram does: at most 50, ids 1–64 bytes and unique, an article's
+    message text 1–4096 characters (its HTML well formed)."""
+    if not isinstance(results, list):
+        raise LookupError("RESULTS_INVALID")
+    if len(results) > 50:
+        raise LookupError("RESULTS_TOO_MUCH")
+    ids = [str(r.get("id", "")) for r in results]
+    if len(set(ids)) != len(ids) or not all(1 <= len(i.encode()) <= 64 for i in ids):
+        raise LookupError("RESULT_ID_INVALID")
+    for r in results:
+        content = r.get("input_message_content") or {}
+        text = str(content.get("message_text", ""))
+        visible = parse_html(text) if content.get("parse_mode") == "HTML" else text
+        if not visible.strip() or len(visible) > 4096:
+            raise LookupError("MESSAGE_TEXT_INVALID")
+        _check_markup(r.get("reply_markup"))
 
 
 def _check_markup(markup: Any) -> None:
