@@ -139,6 +139,24 @@ def make_feed_due(db: Path) -> None:
         conn.execute("UPDATE feeds SET next_poll_at = NULL")
 
 
+def uncertain_items(db: Path) -> dict[int, set[int]]:
+    """Per chat, the items whose alert the store marked 'uncertain' (and logged, and told the admins)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT s.chat_id, i.title FROM outbox o JOIN items i ON i.id = o.item_id "
+            "JOIN subscriptions s ON s.id = o.subscription_id WHERE o.state = 'uncertain'"
+        ).fetchall()
+    finally:
+        conn.close()
+    out: dict[int, set[int]] = {}
+    for chat, title in rows:
+        found = MARK.search(title)
+        if found:
+            out.setdefault(int(chat), set()).add(int(found.group(1)))
+    return out
+
+
 def received(emu: BotApiEmulator, chat: int) -> Counter[int]:
     counts: Counter[int] = Counter()
     for message in emu.sent(chat):
@@ -188,16 +206,21 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_at_most_the_message_
             proc.wait(timeout=30)
 
     duplicates = {chat: sum(c - 1 for c in received(emu, chat).values() if c > 1) for chat in CHATS}
+    uncertain = uncertain_items(db)
     figure(
         f"crash safety (seed {seed}): {KILLS} SIGKILLs ({dict(phases)}), {feed.count} feed items, "
         f"{len(expected)} to deliver to each of {len(CHATS)} chats, duplicates per chat {duplicates}, "
-        f"{time.monotonic() - started:.0f} s"
+        f"uncertain (in flight during two crashes) {uncertain or 'none'}, {time.monotonic() - started:.0f} s"
     )
     assert expected, "the stream must contain matching items"
     assert phases["after sending began"] >= 3, f"too few kills landed while sending: {dict(phases)}"
     for chat in CHATS:
         got = received(emu, chat)
-        missing = sorted(expected - set(got))
+        # A message in flight during two crashes may have reached Telegram twice already: it is "uncertain",
+        # never sent a third time, logged and told to the admins (the bound of the delivery state machine).
+        # Anything else missing is a lost alert.
+        missing = sorted(expected - set(got) - uncertain.get(chat, set()))
         assert not missing, f"chat {chat} never received items {missing}; log tail:\n{log.read_text()[-3000:]}"
+        assert all(c <= 2 for c in got.values()), f"chat {chat}: a message sent more than twice: {got}"
         assert set(got) <= expected, f"chat {chat} got items the rules do not send: {sorted(set(got) - expected)}"
     assert all(n <= KILLS for n in duplicates.values()), f"a chat saw more repeats than kills: {duplicates}"
