@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING
 from core.config import Config, config_doc, load_config, rule_files_despite_problems
 from core.errors import Problem, ProblemError
 from core.yamlsrc import PathKey, YamlDoc, format_path
+from store import Store, StoreError
 
 if TYPE_CHECKING:
     from rules import RuleSet
@@ -31,6 +32,15 @@ def load_config_or_report(path: str | Path, errors: IO[str] | None = None) -> Co
         return load_config(path)
     except ProblemError as exc:
         print_problems("configuration", exc, errors)
+        return None
+
+
+def open_store_or_report(config: Config, errors: IO[str] | None = None) -> Store | None:
+    """The config's store, or None after printing why it cannot be opened (for the CLI commands)."""
+    try:
+        return Store.open(config.storage_path)
+    except StoreError as exc:
+        print(f"storage: {exc}", file=errors or sys.stderr)
         return None
 
 

@@ -23,9 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from service.checks import load_config_or_report
+from service.checks import load_config_or_report, open_store_or_report
 from service.labels_cmd import parse_since
-from store import Store, StoreError
 from store.search import EXPORT_COLUMNS, export_rows
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -109,10 +108,8 @@ def run_export(
     config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
-    try:
-        store = Store.open(config.storage_path)
-    except StoreError as exc:
-        print(f"storage: {exc}", file=errors)
+    store = open_store_or_report(config, errors)
+    if store is None:
         return EXIT_PROBLEM
     start = (now or datetime.now(UTC)) - period if period else None
     try:

@@ -20,19 +20,11 @@ from tqdm import tqdm
 from chat.feed_lists import ImportReport, export_opml, import_feeds
 from core.config import Config
 from core.opml import MAX_OPML_BYTES, OpmlResult, parse_opml
-from service.checks import load_config_or_report
-from store import Store, StoreError
+from service.checks import load_config_or_report, open_store_or_report
+from store import Store
 from watchers import PollSettings, make_client
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
-
-
-def _store(config: Config, errors: IO[str]) -> Store | None:
-    try:
-        return Store.open(config.storage_path)
-    except StoreError as exc:
-        print(f"storage: {exc}", file=errors)
-        return None
 
 
 def _read(path: str) -> bytes | str:
@@ -78,7 +70,7 @@ def run_import(
     if isinstance(data, str):
         print(f"error: {data}", file=errors)
         return EXIT_PROBLEM
-    store = _store(config, errors)
+    store = open_store_or_report(config, errors)
     if store is None:
         return EXIT_PROBLEM
     parsed = parse_opml(data)
@@ -101,7 +93,7 @@ def run_export(
     config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
-    store = _store(config, errors)
+    store = open_store_or_report(config, errors)
     if store is None:
         return EXIT_PROBLEM
     try:

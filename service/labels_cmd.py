@@ -20,8 +20,7 @@ from typing import IO
 
 from chat.feedback import Label, item_labels
 from core.durations import parse_duration
-from service.checks import load_config_or_report
-from store import Store, StoreError
+from service.checks import load_config_or_report, open_store_or_report
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
 
@@ -68,10 +67,8 @@ def run_export(
     config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
-    try:
-        store = Store.open(config.storage_path)
-    except StoreError as exc:
-        print(f"storage: {exc}", file=errors)
+    store = open_store_or_report(config, errors)
+    if store is None:
         return EXIT_PROBLEM
     try:
         start = (now or datetime.now(UTC)) - period if period else None

@@ -11,8 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import IO
 
-from service.checks import load_config_or_report
-from store import Store, StoreError
+from service.checks import load_config_or_report, open_store_or_report
 from store.search import QueryError, parse_query, search
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -43,10 +42,8 @@ def run_search(
     config = load_config_or_report(config_path, errors)
     if config is None:
         return EXIT_PROBLEM
-    try:
-        store = Store.open(config.storage_path)
-    except StoreError as exc:
-        print(f"storage: {exc}", file=errors)
+    store = open_store_or_report(config, errors)
+    if store is None:
         return EXIT_PROBLEM
     since = (now or datetime.now(UTC)) - timedelta(days=days) if days else None
     try:
