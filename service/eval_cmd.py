@@ -354,9 +354,7 @@ def run_train(
     weights = fit(rows, labels, l2=l2)
     scorer = Scorer(weights, embedding=embedding)
     files = training_inputs(ruleset, items)
-    threshold = threshold_per_input(
-        [(f, scorer.score(r)) for f, r, g in zip(files, rows, labels, strict=True) if g]
-    )
+    threshold = threshold_per_input([(f, scorer.score(r)) for f, r, g in zip(files, rows, labels, strict=True) if g])
     sources = []
     for path in inputs:
         data = Path(path).read_bytes()
