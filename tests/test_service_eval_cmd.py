@@ -109,3 +109,19 @@ def test_train_needs_both_labels(tmp_path: Path) -> None:
     r = bot("train", "--input", str(only_pos), "--output", str(tmp_path / "w.json"), "--rules", str(DEFAULT))
     assert r.returncode == 2 and "only one label" in r.stderr
     assert not (tmp_path / "w.json").exists()
+
+
+def test_train_threshold_keeps_the_on_topic_items_of_every_input_not_just_the_pool() -> None:
+    # Written sets are easy (their on-topic items score high) and can outnumber a real set whose on-topic
+    # items score lower: a threshold taken on the pooled scores would drop most of the real set's items.
+    from service.eval_cmd import threshold_per_input
+
+    easy = [("written.jsonl", 0.9 + i / 1000) for i in range(300)]
+    real = [("real.jsonl", 0.2 + i / 100) for i in range(50)]
+    threshold = threshold_per_input(easy + real)
+    kept = sum(score >= threshold for _, score in real)
+    assert kept >= 0.98 * len(real), (threshold, kept)
+    assert all(score >= threshold for _, score in easy)
+    # One input alone: the plain 99% threshold.
+    assert threshold_per_input(easy) == pytest.approx(0.903)
+    assert threshold_per_input([]) == 0.0
