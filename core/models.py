@@ -58,6 +58,7 @@ class Feed:
     kind: SourceKind = "rss"
     spec: str = ""  # JSON: the kind's settings ({"channel": ...} or the page's selectors); "" for rss
     state: str = ""  # JSON the kind keeps between polls (last message id, last selector count)
+    labels: tuple[str, ...] = ()  # what kind of outlet it is (config ``feeds[].labels``: state-media, wire, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Item:
     lang: str | None = None
     feed_name: str = ""
     keys: ItemKeys | None = None  # None for items not read from a feed (``match`` command, tests)
+    labels: tuple[str, ...] = ()  # its feed's labels (state-media, wire, ...): shown, and rules may ask for them
 
     @property
     def key(self) -> tuple[str, str]:
