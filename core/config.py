@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
 from core.identity import feed_key, param_problem
-from core.models import Item, SourceKind
+from core.models import MAX_LABELS, Item, SourceKind, label_problem
 from core.selectors import selector_problem
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
@@ -871,21 +871,6 @@ def _full_text(r: _Reader, top: dict[str, Any]) -> FullTextConfig:
         r.fail((*path, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
         max_bytes = d.max_bytes
     return FullTextConfig(per_host_daily=per_host, per_feed=per_feed, timeout=timeout, max_bytes=max_bytes)
-
-
-# A source label: a short lower-case word or hyphenated words (state-media, think-tank, wire, telegram).
-LABEL = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-MAX_LABEL = 24
-MAX_LABELS = 8
-
-
-def label_problem(label: object) -> str | None:
-    """Why ``label`` cannot be a source label, or None."""
-    if not isinstance(label, str):
-        return f"must be a short string such as state-media, got {label!r}"
-    if len(label) > MAX_LABEL or not LABEL.fullmatch(label):
-        return f"must be lower-case letters, digits and hyphens (≤ {MAX_LABEL}), e.g. state-media; got {label!r}"
-    return None
 
 
 def _labels(r: _Reader, fm: dict[str, Any], fp: PathKey) -> tuple[str, ...]:
