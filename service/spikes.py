@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.config import SpikeSettings
 from delivery.outbox import MessageSender, telegram_chat_id
 from delivery.sender import Failed, Gone, Migrated, Retry, Sent, Unknown
-from delivery.spikes import find_spikes, key_title, render_spike
+from delivery.spikes import Story, find_spikes, key_title, render_spike
 from store.db import Store
 from store.spikes import (
     SpikeSend,
@@ -52,8 +52,14 @@ async def run_spikes(
     rule_titles: Mapping[str, str],
     now: datetime,
     notify: Notify | None = None,
+    entities: Collection[str] | None = None,
 ) -> SpikeReport:
-    """One pass: resolve interrupted sends, find and record new spikes, send what is pending."""
+    """One pass: resolve interrupted sends, find and record new spikes, send what is pending.
+
+    ``entities``: the entity groups that may spike (the rule files' ``kind: entity`` groups; None = every
+    group named in the hits). An entity group's spike whose top stories are those of a spike already found
+    in this pass (the rule's, or another group's) is recorded — its cooldown and /trend mark — but not
+    sent again: one surge, one alert."""
     report = SpikeReport()
     if not settings.enabled:
         return report
@@ -62,12 +68,18 @@ async def run_spikes(
         window = timedelta(seconds=settings.window)
         since = now - timedelta(days=settings.baseline_days) - window
         rows = spike_rows(store, since, now - window)
-        for spike in find_spikes(rows, now, settings):
+        if entities is not None:
+            rows = [r for r in rows if not r.key.startswith("entity:") or r.key.partition(":")[2] in entities]
+        told: set[tuple[Story, ...]] = set()
+        for spike in sorted(find_spikes(rows, now, settings), key=lambda s: not s.key.startswith("rule:")):
             kind, _, name = spike.key.partition(":")
             text = render_spike(spike, key_title(spike.key, rule_titles), settings.window)
             rule = name if kind == "rule" else None
             d = spike.decision
-            if record_spike(store, spike.key, now, now - window, d.count, d.mean, text, rule) is not None:
+            quiet = kind != "rule" and spike.stories in told
+            told.add(spike.stories)
+            recorded = record_spike(store, spike.key, now, now - window, d.count, d.mean, text, rule, send=not quiet)
+            if recorded is not None:
                 report.found.append(spike.key)
                 log.info("spike_found key=%s stories=%d mean=%.2f", spike.key, d.count, d.mean)
         for send in pending_spike_sends(store, now):

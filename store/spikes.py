@@ -76,11 +76,14 @@ def record_spike(
     mean: float,
     text: str,
     rule: str | None,
+    *,
+    send: bool = True,
 ) -> int | None:
     """Record a spike and queue its alert for every subscription that takes it, in one transaction; None
     (nothing recorded) when ``key`` already spiked after ``cooldown_from``. A rule's spike goes to the
     subscriptions that follow that rule; an entity group's (``rule=None``) to those that follow every rule.
-    Paused, muted and digest-only subscriptions get none: a spike is an instant alert."""
+    Paused, muted and digest-only subscriptions get none: a spike is an instant alert. ``send=False``
+    records the spike (its cooldown, its /trend mark) and queues nothing."""
     with store.transaction() as conn:
         row = conn.execute("SELECT 1 FROM spikes WHERE key = ? AND at > ?", (key, ts(cooldown_from))).fetchone()
         if row is not None:
@@ -90,6 +93,8 @@ def record_spike(
         )
         spike_id = cur.lastrowid
         assert spike_id is not None
+        if not send:
+            return spike_id
         subs = conn.execute(
             "SELECT id, rules_json FROM subscriptions WHERE paused = 0 AND mode != 'digest' "
             "AND (muted_until IS NULL OR muted_until <= ?)",

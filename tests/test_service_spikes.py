@@ -91,8 +91,25 @@ async def test_one_spike_alert_to_followers_once_per_window_even_after_a_restart
     assert "8 stories in 6 h, 8× usual" in head
     assert len(rule_alerts[0].text.splitlines()) == 4  # the head and three stories
     assert not emu.sent(OTHER_RULE)  # follows another rule only
-    everything = sorted(m.text.splitlines()[0] for m in emu.sent(EVERYTHING))
-    assert len(everything) == 2 and "DPRK" in everything[0]  # the rule's spike and the DPRK group's
+    # the DPRK group spiked with the very same stories: recorded (cooldown, /trend), not told twice
+    (everything,) = emu.sent(EVERYTHING)
+    assert everything.text == rule_alerts[0].text
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        assert len(spike_times(store, NOW - timedelta(days=1), NOW, ["entity:DPRK"])) == 1
+
+
+async def test_an_entity_groups_own_surge_goes_to_the_chats_that_follow_every_rule(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    seed_spike(store)  # RULE: 8 stories over 1 a day
+    for i in range(2):  # DPRK news of another rule, the latest of all: DPRK's top stories differ from RULE's
+        seed(store, NOW - timedelta(minutes=1 + i), f"kursk{i}", rule=OTHER)
+    store.upsert_subscription(FOLLOWER, NOW, rules=[RULE])
+    store.upsert_subscription(EVERYTHING, NOW)
+    sender = RecordingSender([Sent((n,)) for n in range(10)])
+    report = await run_spikes(store, sender, SpikeSettings(), {}, NOW, entities=["DPRK"])
+    assert report.found == [f"rule:{RULE}", "entity:DPRK"]
+    assert sorted(sender.calls) == sorted([str(FOLLOWER), str(EVERYTHING), str(EVERYTHING)])
+    store.close()
 
 
 async def test_a_later_window_may_alert_again(emu: BotApiEmulator, tmp_path: Path) -> None:
