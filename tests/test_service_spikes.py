@@ -183,3 +183,28 @@ async def test_a_refused_send_is_retried_a_bounded_number_of_times(tmp_path: Pat
     assert len(sender.calls) == MAX_SPIKE_ATTEMPTS
     assert pending_spike_sends(store, at + timedelta(days=1)) == []
     store.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_spikes_job_runs_every_ten_minutes_unless_disabled(
+    emu: BotApiEmulator, tmp_path: Path, enabled: bool
+) -> None:
+    from core.config import load_config
+    from service.app import build_application, post_init, post_shutdown, prepare
+
+    config = write_config(tmp_path, emu)
+    config.write_text(config.read_text(encoding="utf-8") + f"spikes: {{enabled: {str(enabled).lower()}}}\n")
+    state = prepare(load_config(config), NOW)
+    assert state is not None
+    app = build_application(state, TOKEN)
+    await app.initialize()
+    try:
+        await post_init(app)
+        assert app.job_queue is not None
+        jobs = app.job_queue.get_jobs_by_name("spikes")
+        assert [job.trigger.interval.total_seconds() for job in jobs] == ([600.0] if enabled else [])
+        for job in app.job_queue.jobs():
+            job.schedule_removal()
+    finally:
+        await post_shutdown(app)
+        await app.shutdown()
