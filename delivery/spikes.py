@@ -28,7 +28,6 @@ SPIKE_HEAD = "⚡ <b>{title}</b>: {items} {noun} in {window}, {ratio}"
 SPIKE_RATIO = "{ratio}× usual"
 SPIKE_NEW = "none usually"
 SPIKE_STORY_NOUN = ("story", "stories")
-TREND_SPIKE_LABEL = "⚡ spike"
 STORY_TITLE_CHARS = 160
 TOP_STORIES = 3
 

@@ -431,6 +431,6 @@ def test_spikes_defaults_and_validation(tmp_path: Path) -> None:
     )
     s = cfg.spikes
     assert (s.enabled, s.window, s.baseline_days, s.factor, s.min_items) == (False, 3 * 3600, 7, 2.5, 8)
-    found = problems(write(tmp_path, "spikes: {factor: 1, min_items: 0, baseline: 36h, windw: 6h}\n"))
-    for path in ("spikes.factor", "spikes.min_items", "spikes.baseline", "spikes.windw"):
+    found = problems(write(tmp_path, "spikes: {factor: 1, min_items: 0, baseline: 36h, window: 2d, windw: 6h}\n"))
+    for path in ("spikes.factor", "spikes.min_items", "spikes.baseline", "spikes.window", "spikes.windw"):
         assert any(path in p for p in found), (path, found)
