@@ -12,6 +12,7 @@ from core.durations import format_duration, parse_duration
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
+from store.spikes import spike_times
 
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     # (command, usage, description) — the order of /help and of setMyCommands
@@ -228,6 +229,7 @@ class TrendRequest:
     days: list[date]
     title: str
     caption: str
+    spikes: tuple[date, ...] = ()  # local days with a spike alert of what is drawn: marked on the chart
 
 
 def trend(store: Store, ruleset: RuleSet, args: Sequence[str], now: datetime, tz: ZoneInfo) -> TrendRequest:
@@ -252,16 +254,24 @@ def trend(store: Store, ruleset: RuleSet, args: Sequence[str], now: datetime, tz
         groups = [name for name, group in ruleset.groups.items() if group.kind == "entity"]
         series = store.daily_match_counts(since, now, tz, "entity", groups)
         subject = "Items per entity"
+        keys = [f"entity:{g}" for g in groups]
     else:
         rules = [what] if what else [r.name for r in ruleset.rules]
         series = store.daily_match_counts(since, now, tz, "rule", rules)
         subject = f"Matches of {what}" if what else "Matches per rule"
+        keys = [f"rule:{r}" for r in rules]
+    spiked = tuple(sorted({at.astimezone(tz).date() for at in spike_times(store, since, now, keys)}))
     period = period_title(days)
     caption = (
         f"📈 <b>{escape(subject)}</b> per day, last {n_days} days ({escape(tz.key)})\n"
         f"{escape(totals_text(series, days))}"
-    )
-    return TrendRequest(series, days, f"{subject} per day, {period} ({tz.key})", caption)
+    ) + (f"\n{spikes_caption(spiked)}" if spiked else "")
+    return TrendRequest(series, days, f"{subject} per day, {period} ({tz.key})", caption, spiked)
+
+
+def spikes_caption(days: Sequence[date]) -> str:
+    """``⚡ spikes: 28 Nov, 30 Nov`` under a /trend chart (the days are shaded on it)."""
+    return "⚡ spikes: " + ", ".join(f"{d:%d %b}" for d in days)
 
 
 def test_text(ruleset: RuleSet, text: str) -> str:

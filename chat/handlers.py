@@ -233,7 +233,7 @@ async def trend(update: Update, context: Context, state: BotState, target: str, 
     sub = state.store.subscription(target)
     tz = ZoneInfo((sub.timezone if sub else None) or state.config.digest.timezone)
     chart = commands.trend(state.store, state.rules, args, state.clock(), tz)
-    png = await asyncio.to_thread(render_trend, chart.series, chart.days, chart.title)
+    png = await asyncio.to_thread(render_trend, chart.series, chart.days, chart.title, chart.spikes)
     return Photo(png, chart.caption)
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
 from core.identity import feed_key, param_problem
-from core.models import Item, SourceKind
+from core.models import MAX_LABELS, Item, SourceKind, label_problem
 from core.selectors import selector_problem
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
@@ -51,6 +51,7 @@ class FeedConfig:
     full_text: bool | None = None  # fetch matched items' articles; None = only if a news-search feed
     kind: SourceKind = "rss"
     spec: str = ""  # JSON settings of a telegram or page source (see telegram_spec / page_spec)
+    labels: tuple[str, ...] = ()  # what kind of outlet (state-media, wire, think-tank, ...): shown, used by rules
 
 
 # Feeds that search the news (Google News, Bing News): title-only items from many outlets in many
@@ -242,6 +243,17 @@ def _retention(r: _Reader, sm: dict[str, Any]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class SpikeSettings:
+    """``spikes:`` in config.yaml (delivery/spikes.py decides with it)."""
+
+    enabled: bool = True
+    window: int = 6 * 3600  # seconds: the recent period compared with the same hours of earlier days
+    baseline_days: int = 14
+    factor: float = 3.0
+    min_items: int = 5
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
@@ -258,6 +270,7 @@ class Config:
     full_text: FullTextConfig = field(default_factory=FullTextConfig)
     # storage.retention: how long items' text is kept (and searchable); None = forever. Ids are kept always.
     retention_days: float | None = DEFAULT_RETENTION_DAYS
+    spikes: SpikeSettings = field(default_factory=SpikeSettings)
 
 
 class _Reader:
@@ -539,6 +552,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "logging",
             "delivery",
             "full_text",
+            "spikes",
         },
     )
 
@@ -631,6 +645,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 "telegram",
                 "page",
                 "xpath",
+                "labels",
                 *PAGE_SELECTORS,
             },
         )
@@ -663,6 +678,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         full_text = r.get(fm, "full_text", fp, bool, None)
         interval = r.duration(fm, "interval", fp, polling.default_interval, MIN_INTERVAL)
         name = r.get(fm, "name", fp, str, "") or default_name
+        labels = _labels(r, fm, fp)
         feeds.append(
             FeedConfig(
                 url=url,
@@ -674,6 +690,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
                 full_text=full_text,
                 kind=kind,
                 spec=spec,
+                labels=labels,
             )
         )
 
@@ -810,6 +827,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         log_level = "info"
 
     full_text_config = _full_text(r, top)
+    spikes = _spikes(r, top)
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -828,6 +846,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         delivery=delivery,
         full_text=full_text_config,
         retention_days=retention,
+        spikes=spikes,
     )
 
 
@@ -852,6 +871,56 @@ def _full_text(r: _Reader, top: dict[str, Any]) -> FullTextConfig:
         r.fail((*path, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
         max_bytes = d.max_bytes
     return FullTextConfig(per_host_daily=per_host, per_feed=per_feed, timeout=timeout, max_bytes=max_bytes)
+
+
+def _labels(r: _Reader, fm: dict[str, Any], fp: PathKey) -> tuple[str, ...]:
+    raw = fm.get("labels")
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        r.fail((*fp, "labels"), f"must be a list of labels such as [state-media], got {raw!r}")
+        return ()
+    if len(raw) > MAX_LABELS:
+        r.fail((*fp, "labels"), f"at most {MAX_LABELS} labels, got {len(raw)}")
+    out: list[str] = []
+    for j, label in enumerate(raw[:MAX_LABELS]):
+        problem = label_problem(label)
+        if problem:
+            r.fail((*fp, "labels", j), problem)
+        elif label not in out:
+            out.append(label)
+    return tuple(out)
+
+
+def _spikes(r: _Reader, top: dict[str, Any]) -> SpikeSettings:
+    path: PathKey = ("spikes",)
+    m = r.mapping(top.get("spikes"), path, {"enabled", "window", "baseline", "factor", "min_items"})
+    d = SpikeSettings()
+    window = r.duration(m, "window", path, d.window, 600) or d.window
+    if window > 86400:  # compared with the same hours of earlier days: longer would overlap the days
+        r.fail((*path, "window"), f"must be at most 24h, got {window} seconds")
+        window = d.window
+    baseline = r.duration(m, "baseline", path, d.baseline_days * 86400, 86400) or d.baseline_days * 86400
+    if baseline % 86400 or baseline > 90 * 86400:
+        r.fail((*path, "baseline"), f"must be whole days, at most 90 (e.g. 14d), got {baseline} seconds")
+        baseline = d.baseline_days * 86400
+    factor = r.get(m, "factor", path, float, d.factor)
+    if not 1 < factor <= 100:
+        r.fail((*path, "factor"), f"must be more than 1 and at most 100, got {factor}")
+        factor = d.factor
+    min_items = r.get(m, "min_items", path, int, d.min_items)
+    if min_items < 1:
+        r.fail((*path, "min_items"), f"must be at least 1, got {min_items}")
+        min_items = d.min_items
+    return SpikeSettings(
+        enabled=r.get(m, "enabled", path, bool, d.enabled),
+        window=window,
+        baseline_days=baseline // 86400,
+        factor=factor,
+        min_items=min_items,
+    )
 
 
 def load_config(path: str | Path) -> Config:

@@ -25,6 +25,25 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("rss", "telegram", "page")
 MAX_TEXT = 20_000
 _PARTIAL_WORD = re.compile(r"\w+$")
 
+# A source label: a short lower-case word or hyphenated words (state-media, think-tank, wire, telegram).
+LABEL = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+MAX_LABEL = 24
+MAX_LABELS = 8  # a feed's labels at most
+
+
+def label_problem(label: object) -> str | None:
+    """Why ``label`` cannot be a source label, or None."""
+    if not isinstance(label, str):
+        return f"must be a short string such as state-media, got {label!r}"
+    if len(label) > MAX_LABEL or not LABEL.fullmatch(label):
+        return f"must be lower-case letters, digits and hyphens (≤ {MAX_LABEL}), e.g. state-media; got {label!r}"
+    return None
+
+
+def label_text(label: str) -> str:
+    """A label as shown beside a source: ``state-media`` → ``state media``."""
+    return label.replace("-", " ")
+
 
 def cap_text(text: str) -> str:
     """The first :data:`MAX_TEXT` characters of ``text``, less a word the cap would cut in two (a cut
@@ -58,6 +77,7 @@ class Feed:
     kind: SourceKind = "rss"
     spec: str = ""  # JSON: the kind's settings ({"channel": ...} or the page's selectors); "" for rss
     state: str = ""  # JSON the kind keeps between polls (last message id, last selector count)
+    labels: tuple[str, ...] = ()  # what kind of outlet it is (config ``feeds[].labels``: state-media, wire, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +106,7 @@ class Item:
     lang: str | None = None
     feed_name: str = ""
     keys: ItemKeys | None = None  # None for items not read from a feed (``match`` command, tests)
+    labels: tuple[str, ...] = ()  # its feed's labels (state-media, wire, ...): shown, and rules may ask for them
 
     @property
     def key(self) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from delivery.cluster import Cluster, Entry, cluster
-from delivery.render import MAX_MESSAGE, escape, link, quote, shorten, source_name, visible_length
+from delivery.render import MAX_MESSAGE, escape, labels_suffix, link, quote, shorten, source_name, visible_length
 
 MAX_TITLE = 300
 MAX_SOURCES_SHOWN = 4
@@ -115,7 +115,7 @@ def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None) -> str:
         if name in seen:
             continue
         seen.add(name)
-        label = link(source_name(name), e.item.link)
+        label = link(source_name(name), e.item.link) + labels_suffix(e.item.labels)
         sources.append(f"{label} ({e.item.lang})" if several_languages and e.item.lang else label)
     shown = ", ".join(sources[:MAX_SOURCES_SHOWN])
     if len(sources) > MAX_SOURCES_SHOWN:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from core.models import Item, Match
+from core.models import Item, Match, label_text
 
 MAX_MESSAGE = 4096
 SUMMARY_CHARS = 600
@@ -91,6 +91,11 @@ def source_name(name: str) -> str:
     return shorten(name, NAME_CHARS)
 
 
+def labels_suffix(labels: Sequence[str]) -> str:
+    """`` · state media`` for a source's labels (escaped; "" when it has none), as in ``TASS · state media``."""
+    return "".join(f" · {escape(label_text(label))}" for label in labels)
+
+
 def render_why(matches: Sequence[Match]) -> str:
     """Why it matched: the most urgent rule's groups and texts in full, the other rules by name.
 
@@ -117,7 +122,7 @@ def render_alert(item: Item, matches: Sequence[Match]) -> str:
     head = ("🚨 " if urgent else "📰 ") + f"<b>{link(item.title or '(no title)', item.link)}</b>"
     source = escape(source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url))
     when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else ""
-    meta = f"<i>{source}</i>" + (f" · {when}" if when else "")
+    meta = f"<i>{source}{labels_suffix(item.labels)}</i>" + (f" · {when}" if when else "")
     parts = [head, meta]
     if item.summary:
         parts.append(escape(excerpt(item.summary, matches)))

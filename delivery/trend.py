@@ -72,12 +72,23 @@ def totals_text(series: Mapping[str, Mapping[date, int]], days: Sequence[date]) 
     return " · ".join(f"{line.label}: {line.total}" for line in shown)
 
 
-def trend_figure(series: Mapping[str, Mapping[date, int]], days: Sequence[date], title: str) -> Figure:
-    """The chart as a matplotlib Figure (not registered with pyplot); tests read its lines."""
+SPIKE_COLOR = "#f2a900"
+SPIKE_MARK = "spike"  # written above each day that had a spike alert (delivery/spikes.py)
+
+
+def trend_figure(
+    series: Mapping[str, Mapping[date, int]], days: Sequence[date], title: str, spikes: Sequence[date] = ()
+) -> Figure:
+    """The chart as a matplotlib Figure (not registered with pyplot); tests read its lines. Days in
+    ``spikes`` (a spike alert was sent) are shaded, with "spike" written at the top."""
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     ax = fig.add_subplot()
     ax.set_title(title)
     xs = list(range(len(days)))  # day indices; the ticks carry the dates
+    for i, day in enumerate(days):
+        if day in spikes:  # patches and text, not lines: the legend below lists the lines only
+            ax.axvspan(i - 0.5, i + 0.5, color=SPIKE_COLOR, alpha=0.2, linewidth=0, gid="spike")
+            ax.text(i, 1.0, SPIKE_MARK, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
     drawn = [line for line in lines(series, days) if line.total]
     for line in drawn:
         ax.plot(xs, line.values, marker="o", markersize=3, linewidth=1.8, label=line.label)
@@ -100,10 +111,12 @@ def trend_figure(series: Mapping[str, Mapping[date, int]], days: Sequence[date],
     return fig
 
 
-def render_trend(series: Mapping[str, Mapping[date, int]], days: list[date], title: str) -> bytes:
+def render_trend(
+    series: Mapping[str, Mapping[date, int]], days: list[date], title: str, spikes: Sequence[date] = ()
+) -> bytes:
     """The chart as PNG bytes (1000×500 px). Deterministic: no software or date in the metadata."""
     with _render_lock:
-        fig = trend_figure(series, days, title)
+        fig = trend_figure(series, days, title, spikes)
         try:
             FigureCanvasAgg(fig)  # attaches itself to the figure: Agg, whatever the default backend
             buf = io.BytesIO()

@@ -758,8 +758,10 @@ class RuleSet:
     # matching
 
     def match(self, item: Item) -> list[Match]:
-        """Every enabled rule that matches the item, in rule order, each with its hits (the why)."""
-        return self.match_text(item.title, item.summary)
+        """Every enabled rule that matches the item, in rule order, each with its hits (the why); a rule
+        with a ``source:`` condition only if the item's feed labels meet it."""
+        found = self.match_text(item.title, item.summary)
+        return [m for m in found if (s := self._by_name[m.rule].rule.source) is None or s.allows(item.labels)]
 
     def match_text(self, title: str, summary: str = "") -> list[Match]:
         """:meth:`match` for a bare title and summary.

@@ -22,7 +22,7 @@ import re2
 import yaml
 
 from core.errors import Problem
-from core.models import Field, Priority
+from core.models import Field, Priority, label_problem
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 from rules.morph import AliasError, Variant, alias_variants
 
@@ -42,8 +42,9 @@ _TOP_KEYS = ("version", "groups", "rules", "score")
 _GROUP_KEYS = ("kind", "description", "aliases", "exclude")
 _RULE_KEYS = (
     "name", "description", "priority", "enabled", "scope", "all", "any", "none", "near", "min_hits",
-    "min_score", "examples",
+    "min_score", "examples", "source",
 )  # fmt: skip
+_SOURCE_KEYS = ("label", "not_label")
 _TERM_KEYS = ("group", "in", "min")
 _EXAMPLE_KEYS = ("title", "summary")
 
@@ -135,6 +136,21 @@ class Rule:
     file: str
     line: int | None = field(default=None, compare=False)
     min_score: float | None = None  # drop this rule's match when the item's relevance score is lower
+    source: SourceCondition | None = None  # ``source: {label: ..., not_label: ...}``: which outlets count
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCondition:
+    """A rule's ``source:`` condition over the item's feed labels (``feeds[].labels`` in config.yaml):
+    at least one of ``labels`` (when given) and none of ``not_labels``. Text with no source (``/test``)
+    has no labels."""
+
+    labels: tuple[str, ...] = ()
+    not_labels: tuple[str, ...] = ()
+
+    def allows(self, item_labels: Iterable[str]) -> bool:
+        have = set(item_labels)
+        return (not self.labels or not have.isdisjoint(self.labels)) and have.isdisjoint(self.not_labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,16 +465,41 @@ def _parse_rule(r: _Reader, body: Any, path: PathKey) -> Rule | None:
         r.fail(*sub("min_score"), f"must be a number between 0 and 1 (exclusive), got {min_score!r}")
         min_score = None
     ex_match, ex_no = _parse_examples(r, body.get("examples"), *sub("examples"), scope)
+    source = _parse_source(r, body.get("source"), *sub("source")) if "source" in body else None
     rule = Rule(
         name=name, description=description, priority=priority, enabled=enabled, scope=scope,
         all=terms["all"], any=terms["any"], none=terms["none"], near=near, min_hits=min_hits,
         examples_match=ex_match, examples_no_match=ex_no, file=r.doc.file, line=r.doc.line(path),
-        min_score=float(min_score) if min_score is not None else None,
+        min_score=float(min_score) if min_score is not None else None, source=source,
     )  # fmt: skip
     if len(r.problems) == problems_before:
         for message in _semantic_problems(rule):
             r.fail(path, shown, message)
     return rule
+
+
+def _parse_source(r: _Reader, raw: Any, path: PathKey, shown: str) -> SourceCondition | None:
+    """``source: {label: state-media}`` or ``{label: [wire, state-media], not_label: telegram}``."""
+    if not isinstance(raw, dict) or not raw:
+        r.fail(path, shown, f"must be a mapping with 'label' and/or 'not_label', got {_type(raw)}")
+        return None
+    r.keys(raw, path, shown, _SOURCE_KEYS)
+    out: dict[str, tuple[str, ...]] = {}
+    for key in _SOURCE_KEYS:
+        value = raw.get(key, [])
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or (key in raw and not values):
+            r.fail((*path, key), f"{shown}.{key}", f"must be a label or a list of labels, got {_type(value)}")
+            values = []
+        good = []
+        for i, label in enumerate(values):
+            problem = label_problem(label)
+            if problem:
+                r.fail((*path, key, i), f"{shown}.{key}[{i}]", problem)
+            else:
+                good.append(label)
+        out[key] = tuple(good)
+    return SourceCondition(labels=out["label"], not_labels=out["not_label"])
 
 
 def _parse_scope(r: _Reader, raw: Any, path: PathKey, shown: str) -> tuple[Field, ...]:

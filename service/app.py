@@ -41,6 +41,7 @@ from rules import load_rules
 from service.checks import print_problems, storage_problem
 from service.metrics import MetricsServer
 from service.quiet import quiet_notices
+from service.spikes import run_spikes
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
 from watchers import PollSettings, make_client
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 TICK = 30.0
 DELIVER_EVERY = 10.0
+SPIKES_EVERY = 600.0  # the spikes job: every 10 minutes (a window is hours long)
 
 
 async def notify_admins(app: Application, text: str) -> bool:  # type: ignore[type-arg]
@@ -219,6 +221,37 @@ async def _prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("store_pruned items=%d", removed)
 
 
+async def run_spike_pass(app: Application) -> None:  # type: ignore[type-arg]
+    """The ``spikes`` job: spike alerts (service/spikes.py) under the bot's lock, like every other pass."""
+    state = state_of(app)
+    assert state.sender is not None
+    async with state.lock:
+        if not await store_ok(app):
+            return
+        report = await run_spikes(
+            state.store,
+            state.sender,
+            state.config.spikes,
+            state.rule_titles(),
+            state.clock(),
+            notify=lambda text: _notify(app, text),
+            entities=[name for name, group in state.rules.groups.items() if group.kind == "entity"],
+        )
+    if report.found or report.sent or report.failed or report.uncertain:
+        log.info(
+            "spikes found=%s sent=%d retried=%d failed=%d uncertain=%d",
+            ",".join(report.found),
+            report.sent,
+            report.retried,
+            report.failed,
+            report.uncertain,
+        )
+
+
+async def _spikes_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await run_spike_pass(context.application)
+
+
 async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("handler_error error=%r", context.error, exc_info=context.error)
 
@@ -241,6 +274,8 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
     jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
     jq.run_repeating(_prune_job, interval=86400, first=600, name="prune")
+    if state.config.spikes.enabled:
+        jq.run_repeating(_spikes_job, interval=SPIKES_EVERY, first=60, name="spikes")
     log.info(
         "bot_started feeds=%d rules=%d subscriptions=%d",
         len(state.config.feeds),

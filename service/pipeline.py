@@ -157,11 +157,11 @@ class Pipeline:
         report.feeds_ok += 1
         known = self.store.known_items(feed.id, identity.lookup(poll.items))
         decided = identity.decide(feed.id, poll.items, known, guids_unstable=feed.guids_unstable)
-        new_items = [d.item for d in decided.of("new")]
+        new_items = [_labelled(d.item, feed) for d in decided.of("new")]
         if decided.guids_unstable and not feed.guids_unstable:
             log.warning("feed_guids_unstable url=%s: items are known by link or fingerprint from now on", feed.url)
         known_again = [d for d in (*decided.of("update"), *decided.of("source")) if d.twin is not None]
-        to_match = [*new_items, *(d.item for d in known_again)]
+        to_match = [*new_items, *(_labelled(d.item, feed) for d in known_again)]
         found = await self.pool.run(_match_all, ruleset, to_match) if to_match else []
         matched: list[tuple[Item, tuple[Match, ...]]] = [
             (item, tuple(matches)) for item, matches in zip(new_items, found, strict=False)
@@ -210,6 +210,11 @@ class Pipeline:
         report.other_source_items += len(decided.of("source"))
         report.queued += result.outbox_rows
         report.instant_outbox_ids.extend(result.instant_outbox_ids)
+
+
+def _labelled(item: Item, feed: Feed) -> Item:
+    """The item with its feed's labels (``feeds[].labels``), which rules may require or exclude."""
+    return replace(item, labels=feed.labels) if feed.labels and item.labels != feed.labels else item
 
 
 def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:

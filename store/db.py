@@ -182,6 +182,10 @@ def _match_from_row(rule: str, priority: str, hits_json: str, score: float | Non
 _HEADER = b"SQLite format 3\x00"
 
 
+def _labels(labels_json: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(labels_json or "[]"))
+
+
 def damage(path: Path) -> str | None:
     """Why the existing file at ``path`` is not a sound SQLite store (not SQLite, truncated, corrupt per
     ``PRAGMA quick_check``), or None. Read-only: ``bot.py check`` uses it beside a running bot."""
@@ -432,7 +436,7 @@ class Store:
 
     _FEED_COLUMNS = (
         "id, url, name, lang, interval, etag, last_modified, failures, next_poll_at, last_polled_at, "
-        "last_ok_at, last_error, initialised, enabled, guids_unstable, ignore_params, kind, spec, source_state"
+        "last_ok_at, last_error, initialised, enabled, guids_unstable, ignore_params, kind, spec, source_state, labels"
     )
 
     @staticmethod
@@ -457,6 +461,7 @@ class Store:
             kind=row[16],
             spec=row[17],
             state=row[18],
+            labels=tuple(json.loads(row[19] or "[]")),
         )
 
     @staticmethod
@@ -489,14 +494,24 @@ class Store:
                     conn.execute("UPDATE feeds SET url = ? WHERE url = ?", (c.url, stored))
                 by_key[key] = c.url
                 conn.execute(
-                    "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at, kind, spec) "
-                    "VALUES (?, ?, ?, ?, ?, 'config', ?, ?, ?) "
+                    "INSERT INTO feeds (url, name, lang, interval, ignore_params, added_by, created_at, kind, spec, "
+                    "labels) VALUES (?, ?, ?, ?, ?, 'config', ?, ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET name = excluded.name, lang = excluded.lang, "
                     "interval = excluded.interval, ignore_params = excluded.ignore_params, enabled = 1, "
-                    "kind = excluded.kind, spec = excluded.spec, "
+                    "kind = excluded.kind, spec = excluded.spec, labels = excluded.labels, "
                     # new selectors or another channel: what the old ones matched says nothing any more
                     "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
-                    (c.url, c.name, c.lang, c.interval, json.dumps(list(c.ignore_params)), ts(now), c.kind, c.spec),
+                    (
+                        c.url,
+                        c.name,
+                        c.lang,
+                        c.interval,
+                        json.dumps(list(c.ignore_params)),
+                        ts(now),
+                        c.kind,
+                        c.spec,
+                        json.dumps(list(c.labels)),
+                    ),
                 )
                 urls.append(c.url)
             placeholders = ",".join("?" * len(urls)) or "''"
@@ -972,8 +987,8 @@ class Store:
     def _entries(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[OutboxEntry]:
         sql = (
             "SELECT o.id, o.subscription_id, s.chat_id, o.kind, o.rules_json, o.attempts, o.created_at, "
-            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id, s.stories "
-            "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
+            "o.item_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, i.story_id, s.stories, "
+            "f.labels FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
             "JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id "
             f"WHERE {where} ORDER BY o.id" + (f" LIMIT {int(limit)}" if limit else "")
         )
@@ -986,7 +1001,7 @@ class Store:
                 f"({','.join('?' * len(rules))}) ORDER BY id",
                 (r[7], *rules),
             ).fetchall()
-            item = Item(r[8], r[9], r[10], r[11], r[12], from_ts(r[13]), r[14], r[15])
+            item = Item(r[8], r[9], r[10], r[11], r[12], from_ts(r[13]), r[14], r[15], labels=_labels(r[18]))
             created = from_ts(r[6])
             assert created is not None
             out.append(

@@ -218,4 +218,31 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO items_fts (rowid, keys)
         SELECT id, search_keys(title, summary) FROM items WHERE title != '' OR summary != '';
 """,
+    # v13 (spike alerts, source labels; issue 15): a feed's labels (JSON list: state-media, wire, ...), every
+    # spike found (its time is the cooldown, and /trend marks it), and each subscription's copy of a spike
+    # alert with its delivery state (pending → in_flight → sent | uncertain | failed; bounded attempts)
+    """
+    ALTER TABLE feeds ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE spikes (
+        id         INTEGER PRIMARY KEY,
+        key        TEXT NOT NULL,
+        at         TEXT NOT NULL,
+        items      INTEGER NOT NULL,
+        mean       REAL NOT NULL,
+        text       TEXT NOT NULL
+    );
+    CREATE INDEX spikes_key_at ON spikes(key, at);
+    CREATE INDEX spikes_at ON spikes(at);
+    CREATE TABLE spike_sends (
+        spike_id        INTEGER NOT NULL REFERENCES spikes(id) ON DELETE CASCADE,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        state           TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        error           TEXT,
+        message_id      INTEGER,
+        PRIMARY KEY (spike_id, subscription_id)
+    );
+    CREATE INDEX spike_sends_state ON spike_sends(state);
+    """,
 )

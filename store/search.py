@@ -31,7 +31,8 @@ failure falls back to the plain normalised tokens, so indexing can never make an
 
 Query language (:func:`parse_query`): words must all occur (AND); ``"a phrase"`` in order; ``-word``
 and ``-"a phrase"`` exclude; ``word*`` is an explicit prefix; ``rule:NAME`` keeps the items that rule
-matched (the why), ``-rule:NAME`` drops them. A query of only exclusions, an empty one or an unclosed
+matched (the why), ``-rule:NAME`` drops them; ``label:state-media`` keeps items from feeds with that label
+(``feeds[].labels``), ``-label:NAME`` drops them. A query of only exclusions, an empty one or an unclosed
 quote is a :class:`QueryError` naming the problem.
 """
 
@@ -48,7 +49,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from core.models import Item, Match
+from core.models import Item, Match, label_problem
 from rules.morph import analyzer
 from rules.morph import stem as russian_stem
 from rules.text import TOKEN_RE, normalize, script_of
@@ -135,6 +136,8 @@ class Query:
     terms: tuple[Term, ...]
     rules: tuple[str, ...] = ()  # ``rule:NAME``: only items that rule matched
     not_rules: tuple[str, ...] = ()  # ``-rule:NAME``: not those
+    labels: tuple[str, ...] = ()  # ``label:state-media``: only items from feeds with that label
+    not_labels: tuple[str, ...] = ()  # ``-label:NAME``: not from those
 
     @property
     def include(self) -> tuple[Term, ...]:
@@ -176,6 +179,7 @@ def _split(text: str) -> list[tuple[str, bool, bool]]:
 
 
 _RULE = re.compile(r"^rule:([\w.-]{1,64})$")
+_LABEL = re.compile(r"^label:(.*)$")
 
 
 def parse_query(text: str) -> Query:
@@ -188,9 +192,16 @@ def parse_query(text: str) -> Query:
     terms: list[Term] = []
     rules: list[str] = []
     not_rules: list[str] = []
+    labels: list[str] = []
+    not_labels: list[str] = []
     for raw, exclude, quoted in _split(text):
         if not quoted and (m := _RULE.match(raw)):
             (not_rules if exclude else rules).append(m.group(1))
+            continue
+        if not quoted and (m := _LABEL.match(raw)):
+            if problem := label_problem(m.group(1)):
+                raise QueryError(f"{raw}: a label {problem}")
+            (not_labels if exclude else labels).append(m.group(1))
             continue
         star = not quoted and raw.endswith("*")
         toks = tuple(tokens_of(raw))
@@ -206,11 +217,11 @@ def parse_query(text: str) -> Query:
         terms.append(Term(raw, toks, prefix, exclude))
     if len(terms) > MAX_QUERY_PARTS:
         raise QueryError(f"the query has {len(terms)} words and phrases; at most {MAX_QUERY_PARTS}")
-    if not terms and not rules and not not_rules:
+    if not terms and not rules and not not_rules and not labels and not not_labels:
         raise QueryError(f"the query {text!r} has no words to search for")
-    if not rules and not any(not t.exclude for t in terms):
+    if not rules and not labels and not any(not t.exclude for t in terms):
         raise QueryError("the query has only exclusions (-word): say what to find too, e.g. Пхеньян -футбол")
-    return Query(tuple(terms), tuple(rules), tuple(not_rules))
+    return Query(tuple(terms), tuple(rules), tuple(not_rules), tuple(labels), tuple(not_labels))
 
 
 def _phrase(term: Term) -> str:
@@ -247,7 +258,7 @@ def search(
 ) -> tuple[list[Found], bool]:
     """Items matching ``query`` (seen at or after ``since``), newest first: ``limit`` of them from
     ``offset``, and whether there are more."""
-    columns = "i.id, fd.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, fd.name, i.seen_at"
+    columns = "i.id, fd.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, fd.name, i.seen_at, fd.labels"
     where = ["i.seen_at >= ?"]
     params: list[Any] = [ts(since) if since else ""]
     rules = list(query.rules)
@@ -256,10 +267,13 @@ def search(
         source, order = "items_fts JOIN items i ON i.id = items_fts.rowid", "items_fts.rowid DESC"
         where.insert(0, "items_fts MATCH ?")
         params.insert(0, fts_expression(query))
-    else:  # only rule:NAME (and exclusions): the first rule's matches, newest first, drive the query
-        source, order = "matches m JOIN items i ON i.id = m.item_id", "m.created_at DESC, m.item_id DESC"
-        where.insert(0, "m.rule = ?")
-        params.insert(0, rules.pop(0))
+    else:  # only rule:NAME or label:NAME (and exclusions)
+        if rules:  # the first rule's matches, newest first, drive the query
+            source, order = "matches m JOIN items i ON i.id = m.item_id", "m.created_at DESC, m.item_id DESC"
+            where.insert(0, "m.rule = ?")
+            params.insert(0, rules.pop(0))
+        else:  # only labels: every item, newest first, of the labelled feeds
+            source, order = "items i", "i.id DESC"
         if query.exclude:
             where.append("i.id NOT IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             params.append(" OR ".join(f"({_phrase(t)})" for t in query.exclude))
@@ -269,6 +283,9 @@ def search(
     for rule in query.not_rules:
         where.append("NOT EXISTS (SELECT 1 FROM matches r WHERE r.item_id = i.id AND r.rule = ?)")
         params.append(rule)
+    for label, wanted in [*((x, True) for x in query.labels), *((x, False) for x in query.not_labels)]:
+        where.append(("" if wanted else "NOT ") + "EXISTS (SELECT 1 FROM json_each(fd.labels) l WHERE l.value = ?)")
+        params.append(label)
     rows = conn.execute(
         f"SELECT {columns} FROM {source} JOIN feeds fd ON fd.id = i.feed_id "
         f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -289,7 +306,7 @@ def search(
     for r in rows:
         seen = from_ts(r[9])
         assert seen is not None
-        item = Item(r[1], r[2], r[3], r[4], r[5], from_ts(r[6]), r[7], r[8])
+        item = Item(r[1], r[2], r[3], r[4], r[5], from_ts(r[6]), r[7], r[8], labels=tuple(json.loads(r[10] or "[]")))
         out.append(Found(r[0], item, seen, tuple(matches.get(r[0], ()))))
     return out, more
 

@@ -140,3 +140,15 @@ async def test_digest_now_with_trend_on_sends_the_chart_after_the_digest(emu: Bo
     assert digest.photo is None and "КНДР и Россия a" in digest.text
     assert chart.photo is not None and chart.text == "Matches per day, last 14 days"
     assert answer.photo is None and "Digest sent" in answer.text
+
+
+async def test_trend_marks_the_days_of_the_rules_spikes(emu: BotApiEmulator, bot: BotState) -> None:
+    from store.spikes import record_spike
+
+    seed(bot, 0, "a", MILITARY)
+    spiked = NOW - timedelta(days=3)
+    assert record_spike(bot.store, f"rule:{MILITARY}", spiked, spiked - timedelta(hours=6), 9, 1.0, "⚡", MILITARY)
+    (everything,) = await ask(emu, READER, READER, "/trend")
+    assert f"⚡ spikes: {spiked:%d %b}" in everything.text
+    (other,) = await ask(emu, READER, READER, f"/trend {KURSK}")
+    assert "spikes" not in other.text  # another rule's chart: not its spike

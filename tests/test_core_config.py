@@ -404,3 +404,33 @@ def test_storage_retention_forms(tmp_path: Path, value: str | None, days: float 
 def test_storage_retention_problems(tmp_path: Path, value: str, fragment: str) -> None:
     found = problems(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  retention: {value}\n"))
     assert any("storage.retention" in p and fragment in p for p in found), found
+
+
+def test_feed_labels_are_read_and_bad_ones_named(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "feeds:\n  - {url: 'https://tass.example/rss', labels: [state-media, wire]}\n"))
+    assert cfg.feeds[0].labels == ("state-media", "wire")
+    found = problems(write(tmp_path, "feeds:\n  - {url: 'https://a.example/rss', labels: [State Media, 3]}\n"))
+    assert any("feeds[0].labels[0]" in p and "lower-case" in p for p in found), found
+    assert any("feeds[0].labels[1]" in p for p in found), found
+    found = problems(write(tmp_path, "feeds:\n  - {url: 'https://a.example/rss', labels: {a: 1}}\n"))
+    assert any("feeds[0].labels" in p and "must be a list" in p for p in found), found
+
+
+def test_the_shipped_config_labels_state_media_wires_and_think_tanks() -> None:
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    labels = {f.name: f.labels for f in cfg.feeds}
+    assert "state-media" in labels["ТАСС"] and "state-media" in labels["РИА Новости"]
+    assert labels["Yonhap (North Korea)"] == ("wire",) and labels["38 North"] == ("think-tank",)
+
+
+def test_spikes_defaults_and_validation(tmp_path: Path) -> None:
+    d = load_config(write(tmp_path, "feeds: []\n")).spikes
+    assert (d.enabled, d.window, d.baseline_days, d.factor, d.min_items) == (True, 6 * 3600, 14, 3.0, 5)
+    cfg = load_config(
+        write(tmp_path, "spikes: {window: 3h, baseline: 7d, factor: 2.5, min_items: 8, enabled: false}\n")
+    )
+    s = cfg.spikes
+    assert (s.enabled, s.window, s.baseline_days, s.factor, s.min_items) == (False, 3 * 3600, 7, 2.5, 8)
+    found = problems(write(tmp_path, "spikes: {factor: 1, min_items: 0, baseline: 36h, window: 2d, windw: 6h}\n"))
+    for path in ("spikes.factor", "spikes.min_items", "spikes.baseline", "spikes.window", "spikes.windw"):
+        assert any(path in p for p in found), (path, found)

@@ -180,3 +180,19 @@ async def test_a_digest_time_on_a_dst_transition_day_fires_once(
     finally:
         store.close()
     assert sender.digests == [fires], name
+
+
+def test_a_digest_entry_names_its_sources_labels() -> None:
+    from dataclasses import replace
+
+    tass = entry("North Korea and Russia sign a treaty", "TASS", "military", 5)
+    tass = replace(tass, item=replace(tass.item, labels=("state-media",)))
+    (message,) = build_digest(
+        [tass, entry("North Korea and Russia sign a treaty on partnership", "Reuters", "military", 6)],
+        period_start=datetime(2026, 5, 1, tzinfo=UTC),
+        period_end=datetime(2026, 5, 2, tzinfo=UTC),
+        tz=MOSCOW,
+    )
+    text = strip_html(message)
+    assert "TASS · state media" in text
+    assert "Reuters ·" not in text

@@ -126,3 +126,11 @@ def test_alert_excerpt_quotes_the_summary_around_its_hits(
     assert shown in excerpt
     assert excerpt.startswith(starts_with)
     assert len(excerpt) <= 600
+
+
+def test_alert_source_line_shows_the_feeds_labels() -> None:
+    item = Item("https://tass.example/rss", "1", "КНДР и Россия", "", None, None, "ru", "ТАСС", labels=("state-media",))
+    match = Match("r", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"),))
+    assert strip_html(render_alert(item, [match])).splitlines()[1] == "ТАСС · state media"
+    plain = Item("https://x.example/rss", "1", "КНДР", "", None, None, "ru", "X")
+    assert strip_html(render_alert(plain, [match])).splitlines()[1] == "X"

@@ -277,3 +277,16 @@ async def test_send_photo_outcomes(
     assert [m.photo for m in sent] == ([data] if expected == "Sent" else [])
     if sent:
         assert sent[0].text == caption and sent[0].parse_mode == "HTML"
+
+
+def test_days_with_a_spike_are_shaded_and_marked() -> None:
+    fig = trend_figure({"r": daily(1, 2, 9, 1, 0, 0, 1)}, DAYS, "t", spikes=[DAYS[2]])
+    (ax,) = fig.axes
+    shaded = [p for p in ax.patches if p.get_gid() == "spike"]
+    assert len(shaded) == 1
+    x0, x1 = shaded[0].get_x(), shaded[0].get_x() + shaded[0].get_width()
+    assert (x0, x1) == (1.5, 2.5)  # day index 2
+    assert [t.get_text() for t in ax.texts] == ["spike"]
+    assert [line.get_label() for line in ax.get_lines()] == ["r"]  # the legend still lists the series only
+    plain = trend_figure({"r": daily(1, 2, 9, 1, 0, 0, 1)}, DAYS, "t")
+    assert not plain.axes[0].patches

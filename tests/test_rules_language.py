@@ -288,3 +288,49 @@ def test_a_deeply_nested_rule_file_is_a_problem_beside_the_others(tmp_path: Path
     problems = {(p.file, p.message) for p in exc.value.problems}
     assert (str(deep), "nested too deeply (limit 100 levels)") in problems
     assert any(file == str(bad) and "NOPE" in message for file, message in problems), "the other file is checked too"
+
+
+SOURCED = (
+    GROUPS
+    + """\
+rules:
+  - name: state_view
+    all: [DPRK]
+    source: {label: state-media}
+  - name: not_wires
+    all: [DPRK]
+    source: {not_label: [wire, telegram]}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ((), ["not_wires"]),  # no labels: not state media, and not a wire either
+        (("state-media",), ["state_view", "not_wires"]),
+        (("state-media", "wire"), ["state_view"]),
+        (("think-tank",), ["not_wires"]),
+    ],
+)
+def test_a_source_condition_requires_or_excludes_the_feeds_labels(labels: tuple[str, ...], expected: list[str]) -> None:
+    from core.models import Item
+
+    ruleset = parse_rule_text(SOURCED, "rules/x.yaml")
+    item = Item("https://tass.example/rss", "1", "КНДР и Россия", "", labels=labels)
+    assert [m.rule for m in ruleset.match(item)] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{lable: state-media}", "unknown key"),
+        ("{label: State Media}", "lower-case letters"),
+        ("{label: []}", "must be a label or a list of labels"),
+        ("state-media", "must be a mapping with 'label'"),
+    ],
+)
+def test_a_bad_source_condition_is_a_clear_problem(source: str, message: str) -> None:
+    text = GROUPS + f"rules:\n  - name: r\n    all: [DPRK]\n    source: {source}\n"
+    found = problems_of(text)
+    assert any(message in p.message and "source" in str(p) for p in found), [str(p) for p in found]

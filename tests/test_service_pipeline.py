@@ -304,3 +304,30 @@ async def test_parsing_and_matching_run_off_the_event_loop_with_the_cycles_rule_
     assert threads["match"] and loop_thread not in threads["match"], "matching ran on the event loop"
     assert first.matched_items == 1  # only the pair matched the first rules
     assert second.matched_items == 1, "the edited rule set did not reach the workers"
+
+
+async def test_a_rule_that_asks_for_state_media_matches_only_the_labelled_feeds_items(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    ruleset = parse_rule_text(
+        RULES + "  - name: state_view\n    all: [DPRK]\n    source: {label: state-media}\n", "t.yaml"
+    )
+    body = rss(("g1", "КНДР и Россия: новость", NOW - timedelta(minutes=5)))
+    httpserver.expect_request("/state").respond_with_data(body, content_type="application/rss+xml")
+    httpserver.expect_request("/other").respond_with_data(body, content_type="application/rss+xml")
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds(
+            [
+                FeedConfig(httpserver.url_for("/state"), "TASS", "ru", 600, labels=("state-media",)),
+                FeedConfig(httpserver.url_for("/other"), "Other", "ru", 600),
+            ],
+            NOW,
+        )
+        await cycle(store, ruleset, NOW, polling())
+        rules_by_feed = {
+            name: sorted(rule for (rule,) in store.conn.execute(
+                "SELECT m.rule FROM matches m JOIN items i ON i.id = m.item_id JOIN feeds f ON f.id = i.feed_id "
+                "WHERE f.name = ?", (name,)))
+            for name in ("TASS", "Other")
+        }  # fmt: skip
+    assert rules_by_feed == {"TASS": ["pair", "state_view"], "Other": ["pair"]}

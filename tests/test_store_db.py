@@ -349,14 +349,37 @@ def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_
 def test_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    for script in MIGRATIONS[:-1]:
+    before = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN kind" in script)
+    for script in MIGRATIONS[:before]:
         conn.executescript(script)
     conn.execute(
         "INSERT INTO feeds (url, name, interval, created_at) VALUES ('https://x.example/rss', 'x', 600, '2026-01-01')"
     )
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.commit()
     conn.close()
     with Store.open(path) as s:
         (feed,) = s.all_feeds()
-        assert (feed.kind, feed.spec, feed.state) == ("rss", "", "")
+        assert (feed.kind, feed.spec, feed.state, feed.labels) == ("rss", "", "", ())
+
+
+def test_feed_labels_follow_the_config_and_reach_queued_alerts(tmp_path: Path) -> None:
+    from core.config import FeedConfig
+    from core.models import Hit, Item, Match
+    from store import ProcessedItem
+
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    url = "https://tass.example/rss"
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.sync_feeds([FeedConfig(url, "TASS", "ru", 600, labels=("state-media",))], now)
+        feed = s.feed_by_url(url)
+        assert feed is not None and feed.labels == ("state-media",)
+        s.upsert_subscription(7, now)
+        item = Item(url, "1", "КНДР", "", None, now, "ru", "TASS")
+        match = Match("r", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"),))
+        s.commit_poll(feed.id, now, ok=True, etag=None, last_modified=None, error=None, next_poll_at=now,
+                      items=[ProcessedItem(item, (match,), True)])  # fmt: skip
+        (entry,) = s.pending_instant(now)
+        assert entry.item.labels == ("state-media",)
+        s.sync_feeds([FeedConfig(url, "TASS", "ru", 600, labels=("wire",))], now)  # a config edit
+        assert s.all_feeds()[0].labels == ("wire",)

@@ -153,9 +153,10 @@ def test_pruned_text_leaves_the_index_but_the_item_stays_seen(store: Store) -> N
 def test_the_migration_backfills_items_stored_before_it(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    for script in MIGRATIONS[:-1]:
+    before = next(i for i, script in enumerate(MIGRATIONS) if "items_fts" in script)  # the search migration
+    for script in MIGRATIONS[:before]:
         conn.executescript(script)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.execute("INSERT INTO feeds (url, name, interval, created_at) VALUES (?, 'News', 600, 'x')", (URL,))
     conn.execute(
         "INSERT INTO items (feed_id, uid, title, summary, seen_at) VALUES (1, 'x', 'Делегация в Пхеньяне', '', ?)",
@@ -207,3 +208,25 @@ def test_a_failing_normaliser_never_fails_the_commit_and_logs_once(
     add(store, item("a", "Пхеньян один"), item("b", "Пхеньян два"))
     assert titles(store, "пхеньян") == ["Пхеньян два", "Пхеньян один"], "indexed by plain tokens meanwhile"
     assert sum("search_keys_failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_label_filters_keep_or_drop_the_labelled_feeds_items(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "labels.sqlite3")
+    state = "https://state.example/rss"
+    s.sync_feeds(
+        [FeedConfig(URL, "News", None, 600), FeedConfig(state, "TASS", None, 600, labels=("state-media",))], NOW
+    )
+    for url, uid in ((URL, "a"), (state, "b")):
+        feed = s.feed_by_url(url)
+        assert feed is not None
+        it = Item(url, uid, f"КНДР {uid}", "", None, NOW, None, feed.name)
+        s.commit_poll(feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW,
+                      items=[ProcessedItem(it, (MATCH,), True)])  # fmt: skip
+    assert titles(s, "КНДР label:state-media") == ["КНДР b"]
+    assert titles(s, "КНДР -label:state-media") == ["КНДР a"]
+    assert titles(s, "label:state-media") == ["КНДР b"]
+    found, _ = search(s.conn, parse_query("label:state-media"))
+    assert found[0].item.labels == ("state-media",)
+    with pytest.raises(QueryError, match="label:State"):
+        parse_query("label:State")
+    s.close()
