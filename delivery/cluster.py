@@ -59,6 +59,10 @@ GROUP_OVERLAP = 0.5  # Jaccard overlap of the matched groups
 WINDOW = timedelta(hours=48)
 SAME_COSINE = 0.75  # same language, when the words differ (matched aliases take most of a short title)
 SAME_COSINE_WITH_FACT = 0.60
+# same language, when the matched aliases leave at most this many content words of a title and both titles
+# matched the very same groups: the title says nothing beyond the names, so the encoder (title + lead) decides
+SHORT_KEY_WORDS = 2
+SAME_COSINE_SHORT_KEY = 0.60
 CROSS_COSINE = 0.62  # across languages, alone
 CROSS_COSINE_WITH_FACT = 0.45  # across languages, with a shared name or figure
 BUCKET_CAP = 12
@@ -67,13 +71,15 @@ MAX_COMPARED = 32  # per entry, the closest of its candidates
 _WORD = re.compile(r"[^\W_]+")
 # a figure with an optional multiplier word: 5,000 · 5.5 · 5 тыс. · 5천 · 1.2 million
 _FIGURE = re.compile(
-    r"(\d{1,3}(?:[ \u00a0\u202f,.]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)\s*(тыс|млн|млрд|thousand|million|billion|k\b)?",
+    r"(\d{1,3}(?:[ \u00a0\u202f,.]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)\s*(тыс|млн|млрд|миллиард|миллион|thousand|million|billion|k\b)?",
     re.IGNORECASE,
 )
 _MULTIPLIER = {
     "тыс": 1e3,
     "млн": 1e6,
     "млрд": 1e9,
+    "миллион": 1e6,
+    "миллиард": 1e9,
     "thousand": 1e3,
     "million": 1e6,
     "billion": 1e9,
@@ -187,7 +193,9 @@ STOPWORDS = frozenset(_STOPWORDS.split(" "))
 def title_key(item: Item, spans: Sequence[tuple[int, int]] = ()) -> str:
     """The title's content words, stemmed; ``spans`` (the matched aliases) are left out, because every
     item in a digest mentions the DPRK and Russia and those words would make every pair look alike."""
-    words = [w for w in _WORD.findall(_cut(item.title, spans).lower().replace("ё", "е")) if w not in STOPWORDS]
+    text = _cut(item.title, spans).lower().replace("ё", "е")
+    # one-letter leftovers ("Russia's" → "s") are no words: as a key of its own, "s" was a subset of any title
+    words = [w for w in _WORD.findall(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     stemmer = _stemmer(item.lang or "")
     if stemmer is not None:
         words = stemmer.stemWords(words)
@@ -291,7 +299,12 @@ COMMON_NAMES = (
     "South Ukraine Ukrainian Kyiv Kursk Yonhap KCNA China Chinese Japan Japanese United States "
     "КНДР Северная Корея Корея Кореи Северной Южной Россия России Российская Москва Москве Кремль Пхеньян "
     "Путин Владимир Сеул Украина Киев Курск Курской Китай Япония Южная "
-    "북한 러시아 북러 조선 평양 모스크바 김정은 푸틴 한국 서울 우크라이나 키이우 쿠르스크 조선중앙통신 중국 일본 미국"
+    "북한 러시아 북러 조선 평양 모스크바 김정은 푸틴 한국 서울 우크라이나 키이우 쿠르스크 조선중앙통신 중국 일본 미국 "
+    # titles and institutions are capitalised but name nobody: "Security Council" and "Министр" are in
+    # reports of every visit, and as shared "names" they tied a delegation to the next day's other one
+    "Minister Ministry Foreign Deputy Secretary Security Council National Intelligence Service Defence "
+    "Defense State Senior Official Officials Agency Министр Министерство Секретарь Совет Совбез "
+    "Национальная Служба Разведка Государственная Заместитель"
 )
 
 
@@ -331,11 +344,21 @@ def _word_name(word: str) -> str | None:
         return None
     lower = word.lower()
     if unicodedata.name(first, "").startswith("CYRILLIC"):  # Горемыкиным → горемыкин → goremykin
-        stemmer = _stemmer("ru")
-        lower = stemmer.stemWord(lower) if stemmer else lower
-        lower = "".join(_CYRILLIC.get(ch, ch) for ch in lower)
+        lower = "".join(_CYRILLIC.get(ch, ch) for ch in _surname_base(lower))
     skeleton = _skeleton_latin(lower)
     return skeleton if len(skeleton) >= 4 else None
+
+
+_SURNAME_ENDINGS = ("ыми", "ими", "ому", "его", "ого", "ым", "им", "ом", "ем", "ой", "ою", "ых", "а", "у", "е", "ы")
+
+
+def _surname_base(word: str) -> str:
+    """A Russian name without its case ending: Лавровым, Лаврова, Лавров → лавров; Горемыкиным → горемыкин.
+    (The Snowball stemmer cut Лавров to лавр, so the nominative and the other cases of one name differed.)"""
+    for ending in _SURNAME_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +426,8 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
             return ratio / 100
         if cos is not None and (cos >= SAME_COSINE or (shared and cos >= SAME_COSINE_WITH_FACT)):
             return cos
+        if cos is not None and cos >= SAME_COSINE_SHORT_KEY and _names_only(a, b):
+            return cos  # "Russian lawmakers ratify treaty with North Korea" / "State Duma approves pact with Pyongyang"
         return 0.0
     shared = shared or bool(a.hangul & b.facts or b.hangul & a.facts)  # 고레미킨 = Goremykin
     if cos is None:
@@ -410,6 +435,12 @@ def score(a: Features, b: Features, cosine: float | None = None) -> float:
     if cos >= CROSS_COSINE or (shared and cos >= CROSS_COSINE_WITH_FACT):
         return cos
     return 0.0
+
+
+def _names_only(a: Features, b: Features) -> bool:
+    """Both titles matched the very same groups and one of them has almost nothing left once the matched
+    aliases are cut: the words cannot tell, and the shared groups are all the title says."""
+    return a.groups == b.groups and min(len(a.words), len(b.words)) <= SHORT_KEY_WORDS
 
 
 def _content_words(key: str) -> set[str]:

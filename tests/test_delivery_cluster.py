@@ -6,6 +6,7 @@ import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from core.models import Hit, Item, Match
 from delivery.cluster import Entry, cluster, features, figures, name_keys, same_story
 from delivery.encoder import shared_encoder, story_text
-from rules import load_rules
+from rules import RuleSet, load_rules
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 DR = ("DPRK", "RUSSIA")
@@ -131,23 +132,41 @@ def test_title_key_does_not_depend_on_how_many_rules_matched_the_same_span() -> 
     assert same_story(many, other)
 
 
-# -- the labelled cluster set (tests/data/clusters.jsonl), with the real rules and the real encoder --------
+# -- the labelled cluster sets, with the real rules and the real encoder ------------------------------------
+# clusters.jsonl is the development set (the thresholds were tuned on it); clusters_heldout.jsonl was written
+# afterwards, scored on the code as it was, and never used to tune anything: its figures are the honest ones.
 
-CLUSTER_SET = Path(__file__).parent / "data" / "clusters.jsonl"
+DATA = Path(__file__).parent / "data"
 # same topic, different event: never one story
-HARD_NEGATIVES = [
-    ("builders5000", "sappers6000"),
-    ("launch_a", "launch_b"),
-    ("goremykin", "belousov"),
-    ("shells", "shells_missiles"),
-]
-MIN_SAME_PRECISION, MIN_SAME_RECALL = 0.9, 0.75  # measured 1.00 / 0.79: recall short of the 0.9 asked
-MIN_CROSS_PRECISION, MIN_CROSS_RECALL = 0.9, 0.7
+HARD_NEGATIVES = {
+    "clusters.jsonl": [
+        ("builders5000", "sappers6000"),
+        ("launch_a", "launch_b"),
+        ("goremykin", "belousov"),
+        ("shells", "shells_missiles"),
+    ],
+    "clusters_heldout.jsonl": [
+        ("lavrov_pyongyang", "trutnev_pyongyang"),  # a second delegation the next day
+        ("shells_3m", "shells_hur_4m"),  # the same day, another agency's figure
+        ("satellite_russia", "srbm_east_sea"),  # a DPRK-only launch the same day
+        ("kursk_losses", "troops_more_3000"),
+        ("duma_ratifies", "putin_signs"),
+        ("shoigu_kim", "deminers_kursk"),  # the same day, Shoigu named in both
+        ("lavrov_pyongyang", "choe_moscow"),
+    ],
+}
+# (same P, same R, cross P, cross R): the targets on the dev set; a softer bar on the held-out set
+BARS = {
+    "clusters.jsonl": (0.95, 0.9, 0.95, 0.7),
+    "clusters_heldout.jsonl": (0.95, 0.8, 0.95, 0.6),
+}
 
 
-def test_cluster_set_pairwise_precision_and_recall(figure: Callable[[str], None]) -> None:
-    rows = [json.loads(line) for line in CLUSTER_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
-    ruleset = load_rules([Path(__file__).parents[1] / "rules" / "dprk_russia.yaml"])
+def pairwise(name: str) -> tuple[dict[str, tuple[float, float, int, int, int]], list[tuple[str, str]], int, int]:
+    """Cluster a labelled set as the bot would (real rules, real encoder; only matched items) and count
+    pairs: per kind (same/cross language) precision, recall, tp, fp, fn; the wrongly merged story pairs."""
+    rows = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    ruleset = _ruleset()
     items = [
         Item(
             f"https://{r['source']}/rss",
@@ -176,20 +195,31 @@ def test_cluster_set_pairwise_precision_and_recall(figure: Callable[[str], None]
         counts[kind][0 if truth and said else 1 if said else 2] += truth or said
         if said and not truth:
             merged_negatives.append((story_of[id(a)], story_of[id(b)]))
-    result = {}
-    for kind, (tp, fp, fn) in counts.items():
-        precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-        result[kind] = (precision, recall)
+    result = {
+        kind: (tp / max(tp + fp, 1), tp / max(tp + fn, 1), tp, fp, fn) for kind, (tp, fp, fn) in counts.items()
+    }
+    return result, merged_negatives, len(matched), len(rows)
+
+
+@cache
+def _ruleset() -> RuleSet:
+    return load_rules([Path(__file__).parents[1] / "rules" / "dprk_russia.yaml"])
+
+
+@pytest.mark.parametrize("name", list(BARS))
+def test_cluster_set_pairwise_precision_and_recall(name: str, figure: Callable[[str], None]) -> None:
+    result, merged_negatives, matched, total = pairwise(name)
+    for kind, (precision, recall, tp, fp, fn) in result.items():
         figure(
-            f"stories {kind}-language pairs: precision {precision:.2f} recall {recall:.2f} (tp {tp} fp {fp} fn {fn})"
+            f"stories {name} {kind}-language pairs: precision {precision:.2f} recall {recall:.2f} "
+            f"(tp {tp} fp {fp} fn {fn})"
         )
-    figure(
-        f"stories cluster set: {len(matched)} of {len(rows)} items matched a rule, "
-        f"{len(set(story_of.values()))} stories"
-    )
-    assert not [p for p in merged_negatives if p in HARD_NEGATIVES or p[::-1] in HARD_NEGATIVES]
-    assert result["same"][0] >= MIN_SAME_PRECISION and result["same"][1] >= MIN_SAME_RECALL, result
-    assert result["cross"][0] >= MIN_CROSS_PRECISION and result["cross"][1] >= MIN_CROSS_RECALL, result
+    figure(f"stories {name}: {matched} of {total} items matched a rule")
+    hard = HARD_NEGATIVES[name]
+    assert not [p for p in merged_negatives if p in hard or p[::-1] in hard], merged_negatives
+    same_p, same_r, cross_p, cross_r = BARS[name]
+    assert result["same"][0] >= same_p and result["same"][1] >= same_r, result
+    assert result["cross"][0] >= cross_p and result["cross"][1] >= cross_r, result
 
 
 def test_two_launches_a_week_apart_are_two_stories_even_word_for_word() -> None:
