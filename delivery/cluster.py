@@ -71,7 +71,8 @@ MAX_COMPARED = 32  # per entry, the closest of its candidates
 _WORD = re.compile(r"[^\W_]+")
 # a figure with an optional multiplier word: 5,000 · 5.5 · 5 тыс. · 5천 · 1.2 million
 _FIGURE = re.compile(
-    r"(\d{1,3}(?:[ \u00a0\u202f,.]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)\s*(тыс|млн|млрд|миллиард|миллион|thousand|million|billion|k\b)?",
+    r"(\d{1,3}(?:[ \u00a0\u202f,.]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)\s*"
+    r"(тыс|млн|млрд|миллиард|миллион|thousand|million|billion|k\b)?",
     re.IGNORECASE,
 )
 _MULTIPLIER = {
@@ -317,21 +318,37 @@ def name_keys(text: str) -> frozenset[str]:
 
 @cache
 def _common_names() -> frozenset[str]:
-    return _names(COMMON_NAMES)
+    return _names(COMMON_NAMES, 2)  # short skeletons too: matched aliases may be short (Russia → RS)
 
 
-def _names(text: str) -> frozenset[str]:
+def _names(text: str, shortest: int = 4) -> frozenset[str]:
     out = {"A" + acronym.replace("-", "") for acronym in _ACRONYM.findall(text)}
     for word in _WORD.findall(text):
-        name = _word_name(word)
+        name = _word_name(word, shortest)
         if name:
             out.add(name)
     return frozenset(out)
 
 
+def _alias_names(texts: Iterable[str]) -> frozenset[str]:
+    """Names the rules matched in a title, short ones too: a matched alias is known to be a name, so a
+    two-consonant skeleton is enough (Shoigu, Шойгу, 쇼이구 → SK: too short to trust in free text, where
+    "Seoul" or "Kim" would pass). The text around them is cut from the title key, so without this two
+    "Shoigu visits North Korea" reports had nothing left in common (issue 11)."""
+    out = set()
+    for text in texts:
+        words = _WORD.findall(text)
+        if len(words) == 1:
+            name = _word_name(words[0], 2)
+            if name:
+                out.add(name)
+    return frozenset(out) - _common_names()
+
+
 @lru_cache(maxsize=1 << 16)
-def _word_name(word: str) -> str | None:
-    """The skeleton of one word if it may be a name (cached: the same words recur in every digest)."""
+def _word_name(word: str, shortest: int = 4) -> str | None:
+    """The skeleton of one word if it may be a name, at least ``shortest`` consonant classes (cached: the
+    same words recur in every digest)."""
     first = word[0]
     if "\uac00" <= first <= "\ud7a3":
         for particle in _KO_PARTICLES:
@@ -339,14 +356,14 @@ def _word_name(word: str) -> str | None:
                 word = word[: -len(particle)]
                 break
         skeleton = _skeleton_hangul(word) if len(word) >= 3 else ""
-        return "~" + skeleton if len(skeleton) >= 4 else None  # marked: Korean has no capitals
+        return "~" + skeleton if len(skeleton) >= shortest else None  # marked: Korean has no capitals
     if not (first.isupper() and len(word) >= 5 and not word.isupper()):
         return None
     lower = word.lower()
     if unicodedata.name(first, "").startswith("CYRILLIC"):  # Горемыкиным → горемыкин → goremykin
         lower = "".join(_CYRILLIC.get(ch, ch) for ch in _surname_base(lower))
     skeleton = _skeleton_latin(lower)
-    return skeleton if len(skeleton) >= 4 else None
+    return skeleton if len(skeleton) >= shortest else None
 
 
 _SURNAME_ENDINGS = ("ыми", "ими", "ому", "его", "ого", "ым", "им", "ом", "ем", "ой", "ою", "ых", "а", "у", "е", "ы")
@@ -381,7 +398,7 @@ def features(entry: Entry) -> Features:
     item = entry.item
     hits = [h for m in entry.matches for h in m.hits]
     spans = [(h.start, h.end) for h in hits if h.field == "title"]
-    title_names = name_keys(item.title)
+    title_names = name_keys(item.title) | _alias_names(h.text for h in hits if h.field == "title")
     names = title_names | name_keys(item.summary)
     title_figures = figures(item.title)
     facts = title_figures | figures(item.summary) | {n for n in names if not n.startswith("~")}
