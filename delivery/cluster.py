@@ -22,7 +22,6 @@ Every decision is a pure function of two items' :class:`Features`:
   merges at cosine ≥ ``CROSS_COSINE``, or at ≥ ``CROSS_COSINE_WITH_FACT`` when the two also share a
   distinctive name or figure. Names are compared by a consonant skeleton, so Goremykin, Горемыкин and
   고레미킨 are one name (KRMKN). Without vectors (no encoder installed) only a shared fact merges.
-
 - **Names in titles** also veto (Goremykin / Belousov). A matched alias in a title is known to be a name, so
   a short one counts (Shoigu → SK, too short to trust in free text); roles and institutions (Minister,
   Security Council, Министр) are not names; Russian surnames lose only their case ending (Лавров = Лавровым).
