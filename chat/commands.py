@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from core.config import MODES, Config, parse_clock, valid_timezone
 from core.durations import format_duration, parse_duration
-from core.i18n import t
+from core.i18n import LANGUAGES, current, t, using
 from delivery.render import escape
 from rules import RuleSet
 from store import Store
@@ -317,3 +317,20 @@ def status(store: Store, now: datetime, quiet: Mapping[str, str] | None = None) 
         last = f"{s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else "never"
         lines.append(f"  • {escape(s.chat_id)}: {s.mode}, last digest {last}" + (" (paused)" if s.paused else ""))
     return "\n".join(lines)
+
+
+def set_language(store: Store, chat: str, args: Sequence[str], now: datetime) -> str:
+    """``/language [en|ru]``: without an argument, the chat's language; with one, it is stored for the chat
+    (replies, alerts and digests there speak it from now on), and the answer is already in it."""
+    known = "|".join(LANGUAGES)
+    if len(args) > 1:
+        raise CommandError("language", t("language.args"))
+    if not args:
+        lang = store.chat_language(chat) or current()
+        return t("language.current", lang, name=t("language.name", lang), known=known)
+    lang = args[0].lower()
+    if lang not in LANGUAGES:
+        raise CommandError("language", t("language.unknown", value=repr(args[0]), known=", ".join(LANGUAGES)))
+    store.set_chat_language(chat, lang, now)
+    with using(lang):
+        return t("language.done", name=t("language.name"))

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
+from core.i18n import LANGUAGES
 from core.identity import feed_key, param_problem
 from core.models import Item, SourceKind
 from core.selectors import selector_problem
@@ -208,6 +209,11 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InterfaceConfig:
+    language: str = "en"  # groups and channels (and private chats whose user gives no language_code)
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionConfig:
     chat: int | str  # numeric chat id or "@channelusername"
     mode: SubscriptionMode = "both"
@@ -258,6 +264,7 @@ class Config:
     full_text: FullTextConfig = field(default_factory=FullTextConfig)
     # storage.retention: how long items' text is kept (and searchable); None = forever. Ids are kept always.
     retention_days: float | None = DEFAULT_RETENTION_DAYS
+    interface: InterfaceConfig = field(default_factory=InterfaceConfig)
 
 
 class _Reader:
@@ -539,6 +546,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "logging",
             "delivery",
             "full_text",
+            "interface",
         },
     )
 
@@ -811,6 +819,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
 
     full_text_config = _full_text(r, top)
 
+    im = r.mapping(top.get("interface"), ("interface",), {"language"})
+    language = r.get(im, "language", ("interface",), str, "en")
+    if language not in LANGUAGES:
+        r.fail(("interface", "language"), f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        language = "en"
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -828,6 +842,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         delivery=delivery,
         full_text=full_text_config,
         retention_days=retention,
+        interface=InterfaceConfig(language=language),
     )
 
 

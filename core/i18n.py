@@ -134,3 +134,13 @@ def problems(catalogues: Mapping[str, Mapping[str, Entry]]) -> list[str]:
                 if got - want - {"n"} or (want - {"n"}) - got:
                     found.append(f"{lang}: {key} has placeholders {sorted(got)}, {DEFAULT} has {sorted(want)}")
     return found
+
+
+def chat_language(stored: str | None, chat_type: str | None, language_code: str | None, default: str) -> str:
+    """A chat's interface language: the one chosen with /language; else, in a private chat, the user's
+    Telegram language (ru* → ru, else en); else (groups, channels, no language_code) ``default``."""
+    if stored in CATALOGUES:
+        return str(stored)
+    if chat_type == "private":
+        return language_for(language_code) or default
+    return default

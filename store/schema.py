@@ -218,4 +218,13 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO items_fts (rowid, keys)
         SELECT id, search_keys(title, summary) FROM items WHERE title != '' OR summary != '';
 """,
+    # (interface language): a chat's language chosen with /language (core/i18n.py); kept apart from
+    # subscriptions, since a chat may choose its language before (or without) subscribing
+    """
+    CREATE TABLE chat_settings (
+        chat_id TEXT PRIMARY KEY,
+        language TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
