@@ -624,6 +624,7 @@ async def digest_now(update: Update, context: Context, state: BotState, target: 
             report,
             rule_titles=state.rule_titles(),
             votes=feedback.signer(state.store),
+            language=state.config.interface.language,
         )
     if report.digests:
         return i18n.t("digest_now.sent", chat=escape(target), n=report.sent)
