@@ -404,3 +404,13 @@ def test_storage_retention_forms(tmp_path: Path, value: str | None, days: float 
 def test_storage_retention_problems(tmp_path: Path, value: str, fragment: str) -> None:
     found = problems(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  retention: {value}\n"))
     assert any("storage.retention" in p and fragment in p for p in found), found
+
+
+def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "feeds: []\n")).interface.language == "en"
+    assert load_config(write(tmp_path, "feeds: []\ninterface: {language: ru}\n")).interface.language == "ru"
+    assert any(
+        "interface.language" in p and "en, ru" in p and "'de'" in p
+        for p in problems(write(tmp_path, "feeds: []\ninterface: {language: de}\n"))
+    )
+    assert any("interface" in p for p in problems(write(tmp_path, "feeds: []\ninterface: {lang: ru}\n")))
