@@ -129,6 +129,17 @@ async def within_limits(message: Message, state: BotState, user: int, *, cost: f
     return verdict == "ok"
 
 
+def reply_language(state: BotState, chat: Chat | None, user: User | None) -> str:
+    """The language of the answers to this update (core.i18n.chat_language); a store that cannot say
+    (locked, disk error) is no reason not to answer: then the default."""
+    try:
+        stored = state.store.chat_language(chat.id) if chat is not None else None
+    except (StoreError, sqlite3.Error):
+        stored = None
+    code = user.language_code if user is not None else None
+    return i18n.chat_language(stored, chat.type if chat else None, code, state.config.interface.language)
+
+
 ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
 
 
@@ -145,12 +156,7 @@ def command(
             if message is None or chat is None:
                 return
             state = state_of(context.application)
-            try:
-                stored = state.store.chat_language(chat.id)
-            except (StoreError, sqlite3.Error):  # the store is down: the reply still goes out, in the default
-                stored = None
-            code = user.language_code if user else None
-            with i18n.using(i18n.chat_language(stored, chat.type, code, state.config.interface.language)):
+            with i18n.using(reply_language(state, chat, user)):
                 await run(update, context, state, message, chat, user)
 
         async def run(
@@ -702,13 +708,14 @@ async def on_vote_button(update: Update, context: Context) -> None:
         return
     state = state_of(context.application)
     chat = update.effective_chat
-    try:
-        answer = feedback.cast_vote(
-            state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
-        )
-    except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
-        log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
-        answer = "⚠️ The vote could not be recorded now; please press again later."
+    with i18n.using(reply_language(state, chat, query.from_user)):
+        try:
+            answer = feedback.cast_vote(
+                state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
+            )
+        except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
+            log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
+            answer = i18n.t("vote.failed")
     await query.answer(answer)
 
 
@@ -733,18 +740,19 @@ async def on_search_button(update: Update, context: Context) -> None:
     if query is None or not query.data or chat is None:
         return
     state = state_of(context.application)
-    if not archive.may_search(state.store, state.config.admins, query.from_user.id, str(chat.id)):
-        await query.answer("⛔ Search is for the bot's admins and for subscribed chats.")
-        return
-    try:
-        html, keyboard = archive.page_from_button(state.store, query.data, state.clock())
-    except archive.SearchError as exc:
-        await query.answer(str(exc))
-        return
-    except Exception:  # a store error: the user is told, the log gets the traceback
-        log.exception("search_page_failed chat=%s", chat.id)
-        await query.answer("⚠️ The search failed; please try again later.")
-        return
+    with i18n.using(reply_language(state, chat, query.from_user)):
+        if not archive.may_search(state.store, state.config.admins, query.from_user.id, str(chat.id)):
+            await query.answer(i18n.t("search.refused_button"))
+            return
+        try:
+            html, keyboard = archive.page_from_button(state.store, query.data, state.clock())
+        except archive.SearchError as exc:
+            await query.answer(str(exc))
+            return
+        except Exception:  # a store error: the user is told, the log gets the traceback
+            log.exception("search_page_failed chat=%s", chat.id)
+            await query.answer(i18n.t("search.failed"))
+            return
     await query.edit_message_text(html, reply_markup=inline_markup(keyboard))
     await query.answer()
 
