@@ -239,33 +239,34 @@ def trend(store: Store, ruleset: RuleSet, args: Sequence[str], now: datetime, tz
     from delivery.trend import day_window, period_title, totals_text  # matplotlib loads only when used
 
     if len(args) > 2:
-        raise CommandError("trend", "Give at most a rule name and a number of days.")
+        raise CommandError("trend", t("trend.args"))
     numbers = [a for a in args if a.isdigit()]
     words = [a for a in args if not a.isdigit()]
     if len(numbers) > 1 or len(words) > 1:
-        raise CommandError("trend", "Give at most a rule name and a number of days.")
+        raise CommandError("trend", t("trend.args"))
     n_days = int(numbers[0]) if numbers else TREND_DAYS
     if not 1 <= n_days <= TREND_MAX_DAYS:
-        raise CommandError("trend", f"Days must be from 1 to {TREND_MAX_DAYS}.")
+        raise CommandError("trend", t("trend.days", max=TREND_MAX_DAYS))
     what = words[0] if words else None
     if what is not None and what != ENTITIES and ruleset.rule(what) is None:
         known = ", ".join(r.name for r in ruleset.rules)
-        raise CommandError("trend", f"Unknown rule {what!r}. Rules: {known}; or 'entities'.")
+        raise CommandError("trend", t("trend.unknown_rule", rule=repr(what), known=known))
     since, days = day_window(now, tz, n_days)
     if what == ENTITIES:
         groups = [name for name, group in ruleset.groups.items() if group.kind == "entity"]
         series = store.daily_match_counts(since, now, tz, "entity", groups)
-        subject = "Items per entity"
+        subject = t("trend.per_entity")
     else:
         rules = [what] if what else [r.name for r in ruleset.rules]
         series = store.daily_match_counts(since, now, tz, "rule", rules)
-        subject = f"Matches of {what}" if what else "Matches per rule"
+        subject = t("trend.of_rule", rule=what) if what else t("trend.per_rule")
     period = period_title(days)
     caption = (
-        f"📈 <b>{escape(subject)}</b> per day, last {n_days} days ({escape(tz.key)})\n"
-        f"{escape(totals_text(series, days))}"
+        t("trend.caption", subject=escape(subject), n=n_days, zone=escape(tz.key))
+        + "\n"
+        + escape(totals_text(series, days))
     )
-    return TrendRequest(series, days, f"{subject} per day, {period} ({tz.key})", caption)
+    return TrendRequest(series, days, t("trend.title", subject=subject, period=period, zone=tz.key), caption)
 
 
 def test_text(ruleset: RuleSet, text: str) -> str:
