@@ -286,6 +286,7 @@ async def say_as(emu: BotApiEmulator, chat: Any, user: int, text: str, language_
 
 
 async def test_a_russian_user_gets_the_whole_interface_in_russian(emu: BotApiEmulator, bot: BotState) -> None:
+    from chat import feedback
     from core.config import FeedConfig
     from core.models import Hit, Item, Match
     from delivery.outbox import deliver_instant
@@ -310,10 +311,14 @@ async def test_a_russian_user_gets_the_whole_interface_in_russian(emu: BotApiEmu
         items=[ProcessedItem(item, matches, True)],
     )  # fmt: skip
     assert bot.sender is not None
-    await deliver_instant(bot.store, bot.sender, bot.clock)
-    alert = emu.sent(RU_USER)[-1].text
-    assert "North Korea sends troops to Russia" in alert, "the feed's own text is not translated"
-    assert "релевантность 0.91" in alert and "также: dprk_in_kursk" in alert
+    await deliver_instant(bot.store, bot.sender, bot.clock, votes=feedback.signer(bot.store))
+    alert = emu.sent(RU_USER)[-1]
+    assert "North Korea sends troops to Russia" in alert.text, "the feed's own text is not translated"
+    assert "релевантность 0.91" in alert.text and "также: dprk_in_kursk" in alert.text
+    up = alert.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    answer = await asyncio.to_thread(emu.wait_answer, emu.user_clicks(RU_USER, RU_USER, alert.message_id, up), 10)
+    assert answer is not None and answer["text"] == "👍 записано"
+    assert "Качество за последние 30 дней" in await say_as(emu, RU_USER, RU_USER, "/quality", "ru")
     before = len(emu.sent(RU_USER))
     emu.user_sends(RU_USER, RU_USER, "/digest_now", language_code="ru")
     digest, reply = (await asyncio.to_thread(emu.wait_for, RU_USER, before + 2, 10))[-2:]
