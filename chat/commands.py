@@ -292,31 +292,28 @@ def status(store: Store, now: datetime, quiet: Mapping[str, str] | None = None) 
     feeds = [f for f in store.all_feeds(enabled_only=True) if f.url not in retired_urls]
     failing = [f for f in feeds if f.failures]
     silent = [f for f in feeds if f.url in quiet and not f.failures]
-    retired = f", {len(retired_urls)} retired" if retired_urls else ""
-    hushed = f", {len(silent)} quiet" if silent else ""
+    retired = t("status.retired", n=len(retired_urls)) if retired_urls else ""
+    hushed = t("status.quiet", n=len(silent)) if silent else ""
     ok = len(feeds) - len(failing) - len(silent)
-    lines = [f"<b>Feeds</b>: {ok} OK, {len(failing)} failing{hushed}{retired}"]
+    lines = [t("status.feeds", ok=ok, failing=len(failing), quiet=hushed, retired=retired)]
     for f in failing[:20]:
-        nxt = f" — next try {f.next_poll_at:%H:%M} UTC" if f.next_poll_at else ""
+        nxt = t("status.next_try", at=f"{f.next_poll_at:%H:%M}") if f.next_poll_at else ""
         lines.append(f"  ⚠️ {escape(f.name)}: {escape(f.last_error or '?')} (×{f.failures}){nxt}")
     for f in silent[:20]:
         lines.append(f"  🔇 {escape(f.name)}: {escape(quiet[f.url])}")
     for f in store.retired_feeds()[:20]:
-        lines.append(
-            f"  ⛔ {escape(f.name)}: retired, no longer polled ({escape(f.last_error or 'HTTP 410 Gone')}); "
-            f"/feed_add {escape(f.url)} polls it again"
-        )
+        gone = escape(f.last_error or "HTTP 410 Gone")
+        lines.append(t("status.retired_feed", name=escape(f.name), error=gone, url=escape(f.url)))
     sizes = store.queue_sizes()
     pending = {kind: n for (kind, state), n in sizes.items() if state == "pending"}
-    lines.append(
-        f"<b>Queue</b>: {pending.get('instant', 0)} instant, {pending.get('digest', 0)} digest pending; "
-        f"{sum(n for (_, state), n in sizes.items() if state == 'dropped')} dropped"
-    )
+    dropped = sum(n for (_, state), n in sizes.items() if state == "dropped")
+    lines.append(t("status.queue", instant=pending.get("instant", 0), digest=pending.get("digest", 0), dropped=dropped))
     subs = store.subscriptions()
-    lines.append(f"<b>Subscriptions</b>: {len(subs)}")
+    lines.append(t("status.subscriptions", n=len(subs)))
     for s in subs[:30]:
-        last = f"{s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else "never"
-        lines.append(f"  • {escape(s.chat_id)}: {s.mode}, last digest {last}" + (" (paused)" if s.paused else ""))
+        last = f"{s.last_digest_at:%Y-%m-%d %H:%M} UTC" if s.last_digest_at else t("status.never")
+        paused = t("status.paused") if s.paused else ""
+        lines.append(t("status.subscription", chat=escape(s.chat_id), mode=s.mode, last=last, paused=paused))
     return "\n".join(lines)
 
 
