@@ -446,7 +446,7 @@ async def send_digest(
         return
     if isinstance(outcome, Sent):
         if defaults.trend and ids:
-            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
+            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None, lang)
     elif not isinstance(outcome, Unknown):
         await _handle_failure(  # a Retry marks the rest with its time, which deliver_digests waits for
             store, sub.chat_id, outcome, rest if isinstance(outcome, Failed | Retry) else [], now(), report, notify
@@ -454,11 +454,16 @@ async def send_digest(
 
 
 TREND_DAYS = 14
-TREND_CAPTION = "Matches per day, last 14 days"
+TREND_CAPTION = i18n.t("trend.digest_caption", i18n.DEFAULT, n=TREND_DAYS)  # English; a chat gets its own
 
 
 async def send_trend(
-    store: Store, sender: MessageSender, plan: DigestPlan, now: datetime, rule_names: Sequence[str] | None
+    store: Store,
+    sender: MessageSender,
+    plan: DigestPlan,
+    now: datetime,
+    rule_names: Sequence[str] | None,
+    lang: str = i18n.DEFAULT,
 ) -> bool:
     """After a digest: its chart of matches per day for the rules the subscription follows. The digest is
     already complete, so a failure here is logged and never raised, retried or repeated."""
@@ -468,9 +473,12 @@ async def send_trend(
     try:
         since, days = day_window(now, plan.tz, TREND_DAYS)
         series = store.daily_match_counts(since, now, plan.tz, "rule", list(sub.rules) or rule_names)
-        title = f"Matches per day, {period_title(days)} ({plan.tz.key})"
+        subject = i18n.t("trend.per_rule", lang)
+        title = i18n.t("trend.title", lang, subject=subject, period=period_title(days), zone=plan.tz.key)
         png = await asyncio.to_thread(render_trend, series, days, title)
-        outcome = await sender.send_photo(telegram_chat_id(sub.chat_id), png, TREND_CAPTION)
+        outcome = await sender.send_photo(
+            telegram_chat_id(sub.chat_id), png, i18n.t("trend.digest_caption", lang, n=TREND_DAYS)
+        )
     except Exception as exc:  # a chart must never break digests
         log.error("digest_trend_failed chat=%s error=%r", sub.chat_id, exc, exc_info=exc)
         return False
