@@ -216,9 +216,11 @@ async def subscribe(update: Update, context: Context, state: BotState, target: s
     answer = commands.subscribe(
         state.store, state.rules, target, args, state.clock(), chat_title=title, chat_type=type_
     )
-    if type_ == "private" and state.store.chat_language(target) is None:
-        # alerts and digests have no user to ask: a private chat keeps the language its user's app speaks
-        state.store.set_chat_language(target, i18n.current(), state.clock())
+    try:  # alerts and digests have no user to ask: a private chat keeps the language its user's app speaks
+        if type_ == "private" and state.store.chat_language(target) is None:
+            state.store.set_chat_language(target, i18n.current(), state.clock())
+    except (StoreError, sqlite3.Error) as exc:  # the subscription is stored; its alerts speak the default
+        log.warning("chat_language_not_stored chat=%s error=%r", target, exc)
     return answer
 
 

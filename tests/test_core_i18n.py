@@ -87,3 +87,25 @@ def test_a_malformed_catalogue_file_is_an_error_naming_file_and_key(tmp_path: Pa
     path.write_text("ok: fine\nbad: [1, 2]\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"xx\.yaml: bad"):
         i18n.load_catalogue(path)
+
+
+def test_every_key_the_code_asks_for_is_in_the_catalogue() -> None:
+    """A key typed wrong in the code would only fail when that reply is sent: every literal "prefix.name"
+    with a catalogue prefix, in every module that speaks through the catalogue, must be a key."""
+    import re
+
+    from chat.commands import USAGES
+
+    repo = Path(__file__).resolve().parents[1]
+    prefixes = {key.split(".")[0] for key in i18n.CATALOGUES["en"]}
+    asked = set()
+    for path in [*repo.glob("chat/*.py"), *repo.glob("delivery/*.py"), *repo.glob("service/*.py")]:
+        source = path.read_text(encoding="utf-8")
+        if "i18n" not in source:
+            continue
+        for key in re.findall(r"""["']([a-z_]+\.[a-z_]+)["']""", source):
+            if key.split(".")[0] in prefixes:
+                asked.add(key)
+    asked |= {f"cmd.{name}" for name, _ in USAGES}
+    assert len(asked) > 100
+    assert sorted(asked - i18n.CATALOGUES["en"].keys()) == []
