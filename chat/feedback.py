@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.i18n import t
 from core.models import Item, Match
 from delivery.render import escape
 from rules import RuleSet
@@ -83,17 +84,16 @@ def cast_vote(store: Store, data: str, user_id: int, chat_id: str, now: datetime
     """Record the vote a button's callback data carries; the short answer to show the user."""
     parsed = verify(store.secret(SECRET_KEY), data)
     if parsed is None:
-        return "⚠️ This button is not valid here; nothing was recorded."
+        return t("vote.invalid")
     item_id, label = parsed
     found = store.item_with_matches(item_id)
     if found is None:
-        return "⌛ This item is too old to vote on; nothing was recorded."
+        return t("vote.too_old")
     item, matches = found
     before = store.record_vote(item_id, user_id, chat_id, label, item, verdict(matches), now)
-    answer = f"{LABEL_EMOJI[label]} recorded"
     if before is not None and before != label:
-        answer += f" (was {LABEL_EMOJI[before]})"
-    return answer
+        return t("vote.changed", label=LABEL_EMOJI[label], before=LABEL_EMOJI[before])
+    return t("vote.recorded", label=LABEL_EMOJI[label])
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,7 @@ def parse_days(args: Sequence[str]) -> int:
     if not args:
         return DEFAULT_DAYS
     if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_DAYS:
-        raise ValueError(f"Give the period as a number of days, 1–{MAX_DAYS} (default {DEFAULT_DAYS}).")
+        raise ValueError(t("quality.days", max=MAX_DAYS, default=DEFAULT_DAYS))
     return int(args[0])
 
 
@@ -172,15 +172,14 @@ def quality_text(rows: Sequence[RuleQuality], days: int, ties: int) -> str:
         lines.append(f"{r.rule:<{width}}  {r.alerts:>6} {r.up:>4} {r.down:>4}  {p:>9}")
     voted = {(r.up, r.down) for r in rows}
     note = [
-        f"📊 <b>Quality, last {days} days</b> (votes cast in the period)",
+        t("quality.title", n=days),
         f"<pre>{escape(chr(10).join(lines))}</pre>",
-        "👍/👎: voted items the rule matched, each labelled by the majority of its users' latest votes; "
-        "precision = 👍 / (👍 + 👎).",
+        t("quality.how"),
     ]
     if ties:
-        note.append(f"{ties} item(s) with as many 👍 as 👎 are left out.")
+        note.append(t("quality.ties", n=ties))
     if voted <= {(0, 0)}:
-        note.append("No votes yet: press 👍 or 👎 under an alert or a digest entry.")
+        note.append(t("quality.no_votes"))
     return "\n".join(note)
 
 

@@ -21,6 +21,7 @@ from core.config import (
     telegram_spec,
     telegram_url,
 )
+from core.i18n import t
 from core.identity import feed_key
 from core.models import MAX_TEXT, Feed, Item, SourceKind
 from delivery.render import escape
@@ -214,17 +215,15 @@ class FetchLimits:
     def start(self, user: int, now: datetime) -> str | None:
         """The refusal (with when to retry), or None: the fetch is counted and in flight until :meth:`finish`."""
         if user in self.in_flight:
-            return "⏳ Your previous URL test is still running; send the next one when it has answered."
+            return t("url_test.running")
         times = self.started.setdefault(user, deque())
         while times and times[0] <= now - self.window:
             times.popleft()
         if len(times) >= self.per_window:
             retry = times[0] + self.window
             minutes = max(1, math.ceil((retry - now).total_seconds() / 60))
-            return (
-                f"⏳ At most {self.per_window} URL tests per {int(self.window.total_seconds() // 60)} minutes; "
-                f"try again at {retry:%H:%M} UTC (in {minutes} min). Testing text is not limited."
-            )
+            window = int(self.window.total_seconds() // 60)
+            return t("url_test.limit", n=self.per_window, window=window, at=f"{retry:%H:%M}", minutes=minutes)
         times.append(now)
         self.in_flight.add(user)
         if len(self.started) > _FORGET_USERS_ABOVE:
@@ -261,12 +260,12 @@ async def test_url(ruleset: RuleSet, config: Config, client: FeedClient, url: st
     """Fetch ``url`` (same safety rules as feeds): a feed is matched item by item, a page as one text."""
     result = await fetch(client, url, PollSettings.from_config(config.polling))
     if result.outcome != "ok":
-        return f"❌ Could not fetch it: {escape(result.error or 'no answer')}"
+        return t("url_test.fetch_failed", error=escape(result.error or t("url_test.no_answer")))
     parsed = parse_feed(result.body, feed_url=url, content_type=result.content_type)
     if not parsed.error:
         matched = [(item, ruleset.match(item)) for item in parsed.items]
         hits = [(item, m) for item, m in matched if m]
-        lines = [f"Feed with {len(parsed.items)} items: {len(hits)} match."]
+        lines = [t("url_test.feed", n=len(parsed.items), hits=len(hits))]
         lines += [
             f"✅ {escape(item.title[:120])} — {escape(m[0].rule)}: {escape(m[0].why_text())}" for item, m in hits[:10]
         ]
@@ -277,5 +276,5 @@ async def test_url(ruleset: RuleSet, config: Config, client: FeedClient, url: st
     text = plain_text(re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", html))[:MAX_PAGE_TEXT]
     matches = ruleset.match_text(title, text)
     if not matches:
-        return f"No rule matches the page «{escape(title[:120])}»."
+        return t("url_test.no_match", title=escape(title[:120]))
     return "\n".join(f"✅ <b>{escape(m.rule)}</b> [{m.priority}] — {escape(m.why_text())}" for m in matches)

@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 
 from telegram import (
     BotCommand,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
     Message,
     Update,
+    User,
 )
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -40,9 +42,10 @@ from telegram.ext import (
 
 from chat import commands, feed_lists, feedback, feeds, rule_edits
 from chat import search as archive
-from chat.commands import COMMANDS, CommandError
+from chat.commands import CommandError
 from chat.limits import HEAVY_COST, slow_down_text
 from chat.rule_edits import EditError, Proposal
+from core import i18n
 from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
@@ -126,6 +129,17 @@ async def within_limits(message: Message, state: BotState, user: int, *, cost: f
     return verdict == "ok"
 
 
+def reply_language(state: BotState, chat: Chat | None, user: User | None) -> str:
+    """The language of the answers to this update (core.i18n.chat_language); a store that cannot say
+    (locked, disk error) is no reason not to answer: then the default."""
+    try:
+        stored = state.store.chat_language(chat.id) if chat is not None else None
+    except (StoreError, sqlite3.Error):
+        stored = None
+    code = user.language_code if user is not None else None
+    return i18n.chat_language(stored, chat.type if chat else None, code, state.config.interface.language)
+
+
 ACCESS: dict[Wrapped, str] = {}  # each command handler's access level: "anyone", "manage" or "admin"
 
 
@@ -142,25 +156,28 @@ def command(
             if message is None or chat is None:
                 return
             state = state_of(context.application)
+            with i18n.using(reply_language(state, chat, user)):
+                await run(update, context, state, message, chat, user)
+
+        async def run(
+            update: Update, context: Context, state: BotState, message: Message, chat: Chat, user: User | None
+        ) -> None:
             who = user.id if user else chat.id
             refused = admin_only and who not in state.config.admins  # a refusal is light, even of a heavy command
             if not await within_limits(message, state, who, cost=HEAVY_COST if heavy and not refused else 1.0):
                 return
             args = list(context.args or [])
             if sum(len(a) for a in args) > MAX_ARGS_TEXT:
-                await message.reply_text("That message is too long.")
+                await message.reply_text(i18n.t("error.too_long"))
                 return
             here = str(chat.id)
             target, rest = commands.split_target(args) if manage else (None, args)
             target = target or here
             if admin_only and (user is None or user.id not in state.config.admins):
-                await message.reply_text("⛔ Only the bot's admins may use this command.")
+                await message.reply_text(i18n.t("error.admins_only"))
                 return
             if manage and (user is None or not await may_manage(context, state, user.id, target, here, chat.type)):
-                await message.reply_text(
-                    f"⛔ Only administrators of {target} (or the bot's admins) may do that. Nothing was changed.",
-                    parse_mode=None,
-                )
+                await message.reply_text(i18n.t("error.not_manager", target=target), parse_mode=None)
                 return
             markup = None
             try:
@@ -173,7 +190,7 @@ def command(
                 text = f"⚠️ {escape(str(exc))}"
             except Exception:  # a bug: the user gets an answer, the log gets the traceback, the bot goes on
                 log.exception("command_failed command=%s chat=%s", name, here)
-                text = f"⚠️ /{name} failed with an internal error; it has been logged for the bot's admins."
+                text = i18n.t("error.internal", name=name)
                 markup = None
             parts = split_reply(text)
             for index, part in enumerate(parts):
@@ -196,7 +213,20 @@ async def subscribe(update: Update, context: Context, state: BotState, target: s
     chat = update.effective_chat
     if chat is not None and str(chat.id) == target:
         title, type_ = chat.title or chat.full_name, chat.type
-    return commands.subscribe(state.store, state.rules, target, args, state.clock(), chat_title=title, chat_type=type_)
+    answer = commands.subscribe(
+        state.store, state.rules, target, args, state.clock(), chat_title=title, chat_type=type_
+    )
+    try:  # alerts and digests have no user to ask: a private chat keeps the language its user's app speaks
+        if type_ == "private" and state.store.chat_language(target) is None:
+            state.store.set_chat_language(target, i18n.current(), state.clock())
+    except (StoreError, sqlite3.Error) as exc:  # the subscription is stored; its alerts speak the default
+        log.warning("chat_language_not_stored chat=%s error=%r", target, exc)
+    return answer
+
+
+@command("language", manage=True)
+async def language(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> str:
+    return commands.set_language(state.store, target, args, state.clock())
 
 
 @command("unsubscribe", manage=True)
@@ -588,7 +618,7 @@ async def on_rule_button(update: Update, context: Context) -> None:
 async def digest_now(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     sub = state.store.subscription(target)
     if sub is None or state.sender is None:
-        raise CommandError("digest_now", f"{target} has no subscription: /subscribe first.")
+        raise CommandError("digest_now", i18n.t("digest_now.no_subscription", chat=target))
     now = state.clock()
     plan = DigestPlan(sub, now, ZoneInfo(sub.timezone or state.config.digest.timezone))
     report = DeliveryReport()
@@ -602,12 +632,13 @@ async def digest_now(update: Update, context: Context, state: BotState, target: 
             report,
             rule_titles=state.rule_titles(),
             votes=feedback.signer(state.store),
+            language=state.config.interface.language,
         )
     if report.digests:
-        return f"🗞 Digest sent to {escape(target)}: {report.sent} items."
+        return i18n.t("digest_now.sent", chat=escape(target), n=report.sent)
     if report.retried or report.paused_chats or report.dropped:
-        return f"⚠️ The digest could not be sent to {escape(target)} now; it will be retried."
-    return f"Nothing new for {escape(target)} since the last digest."
+        return i18n.t("digest_now.retry", chat=escape(target))
+    return i18n.t("digest_now.nothing", chat=escape(target))
 
 
 @command("feeds", admin_only=True)
@@ -679,13 +710,14 @@ async def on_vote_button(update: Update, context: Context) -> None:
         return
     state = state_of(context.application)
     chat = update.effective_chat
-    try:
-        answer = feedback.cast_vote(
-            state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
-        )
-    except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
-        log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
-        answer = "⚠️ The vote could not be recorded now; please press again later."
+    with i18n.using(reply_language(state, chat, query.from_user)):
+        try:
+            answer = feedback.cast_vote(
+                state.store, query.data, query.from_user.id, str(chat.id) if chat else "", state.clock()
+            )
+        except Exception:  # a store error (disk full, locked): the user is told, the log gets the traceback
+            log.exception("vote_failed chat=%s user=%s", chat.id if chat else None, query.from_user.id)
+            answer = i18n.t("vote.failed")
     await query.answer(answer)
 
 
@@ -693,7 +725,7 @@ async def on_vote_button(update: Update, context: Context) -> None:
 async def search(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     user = update.effective_user
     if not archive.may_search(state.store, state.config.admins, user.id if user else None, target):
-        return "⛔ Search is for the bot's admins and for subscribed chats (/subscribe this chat first)."
+        return i18n.t("search.refused")
     try:
         text, days = archive.split_args(args)
         html, keyboard = archive.search_page(state.store, text, days, state.clock())
@@ -710,18 +742,19 @@ async def on_search_button(update: Update, context: Context) -> None:
     if query is None or not query.data or chat is None:
         return
     state = state_of(context.application)
-    if not archive.may_search(state.store, state.config.admins, query.from_user.id, str(chat.id)):
-        await query.answer("⛔ Search is for the bot's admins and for subscribed chats.")
-        return
-    try:
-        html, keyboard = archive.page_from_button(state.store, query.data, state.clock())
-    except archive.SearchError as exc:
-        await query.answer(str(exc))
-        return
-    except Exception:  # a store error: the user is told, the log gets the traceback
-        log.exception("search_page_failed chat=%s", chat.id)
-        await query.answer("⚠️ The search failed; please try again later.")
-        return
+    with i18n.using(reply_language(state, chat, query.from_user)):
+        if not archive.may_search(state.store, state.config.admins, query.from_user.id, str(chat.id)):
+            await query.answer(i18n.t("search.refused_button"))
+            return
+        try:
+            html, keyboard = archive.page_from_button(state.store, query.data, state.clock())
+        except archive.SearchError as exc:
+            await query.answer(str(exc))
+            return
+        except Exception:  # a store error: the user is told, the log gets the traceback
+            log.exception("search_page_failed chat=%s", chat.id)
+            await query.answer(i18n.t("search.failed"))
+            return
     await query.edit_message_text(html, reply_markup=inline_markup(keyboard))
     await query.answer()
 
@@ -828,6 +861,7 @@ HANDLERS = {
     "alias_remove": alias_remove,
     "undo": undo,
     "digest_now": digest_now,
+    "language": language,
     "feeds": feeds_list,
     "feed_add": feed_add,
     "feed_remove": feed_remove,
@@ -854,5 +888,6 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(opml_file | opml_caption, on_opml_document))
 
 
-def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, text) for name, _, text in COMMANDS]
+def bot_commands(lang: str = i18n.DEFAULT) -> list[BotCommand]:
+    """The command menu in ``lang`` (setMyCommands once per language, with its ``language_code``)."""
+    return [BotCommand(name, text) for name, _, text in commands.command_list(lang)]

@@ -40,6 +40,8 @@ from typing import Any, Literal
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from core.i18n import t
+
 log = logging.getLogger(__name__)
 
 WORKERS = 8  # handlers running at once, across all users
@@ -115,7 +117,7 @@ class CommandLimits:
 
 
 def slow_down_text(seconds: float) -> str:
-    return f"⏳ Slow down: too many commands. Try again in {max(1, math.ceil(seconds))} s."
+    return t("limits.slow_down", seconds=max(1, math.ceil(seconds)))
 
 
 def lane_of(update: object) -> int | str:

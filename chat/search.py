@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
+from core.i18n import t
 from delivery.render import escape, link, shorten
 from store import Store
 from store.search import Found, QueryError, parse_query, save_query, saved_query, search
@@ -66,21 +67,21 @@ def split_args(args: Sequence[str]) -> tuple[str, int | None]:
     if len(words) > 1 and (m := _DAYS.match(words[-1])):
         days = int(m.group(1))
         if not 1 <= days <= MAX_DAYS:
-            raise SearchError(f"days must be 1–{MAX_DAYS}, got {days}")
+            raise SearchError(t("search.days", max=MAX_DAYS, days=days))
         words.pop()
     text = " ".join(words).strip()
     if not text:
-        raise SearchError('give a query, e.g. /search Пхеньян 30 or /search "Северная Корея" -футбол')
+        raise SearchError(t("search.no_query"))
     return text, days
 
 
 def _rules_line(found: Found) -> str:
     if not found.matches:
-        return "no rule matched"
+        return t("search.no_rule")
     first = found.matches[0]
     why = shorten(f"{first.rule} — {first.why_text()}", WHY_CHARS)
     others = [m.rule for m in found.matches[1:]]
-    return escape(why) + (f" (also: {escape(shorten(', '.join(others), ALSO_CHARS))})" if others else "")
+    return escape(why) + (t("search.also", rules=escape(shorten(", ".join(others), ALSO_CHARS))) if others else "")
 
 
 def _meta(found: Found) -> str:
@@ -91,16 +92,15 @@ def _meta(found: Found) -> str:
 
 
 def render_page(text: str, days: int | None, page: int, results: Sequence[Found], more: bool) -> str:
-    period = f" · last {days} days" if days else ""
-    text = shorten(text, QUERY_CHARS)
+    period = t("search.period", n=days) if days else ""
+    query = escape(shorten(text, QUERY_CHARS))
     if not results:
-        if page:
-            return f"🔎 <b>{escape(text)}</b>{period}: no more results."
-        return f"🔎 <b>{escape(text)}</b>{period}: nothing found."
+        return t("search.no_more" if page else "search.nothing", query=query, period=period)
     first = page * PAGE + 1
-    lines = [f"🔎 <b>{escape(text)}</b>{period} — results {first}–{first + len(results) - 1}{'' if more else ' (all)'}"]
+    last = first + len(results) - 1
+    lines = [t("search.results" if more else "search.results_all", query=query, period=period, first=first, last=last)]
     for n, found in enumerate(results, start=first):
-        title = shorten(found.item.title or "(no title)", TITLE_CHARS)
+        title = shorten(found.item.title or t("alert.no_title"), TITLE_CHARS)
         lines.append(f"\n{n}. <b>{link(title, found.item.link)}</b>\n{_meta(found)}\n🔎 {_rules_line(found)}")
     return "\n".join(lines)
 
@@ -108,9 +108,9 @@ def render_page(text: str, days: int | None, page: int, results: Sequence[Found]
 def _keyboard(token: str, page: int, more: bool) -> Keyboard | None:
     buttons = []
     if page > 0:
-        buttons.append(("◀ Newer", f"s:{token}:{page - 1}"))
+        buttons.append((t("search.newer"), f"s:{token}:{page - 1}"))
     if more:
-        buttons.append(("Older ▶", f"s:{token}:{page + 1}"))
+        buttons.append((t("search.older"), f"s:{token}:{page + 1}"))
     return (tuple(buttons),) if buttons else None
 
 
@@ -134,7 +134,7 @@ def page_from_button(store: Store, data: str, now: datetime) -> tuple[str, Keybo
     _, token, page = data.split(":")
     saved = saved_query(store.conn, token)
     if saved is None:
-        raise SearchError("this search is no longer known; send /search again")
+        raise SearchError(t("search.expired"))
     text, days = saved
     return search_page(store, text, days, now, int(page))
 

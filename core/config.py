@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
+from core.i18n import LANGUAGES
 from core.identity import feed_key, param_problem
 from core.models import MAX_LABELS, Item, SourceKind, label_problem
 from core.selectors import selector_problem
@@ -209,6 +210,11 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InterfaceConfig:
+    language: str = "en"  # groups and channels (and private chats whose user gives no language_code)
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionConfig:
     chat: int | str  # numeric chat id or "@channelusername"
     mode: SubscriptionMode = "both"
@@ -271,6 +277,7 @@ class Config:
     # storage.retention: how long items' text is kept (and searchable); None = forever. Ids are kept always.
     retention_days: float | None = DEFAULT_RETENTION_DAYS
     spikes: SpikeSettings = field(default_factory=SpikeSettings)
+    interface: InterfaceConfig = field(default_factory=InterfaceConfig)
 
 
 class _Reader:
@@ -553,6 +560,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "delivery",
             "full_text",
             "spikes",
+            "interface",
         },
     )
 
@@ -829,6 +837,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     full_text_config = _full_text(r, top)
     spikes = _spikes(r, top)
 
+    im = r.mapping(top.get("interface"), ("interface",), {"language"})
+    language = r.get(im, "language", ("interface",), str, "en")
+    if language not in LANGUAGES:
+        r.fail(("interface", "language"), f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        language = "en"
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -847,6 +861,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         full_text=full_text_config,
         retention_days=retention,
         spikes=spikes,
+        interface=InterfaceConfig(language=language),
     )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from core import i18n
 from delivery.cluster import Cluster, Entry, cluster
 from delivery.render import MAX_MESSAGE, escape, labels_suffix, link, quote, shorten, source_name, visible_length
 
@@ -99,7 +100,7 @@ def split_tagged(blocks: Sequence[tuple[str, tuple[T, ...]]], limit: int = MAX_M
     return messages
 
 
-def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None) -> str:
+def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None, lang: str = i18n.DEFAULT) -> str:
     lead = c.lead.item
     when = (
         max(e.item.published for e in c.members if e.item.published)
@@ -121,7 +122,7 @@ def _entry_block(c: Cluster, tz: ZoneInfo, number: int | None = None) -> str:
     if len(sources) > MAX_SOURCES_SHOWN:
         shown += f" +{len(sources) - MAX_SOURCES_SHOWN}"
     if len(sources) > 1:
-        shown += f" — {len(sources)} sources"
+        shown += i18n.t("digest.n_sources", lang, n=len(sources))
     why: dict[str, list[str]] = {}
     for e in c.members:
         for m in e.matches:
@@ -194,21 +195,24 @@ def build_digest_messages(
     rule_titles: dict[str, str] | None = None,
     send_empty: bool = False,
     numbered: bool = False,
+    lang: str = i18n.DEFAULT,
 ) -> list[DigestMessage]:
     """:func:`build_digest_parts`; with ``numbered`` each story is "1.", "2.", … across the whole
     digest (what the 👍/👎 buttons under each message refer to), and each message says which."""
     start = period_start.astimezone(tz).strftime("%d.%m.%Y %H:%M") if period_start else "…"
     end = period_end.astimezone(tz).strftime("%d.%m.%Y %H:%M")
     if not entries:
-        empty = f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))}): nothing new."
+        empty = i18n.t("digest.empty", lang, start=start, end=end, zone=escape(str(tz)))
         return [DigestMessage(empty, [], [])] if send_empty else []
     position = {id(e): i for i, e in enumerate(entries)}
     stories = cluster(entries)
     sources = {e.item.feed_name or e.item.feed_url for e in entries}
-    header = (
-        f"🗞 <b>Digest</b> {start} – {end} ({escape(str(tz))})\n"
-        f"{len(stories)} stories · {len(entries)} items · {len(sources)} sources"
+    counts = (
+        i18n.t("digest.stories", lang, n=len(stories)),
+        i18n.t("digest.items", lang, n=len(entries)),
+        i18n.t("digest.sources", lang, n=len(sources)),
     )
+    header = i18n.t("digest.title", lang, start=start, end=end, zone=escape(str(tz))) + "\n" + " · ".join(counts)
     sections: dict[str, list[Cluster]] = {}
     for story in stories:
         sections.setdefault(story.rules[0], []).append(story)
@@ -221,7 +225,7 @@ def build_digest_messages(
         for story in sorted(members, key=lambda c: c.newest, reverse=True):
             number += 1
             tags = tuple((position[id(e)], number if e is story.lead else 0) for e in story.members)
-            blocks.append((_entry_block(story, tz, number if numbered else None), tags))
+            blocks.append((_entry_block(story, tz, number if numbered else None, lang), tags))
     return [
         DigestMessage(text, [p for p, _ in tags], [(n, p) for p, n in tags if n and numbered])
         for text, tags in split_tagged(blocks)

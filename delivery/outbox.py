@@ -37,6 +37,7 @@ from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from core import i18n
 from core.config import DigestDefaults, parse_clock
 from delivery import stories
 from delivery.cluster import Entry
@@ -188,8 +189,18 @@ def resolve_interrupted(store: Store, report: DeliveryReport) -> bool:
     return True
 
 
-OFFLINE_HEADER = "⏳ While the bot was offline: {n} matching item{s}"
-BULK_HEADER = "📚 {n} more matching item{s} in this round"
+FOLD_HEADERS = ("fold.offline", "fold.bulk")  # catalogue keys: alerts from while offline, beyond the per-pass cap
+
+
+def chat_language(store: Store, chat_id: str, default: str) -> str:
+    """The interface language of a chat's alerts and digests: the one stored for it (chosen with
+    /language, or the private user's app language at /subscribe), else ``default`` (config
+    ``interface.language``); a store that cannot say (locked, disk error) is no reason to hold a message."""
+    try:
+        stored = store.chat_language(chat_id)
+    except sqlite3.Error:
+        stored = None
+    return i18n.chat_language(stored, None, None, default)
 
 
 def _is_stale(entry: OutboxEntry, now: datetime, stale_after: timedelta | None, offline_since: datetime | None) -> bool:
@@ -216,6 +227,7 @@ async def deliver_instant(
     offline_since: datetime | None = None,
     max_per_chat: int | None = None,
     votes: VoteData | None = None,
+    language: str = i18n.DEFAULT,
 ) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
     once (each chat is paced on its own, the rate limiter caps the total); one chat's failure (its later
@@ -242,17 +254,19 @@ async def deliver_instant(
         fresh = [e for e in entries if not _is_stale(e, at, stale_after, offline_since)]
         overflow = fresh[max_per_chat:] if max_per_chat is not None else []
         fresh = fresh[: len(fresh) - len(overflow)]
+        lang = chat_language(store, chat_id, language)
         messages: list[tuple[list[OutboxEntry], list[str], bool]] = [
-            ([e], [render_alert(e.item, e.matches)], True) for e in fresh
+            ([e], [render_alert(e.item, e.matches, lang)], True) for e in fresh
         ]
         sub = store.subscription(chat_id) if stale or overflow else None
         in_digest = sub is not None and sub.mode in ("digest", "both")
-        for header, group in ((OFFLINE_HEADER, stale), (BULK_HEADER, overflow)):
+        for header, group in zip(FOLD_HEADERS, (stale, overflow), strict=True):
             if not group:
                 continue
-            title = header.format(n=len(group), s="" if len(group) == 1 else "s")
+            title = i18n.t(header, lang, n=len(group))
             byid = {e.id: e for e in group}
-            for text, shown in render_fold(title, [(e.id, e.item) for e in group], in_digest=in_digest):
+            folded = render_fold(title, [(e.id, e.item) for e in group], in_digest=in_digest, lang=lang)
+            for text, shown in folded:
                 messages.append(([byid[i] for i in shown], [text], False))
         for index, (covered, chunks, preview) in enumerate(messages):
             ids = [e.id for e in covered]
@@ -347,6 +361,7 @@ def render_digest_messages(
     now: datetime,
     rule_titles: dict[str, str] | None = None,
     votes: VoteData | None = None,
+    lang: str = i18n.DEFAULT,
 ) -> tuple[list[tuple[str, list[int], Keyboard | None]], list[int]]:
     """:func:`render_digest_parts`, each message with its keyboard: with ``votes``, the entries are
     numbered and each message carries a 👍/👎 pair per entry it shows (voting on a story's lead item)."""
@@ -359,6 +374,7 @@ def render_digest_messages(
         rule_titles=rule_titles,
         send_empty=defaults.send_empty,
         numbered=votes is not None,
+        lang=lang,
     )
     parts = [
         (
@@ -382,6 +398,7 @@ async def send_digest(
     notify: Notify | None = None,
     rule_titles: dict[str, str] | None = None,
     votes: VoteData | None = None,
+    language: str = i18n.DEFAULT,
 ) -> None:
     """Send one subscription's digest now (or record an empty period) and complete it on success.
 
@@ -389,7 +406,8 @@ async def send_digest(
     are marked sent; the digest stays due and its next attempt carries only the rest (a paused or moved
     chat gets only the rest when it is back; a permanent failure drops only the rest)."""
     sub = plan.subscription
-    parts, ids = render_digest_messages(store, plan, defaults, now(), rule_titles, votes)
+    lang = chat_language(store, sub.chat_id, language)
+    parts, ids = render_digest_messages(store, plan, defaults, now(), rule_titles, votes, lang)
     try:
         if not parts:
             store.complete_digest(sub.id, ids, now())
@@ -428,7 +446,7 @@ async def send_digest(
         return
     if isinstance(outcome, Sent):
         if defaults.trend and ids:
-            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None)
+            await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None, lang)
     elif not isinstance(outcome, Unknown):
         await _handle_failure(  # a Retry marks the rest with its time, which deliver_digests waits for
             store, sub.chat_id, outcome, rest if isinstance(outcome, Failed | Retry) else [], now(), report, notify
@@ -436,11 +454,16 @@ async def send_digest(
 
 
 TREND_DAYS = 14
-TREND_CAPTION = "Matches per day, last 14 days"
+TREND_CAPTION = i18n.t("trend.digest_caption", i18n.DEFAULT, n=TREND_DAYS)  # English; a chat gets its own
 
 
 async def send_trend(
-    store: Store, sender: MessageSender, plan: DigestPlan, now: datetime, rule_names: Sequence[str] | None
+    store: Store,
+    sender: MessageSender,
+    plan: DigestPlan,
+    now: datetime,
+    rule_names: Sequence[str] | None,
+    lang: str = i18n.DEFAULT,
 ) -> bool:
     """After a digest: its chart of matches per day for the rules the subscription follows. The digest is
     already complete, so a failure here is logged and never raised, retried or repeated."""
@@ -450,9 +473,12 @@ async def send_trend(
     try:
         since, days = day_window(now, plan.tz, TREND_DAYS)
         series = store.daily_match_counts(since, now, plan.tz, "rule", list(sub.rules) or rule_names)
-        title = f"Matches per day, {period_title(days)} ({plan.tz.key})"
+        subject = i18n.t("trend.per_rule", lang)
+        title = i18n.t("trend.title", lang, subject=subject, period=period_title(days), zone=plan.tz.key)
         png = await asyncio.to_thread(render_trend, series, days, title)
-        outcome = await sender.send_photo(telegram_chat_id(sub.chat_id), png, TREND_CAPTION)
+        outcome = await sender.send_photo(
+            telegram_chat_id(sub.chat_id), png, i18n.t("trend.digest_caption", lang, n=TREND_DAYS)
+        )
     except Exception as exc:  # a chart must never break digests
         log.error("digest_trend_failed chat=%s error=%r", sub.chat_id, exc, exc_info=exc)
         return False
@@ -472,6 +498,7 @@ async def deliver_digests(
     rule_titles: dict[str, str] | None = None,
     parallel_chats: int = 8,
     votes: VoteData | None = None,
+    language: str = i18n.DEFAULT,
 ) -> DeliveryReport:
     """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
     report = DeliveryReport()
@@ -493,6 +520,7 @@ async def deliver_digests(
             notify=notify,
             rule_titles=rule_titles,
             votes=votes,
+            language=language,
         )
         jobs.append((plan.subscription.chat_id, send))
     await per_chat(jobs, parallel_chats)

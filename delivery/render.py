@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
+from core import i18n
 from core.models import Item, Match, label_text
 
 MAX_MESSAGE = 4096
@@ -96,7 +97,7 @@ def labels_suffix(labels: Sequence[str]) -> str:
     return "".join(f" · {escape(label_text(label))}" for label in labels)
 
 
-def render_why(matches: Sequence[Match]) -> str:
+def render_why(matches: Sequence[Match], lang: str = i18n.DEFAULT) -> str:
     """Why it matched: the most urgent rule's groups and texts in full, the other rules by name.
 
     ``🔎 dprk_russia_military — DPRK: «КНДР» · RUSSIA: «российских» · MILITARY: «военных» · relevance 0.93``
@@ -110,27 +111,34 @@ def render_why(matches: Sequence[Match]) -> str:
     )
     line = f"🔎 <i>{escape(main.rule)}</i> — {groups}"
     if main.score is not None:
-        line += f" · relevance {main.score:.2f}"  # rules/score.py; the item's, so the same on every rule
+        line += " · " + i18n.t(
+            "alert.relevance", lang, score=f"{main.score:.2f}"
+        )  # rules/score.py; the item's, so the same on every rule
     if len(ordered) > 1:
-        line += "\n<i>also: " + ", ".join(escape(m.rule) for m in ordered[1:]) + "</i>"
+        line += "\n<i>" + i18n.t("alert.also", lang, rules=", ".join(escape(m.rule) for m in ordered[1:])) + "</i>"
     return line
 
 
-def render_alert(item: Item, matches: Sequence[Match]) -> str:
-    """An instant alert: linked bold title, source and time, a short excerpt, and why it matched."""
+def render_alert(item: Item, matches: Sequence[Match], lang: str = i18n.DEFAULT) -> str:
+    """An instant alert: linked bold title, source and time, a short excerpt, and why it matched; the
+    frame (not the feed's own title and summary) in the chat's interface language ``lang``."""
     urgent = any(m.priority == "instant" for m in matches)
-    head = ("🚨 " if urgent else "📰 ") + f"<b>{link(item.title or '(no title)', item.link)}</b>"
+    head = ("🚨 " if urgent else "📰 ") + f"<b>{link(item.title or i18n.t('alert.no_title', lang), item.link)}</b>"
     source = escape(source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url))
     when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else ""
     meta = f"<i>{source}{labels_suffix(item.labels)}</i>" + (f" · {when}" if when else "")
     parts = [head, meta]
     if item.summary:
         parts.append(escape(excerpt(item.summary, matches)))
-    parts.append(render_why(matches))
+    parts.append(render_why(matches, lang))
     text = "\n".join(parts)
     if visible_length(text) > MAX_MESSAGE:  # only a pathological title could do this
         text = "\n".join(
-            [head if visible_length(head) < 1000 else escape(shorten(item.title, 900)), meta, render_why(matches[:3])]
+            [
+                head if visible_length(head) < 1000 else escape(shorten(item.title, 900)),
+                meta,
+                render_why(matches[:3], lang),
+            ]
         )
     if visible_length(text) > MAX_MESSAGE:  # never: every part above is capped; Telegram would refuse it
         text = escape(shorten(strip_html(text), MAX_MESSAGE))
@@ -160,7 +168,12 @@ FOLD_TITLE_CHARS = 150
 
 
 def render_fold(
-    header: str, entries: Sequence[tuple[int, Item]], *, in_digest: bool, limit: int = MAX_MESSAGE
+    header: str,
+    entries: Sequence[tuple[int, Item]],
+    *,
+    in_digest: bool,
+    limit: int = MAX_MESSAGE,
+    lang: str = i18n.DEFAULT,
 ) -> list[tuple[str, list[int]]]:
     """Many alerts as one message (or a few): ``header`` and, unless the chat's digest carries them, one
     compact line per item (linked title, source), split at ``limit``. Each message with the ids it covers.
@@ -168,16 +181,17 @@ def render_fold(
     Used for alerts that are too old when they finally go out, and for a pass that would flood a chat."""
     ids = [outbox_id for outbox_id, _ in entries]
     if in_digest:
-        return [(f"{header} (see the digest).", ids)]
+        return [(i18n.t("fold.see_digest", lang, header=header), ids)]
     parts: list[tuple[str, list[int]]] = []
-    lines: list[str] = [f"{header}:"]
+    lines: list[str] = [i18n.t("fold.list", lang, header=header)]
     shown: list[int] = []
     for outbox_id, item in entries:
         source = escape(source_name(item.feed_name or urlsplit(item.feed_url).netloc or item.feed_url))
-        line = f"• {link(shorten(item.title or '(no title)', FOLD_TITLE_CHARS), item.link)} — <i>{source}</i>"
+        title = shorten(item.title or i18n.t("alert.no_title", lang), FOLD_TITLE_CHARS)
+        line = f"• {link(title, item.link)} — <i>{source}</i>"
         if shown and visible_length("\n".join([*lines, line])) > limit:
             parts.append(("\n".join(lines), shown))
-            lines, shown = [f"{header} (continued):"], []
+            lines, shown = [i18n.t("fold.continued", lang, header=header)], []
         lines.append(line)
         shown.append(outbox_id)
     parts.append(("\n".join(lines), shown))

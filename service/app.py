@@ -33,6 +33,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from chat import feedback
 from chat.handlers import bot_commands, register
 from chat.limits import PerUserUpdates
+from core import i18n
 from core.config import Config
 from core.errors import ProblemError
 from delivery.outbox import DeliveryReport, deliver_digests, deliver_instant, due_digests, render_digest_parts
@@ -160,6 +161,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
         offline_since=state.offline_since,
         max_per_chat=state.config.delivery.max_instant_per_pass,
         votes=feedback.signer(state.store),
+        language=state.config.interface.language,
     )
     state.metrics.observe_delivery(report, state.clock())
     await after_delivery(app, report)
@@ -193,6 +195,7 @@ async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
             notify=lambda text: _notify(app, text),
             rule_titles=state.rule_titles(),
             votes=feedback.signer(state.store),
+            language=state.config.interface.language,
         )
         await after_delivery(app, report)
     state.metrics.observe_digests(report)
@@ -262,7 +265,9 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     state.client = make_client(settings)
     state.sender = Sender(app.bot)
     try:
-        await app.bot.set_my_commands(bot_commands())
+        await app.bot.set_my_commands(bot_commands(i18n.DEFAULT))  # users of any other app language
+        for lang in i18n.LANGUAGES:  # the menu in the user's app language (Telegram picks by language_code)
+            await app.bot.set_my_commands(bot_commands(lang), language_code=lang)
     except Exception as exc:
         log.warning("set_my_commands_failed error=%r", exc)
     await start_metrics(state)

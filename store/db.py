@@ -968,9 +968,25 @@ class Store:
                 (ts(until), ts(now), chat_key(chat)),
             )
 
-    def migrate_chat(self, old: int | str, new: int | str, now: datetime) -> bool:
-        """A group became a supergroup: its subscription (and queue) move to the new id."""
+    def chat_language(self, chat: int | str) -> str | None:
+        """The interface language chosen for ``chat`` with /language, or None."""
+        row = self.conn.execute("SELECT language FROM chat_settings WHERE chat_id = ?", (chat_key(chat),)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_chat_language(self, chat: int | str, language: str, now: datetime) -> None:
         with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO chat_settings (chat_id, language, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat_id) DO UPDATE SET language = excluded.language, updated_at = excluded.updated_at",
+                (chat_key(chat), language, ts(now)),
+            )
+
+    def migrate_chat(self, old: int | str, new: int | str, now: datetime) -> bool:
+        """A group became a supergroup: its subscription (and queue) and its chosen language move to the new id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE OR IGNORE chat_settings SET chat_id = ? WHERE chat_id = ?", (chat_key(new), chat_key(old))
+            )
             if conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ?", (chat_key(new),)).fetchone():
                 conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_key(old),))
                 return False

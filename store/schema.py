@@ -245,4 +245,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spike_sends_state ON spike_sends(state);
     """,
+    # v14 (interface language): a chat's language chosen with /language (core/i18n.py); kept apart from
+    # subscriptions, since a chat may choose its language before (or without) subscribing
+    """
+    CREATE TABLE chat_settings (
+        chat_id TEXT PRIMARY KEY,
+        language TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )

@@ -272,3 +272,82 @@ async def test_a_command_that_fails_unexpectedly_still_answers_and_the_bot_goes_
     assert "/status failed with an internal error" in reply and "disk on fire" not in reply
     assert any(r.getMessage().startswith("command_failed command=status") for r in caplog.records)
     assert "/subscribe" in await say(emu, ADMIN, ADMIN, "/help")
+
+
+RU_USER = 11  # a user whose Telegram app speaks Russian
+
+
+async def say_as(emu: BotApiEmulator, chat: Any, user: int, text: str, language_code: str | None) -> str:
+    before = len(emu.sent(chat))
+    emu.user_sends(chat, user, text, language_code=language_code)
+    replies = await asyncio.to_thread(emu.wait_for, chat, before + 1, 10)
+    assert len(replies) > before, f"no reply to {text!r}"
+    return replies[-1].text
+
+
+async def test_a_russian_user_gets_the_whole_interface_in_russian(emu: BotApiEmulator, bot: BotState) -> None:
+    from chat import feedback
+    from core.config import FeedConfig
+    from core.models import Hit, Item, Match
+    from delivery.outbox import deliver_instant
+    from store import ProcessedItem
+
+    emu.add_chat(RU_USER, "private")
+    start = await say_as(emu, RU_USER, RU_USER, "/start", "ru")
+    assert "Монитор КНДР–Россия" in start and "подписать этот чат (или канал)" in start and str(RU_USER) in start
+    assert "Менять подписку чата" in await say_as(emu, RU_USER, RU_USER, "/help", "ru")
+    assert "✅ Подписан" in await say_as(emu, RU_USER, RU_USER, "/subscribe both", "ru")
+    error = await say_as(emu, RU_USER, RU_USER, "/mute банан", "ru")
+    assert "⚠️ 'банан' — не длительность." in error and "Использование: /mute" in error
+    # the chat keeps its language for what has no user to ask: alerts and digests
+    feed = FeedConfig("https://news.example/rss", "News", "en", 600)
+    bot.store.sync_feeds([feed], NOW)
+    feed_id = bot.store.feed_by_url(feed.url).id  # type: ignore[union-attr]
+    hit = Hit("DPRK", "title", 0, 11, "North Korea")
+    matches = (Match("dprk_russia_military", "instant", (hit,), 0.91), Match("dprk_in_kursk", "digest", (hit,), 0.91))
+    item = Item(feed.url, "x1", "North Korea sends troops to Russia", "", "https://news.example/x1", NOW, "en", "News")
+    bot.store.commit_poll(
+        feed_id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW,
+        items=[ProcessedItem(item, matches, True)],
+    )  # fmt: skip
+    assert bot.sender is not None
+    await deliver_instant(bot.store, bot.sender, bot.clock, votes=feedback.signer(bot.store))
+    alert = emu.sent(RU_USER)[-1]
+    assert "North Korea sends troops to Russia" in alert.text, "the feed's own text is not translated"
+    assert "релевантность 0.91" in alert.text and "также: dprk_in_kursk" in alert.text
+    up = alert.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    answer = await asyncio.to_thread(emu.wait_answer, emu.user_clicks(RU_USER, RU_USER, alert.message_id, up), 10)
+    assert answer is not None and answer["text"] == "👍 записано"
+    assert "Качество за последние 30 дней" in await say_as(emu, RU_USER, RU_USER, "/quality", "ru")
+    before = len(emu.sent(RU_USER))
+    emu.user_sends(RU_USER, RU_USER, "/digest_now", language_code="ru")
+    digest, reply = (await asyncio.to_thread(emu.wait_for, RU_USER, before + 2, 10))[-2:]
+    assert "🗞 <b>Сводка</b>" in digest.text and "1 сюжет · 1 материал · 1 источник" in digest.text
+    assert reply.text == f"🗞 Сводка отправлена в {RU_USER}: 1 материал."
+
+
+async def test_a_group_chooses_russian_with_the_language_command(emu: BotApiEmulator, bot: BotState) -> None:
+    assert "Alerts and daily digests" in await say_as(emu, -200, STRANGER, "/help", "ru"), "a group: the default"
+    refused = await say_as(emu, -200, STRANGER, "/language ru", "en")
+    assert "Only administrators of -200" in refused and bot.store.chat_language(-200) is None
+    assert "Unknown language 'de'" in await say_as(emu, -200, GROUP_ADMIN, "/language de", "en")
+    assert "Теперь этот чат говорит по-русски" in await say_as(emu, -200, GROUP_ADMIN, "/language ru", "en")
+    assert bot.store.chat_language(-200) == "ru"
+    assert "Оповещения и ежедневные сводки" in await say_as(emu, -200, STRANGER, "/help", "en")
+    assert "Здесь нет подписки" in await say_as(emu, -200, STRANGER, "/subscriptions", None)
+    assert "Язык интерфейса этого чата: <b>русский</b>" in await say_as(emu, -200, GROUP_ADMIN, "/language", None)
+    assert "English" in await say_as(emu, -200, GROUP_ADMIN, "/language en", "ru")
+    assert "No subscription here" in await say_as(emu, -200, STRANGER, "/subscriptions", "ru")
+
+
+async def test_the_command_menu_is_set_in_each_language(emu: BotApiEmulator, bot: BotState) -> None:
+    from chat.commands import COMMANDS
+
+    names = [name for name, _, _ in COMMANDS]
+    assert [c["command"] for c in emu.commands] == names
+    assert [c["command"] for c in emu.commands_by_language["ru"]] == names
+    menu = {c["command"]: c["description"] for c in emu.commands_by_language["ru"]}
+    assert menu["subscribe"] == "подписать этот чат (или канал)"
+    assert {c["command"]: c["description"] for c in emu.commands_by_language["en"]}["subscribe"] == (
+        "subscribe this chat (or a channel)"
+    )

@@ -434,3 +434,13 @@ def test_spikes_defaults_and_validation(tmp_path: Path) -> None:
     found = problems(write(tmp_path, "spikes: {factor: 1, min_items: 0, baseline: 36h, window: 2d, windw: 6h}\n"))
     for path in ("spikes.factor", "spikes.min_items", "spikes.baseline", "spikes.window", "spikes.windw"):
         assert any(path in p for p in found), (path, found)
+
+
+def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "feeds: []\n")).interface.language == "en"
+    assert load_config(write(tmp_path, "feeds: []\ninterface: {language: ru}\n")).interface.language == "ru"
+    assert any(
+        "interface.language" in p and "en, ru" in p and "'de'" in p
+        for p in problems(write(tmp_path, "feeds: []\ninterface: {language: de}\n"))
+    )
+    assert any("interface" in p for p in problems(write(tmp_path, "feeds: []\ninterface: {lang: ru}\n")))

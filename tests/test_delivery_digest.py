@@ -196,3 +196,49 @@ def test_a_digest_entry_names_its_sources_labels() -> None:
     text = strip_html(message)
     assert "TASS · state media" in text
     assert "Reuters ·" not in text
+
+
+class RecordingSender(CountingSender):
+    """A CountingSender that also keeps each chat's texts."""
+
+    def __init__(self, clock: list[datetime]) -> None:
+        super().__init__(clock)
+        self.texts: dict[str, list[str]] = {}
+
+    async def send(
+        self,
+        chat_id: int | str,
+        chunks: Sequence[str],
+        *,
+        preview: bool = True,
+        skip: int = 0,
+        reply_markup: Sequence[object] = (),
+    ) -> Outcome:
+        self.texts.setdefault(str(chat_id), []).extend(chunks)
+        return await super().send(chat_id, chunks, preview=preview, skip=skip, reply_markup=reply_markup)
+
+
+async def test_each_chat_gets_its_digest_header_in_its_own_language(tmp_path: Path) -> None:
+    """A group without a choice speaks the configured default (ru here); a chat that chose English gets it."""
+    start = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        store.sync_feeds([FeedConfig(DST_URL, "DST", "en", 600)], start)
+        for chat in (-100, -200):
+            store.upsert_subscription(chat, start, mode="digest", digest_time="08:00", timezone="UTC")
+        store.set_chat_language(-200, "en", start)
+        feed = store.feed_by_url(DST_URL)
+        assert feed is not None
+        items = [
+            ProcessedItem(Item(DST_URL, f"u{n}", f"Item {n}", "s", f"https://dst.example/{n}", start, "en", "DST"),
+                          (MATCH,), True)
+            for n in range(5)
+        ]  # fmt: skip
+        store.commit_poll(
+            feed.id, start, ok=True, etag=None, last_modified=None, error=None, next_poll_at=start, items=items
+        )
+        clock = [datetime(2026, 5, 2, 8, 1, tzinfo=UTC)]
+        sender = RecordingSender(clock)
+        await deliver_digests(store, sender, DigestDefaults(), lambda: clock[0], language="ru")
+    ru, en = strip_html(sender.texts["-100"][0]), strip_html(sender.texts["-200"][0])
+    assert ru.startswith("🗞 Сводка … – 02.05.2026 08:01 (UTC)\n5 сюжетов · 5 материалов · 1 источник\n")
+    assert en.startswith("🗞 Digest … – 02.05.2026 08:01 (UTC)\n5 stories · 5 items · 1 sources\n")

@@ -144,7 +144,8 @@ class BotApiEmulator:
         self.messages: list[SentMessage] = []
         self.chats: dict[str, _Chat] = {}
         self.faults: list[_Fault] = []
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # setMyCommands without a language_code
+        self.commands_by_language: dict[str, list[dict[str, Any]]] = {}  # … and with one
         self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self.requests: list[tuple[float, str, str | None]] = []  # (time, method, chat_id)
         self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
@@ -231,7 +232,8 @@ class BotApiEmulator:
                 m for m in self.messages if not (str(m.chat_id) == str(chat_id) and m.message_id == message_id)
             ]
 
-    def user_sends(self, chat_id: int, user_id: int, text: str) -> None:
+    def user_sends(self, chat_id: int, user_id: int, text: str, *, language_code: str | None = None) -> None:
+        """A user's message; ``language_code`` is the user's Telegram app language (IETF tag), if any."""
         chat = self.chats[str(chat_id)]
         message: dict[str, Any] = {
             "message_id": self._next_message_id(),
@@ -240,6 +242,8 @@ class BotApiEmulator:
             "chat": self._chat_json(chat),
             "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
         }
+        if language_code:
+            message["from"]["language_code"] = language_code
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         self._push({"message": message})
@@ -532,7 +536,11 @@ class BotApiEmulator:
 
     def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
         commands = params.get("commands", [])
-        self.commands = json.loads(commands) if isinstance(commands, str) else list(commands)
+        listed = json.loads(commands) if isinstance(commands, str) else list(commands)
+        if params.get("language_code"):
+            self.commands_by_language[str(params["language_code"])] = listed
+        else:
+            self.commands = listed
         return True
 
     def _m_getMyCommands(self, _: dict[str, Any]) -> list[dict[str, Any]]:
