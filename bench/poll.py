@@ -1,6 +1,7 @@
 """Poll benchmark: one cycle over N feeds served from 127.0.0.1 with added latency.
 
     python bench/poll.py [--feeds 1000] [--latency 0.05] [--concurrency 50] [--naive-sample 100]
+    python bench/poll.py --feeds 5000 --only threads --no-floors     # the 5,000-feed cycle
 
 Runs, in one process against one server, the first cycle (200s, parsed) and the 304 cycle (nothing
 parsed) for each configuration, wall and CPU seconds (this process plus any worker processes):
@@ -13,6 +14,8 @@ parsed) for each configuration, wall and CPU seconds (this process plus any work
 beside the floors on the same bodies: ``feedparser.parse`` alone and the fast parser alone (one core,
 no I/O), and a naive sequential ``feedparser.parse(url)`` loop over a sample, extrapolated to N.
 The server runs in its own process so it does not share our GIL.
+Each cycle also reports the event loop's longest stall: a sampler task sleeps 10 ms over and over and
+records how late it wakes (the longest stretch of the cycle without an await, + the 10 ms).
 Targets (issue 16): first cycle ≤ 5 s, 304 cycle ≤ 1 s for 1,000 feeds on 2 cores; ≤ 150 MB RSS.
 """
 
@@ -136,6 +139,29 @@ def cpu_seconds() -> float:
     return total
 
 
+class LoopLag:
+    """A task that sleeps ``tick`` seconds in a loop and keeps the worst lateness of its wake-ups."""
+
+    def __init__(self, tick: float = 0.01) -> None:
+        self.tick, self.worst, self.wakes = tick, 0.0, 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            self.worst = max(self.worst, time.perf_counter() - before - self.tick)
+            self.wakes += 1
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 async def one_config(args: argparse.Namespace, base: str, label: str, parser: str, kind: PoolKind) -> None:
     settings = PollSettings(timeout=30, concurrency=args.concurrency, allow_private_urls=True)
     feeds = [Feed(id=n, url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)]
@@ -146,7 +172,8 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
     try:
         async with make_client(settings) as client:
             cpu, started = cpu_seconds(), time.perf_counter()
-            first = await poll_feeds(client, feeds, settings, pool=pool)
+            with LoopLag() as lag1:
+                first = await poll_feeds(client, feeds, settings, pool=pool)
             t1, c1 = time.perf_counter() - started, cpu_seconds() - cpu
             items = sum(len(p.items) for p in first)
             ok = sum(p.outcome == "ok" for p in first)
@@ -155,7 +182,8 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
                 for f, p in zip(feeds, first, strict=True)
             ]
             cpu, started = cpu_seconds(), time.perf_counter()
-            second = await poll_feeds(client, revisited, settings, pool=pool)
+            with LoopLag() as lag2:
+                second = await poll_feeds(client, revisited, settings, pool=pool)
             t2, c2 = time.perf_counter() - started, cpu_seconds() - cpu
             not_modified = sum(p.outcome == "not_modified" for p in second)
     finally:
@@ -165,7 +193,9 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
     print(
         f"{label:<17} first cycle {t1:6.2f} s wall {c1:6.2f} s CPU ({ok} ok, {items} items)   "
         f"304 cycle {t2:5.2f} s wall {c2:5.2f} s CPU ({not_modified} not modified, "
-        f"{c2 / args.feeds * 1000:.2f} ms CPU a request)"
+        f"{c2 / args.feeds * 1000:.2f} ms CPU a request)\n{'':<17} longest loop stall: first cycle "
+        f"{lag1.worst * 1000:.0f} ms ({lag1.wakes} wake-ups), 304 cycle {lag2.worst * 1000:.0f} ms; "
+        f"peak RSS so far {peak_rss_mb():.1f} MB"
     )
 
 
@@ -199,8 +229,11 @@ async def run(args: argparse.Namespace, base: str) -> None:
         ("fast, processes", "fast", "process"),
     ]
     for label, parser, kind in configs:
-        await one_config(args, base, label, parser, kind)
+        if args.only is None or (kind == args.only and parser == "fast"):
+            await one_config(args, base, label, parser, kind)
     print(f"peak RSS:                  {peak_rss_mb():6.1f} MB  (target ≤ 150 MB)")
+    if args.no_floors:
+        return
     floors(args)
     sample = min(args.naive_sample, args.feeds)
     started = time.perf_counter()
@@ -218,6 +251,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--only", choices=["inline", "thread", "process"], help="only this fast-path configuration")
+    parser.add_argument("--no-floors", action="store_true", help="skip the floors and the naive loop")
     args = parser.parse_args()
     ports: Any = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency), daemon=True)
