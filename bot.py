@@ -46,10 +46,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check_all(args.config)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     from service.match_cmd import run_match
 
-    return run_match(args.input, rule_paths=args.rules, config_path=args.config)
+    return run_match(args.input, rule_paths=args.rules, config_path=args.config, workers=args.workers)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -187,8 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate config and rules").set_defaults(func=cmd_check)
 
     match = sub.add_parser("match", help="match items from a JSONL or feed file")
-    match.add_argument("--input", required=True, help="JSON Lines file or RSS/Atom/RDF feed file ('-' = stdin)")
+    match.add_argument(
+        "--input", required=True, help="JSON Lines file, RSS/Atom/RDF feed file or a directory of them ('-' = stdin)"
+    )
     match.add_argument("--rules", nargs="+", metavar="PATH", help="rule files (default: from the config)")
+    match.add_argument(
+        "--workers", type=_positive_int, default=None, help="processes for a directory (default: the cores)"
+    )
     match.set_defaults(func=cmd_match)
 
     ev = sub.add_parser("eval", help="precision and recall of the rules on labelled JSON Lines")

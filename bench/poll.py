@@ -1,6 +1,7 @@
 """Poll benchmark: one cycle over N feeds served from 127.0.0.1 with added latency.
 
     python bench/poll.py [--feeds 1000] [--latency 0.05] [--concurrency 50] [--naive-sample 100]
+    python bench/poll.py --feeds 5000 --pipeline --every 16   # the bot's whole cycle, 6 % of items on topic
 
 Runs, in one process against one server, the first cycle (200s, parsed) and the 304 cycle (nothing
 parsed) for each configuration, wall and CPU seconds (this process plus any worker processes):
@@ -13,6 +14,13 @@ parsed) for each configuration, wall and CPU seconds (this process plus any work
 beside the floors on the same bodies: ``feedparser.parse`` alone and the fast parser alone (one core,
 no I/O), and a naive sequential ``feedparser.parse(url)`` loop over a sample, extrapolated to N.
 The server runs in its own process so it does not share our GIL.
+``--pipeline`` runs instead what the bot runs each cycle (service.pipeline.Pipeline.run_cycle: each feed
+fetched, parsed and matched in the thread pool as its fetch completes, identity, stories, the SQLite
+commit on the loop) into a fresh store file with the shipped rules, first cycle and 304 cycle, with
+peak RSS. The story encoder is off there (``stories.encoder: off``): loaded it adds ~120 MiB and
+~3 ms a matched item (``bench/cluster.py``).
+Each cycle also reports the event loop's longest stall: a sampler task sleeps 10 ms over and over and
+records how late it wakes (the longest stretch of the cycle without an await, + the 10 ms).
 Targets (issue 16): first cycle ≤ 5 s, 304 cycle ≤ 1 s for 1,000 feeds on 2 cores; ≤ 150 MB RSS.
 """
 
@@ -43,6 +51,7 @@ from watchers import PollSettings, make_client, poll_feeds
 from watchers.fastparse import parse as fast_parse
 from watchers.parse import _reencode, parse_feed
 
+REPO = Path(__file__).resolve().parents[1]
 WORDS = [
     "КНДР",
     "Россия",
@@ -66,10 +75,15 @@ WORDS = [
 ]
 
 
-def feed_body(n: int, items: int = 20) -> bytes:
+OFF_TOPIC = ["economy", "weather", "sport", "culture", "harvest", "festival", "markets", "football", "rain"]
+
+
+def feed_body(n: int, items: int = 20, every: int = 1) -> bytes:
+    """Feed ``n``'s body; with ``every`` > 1 only one item in ``every`` (across feeds) names the topic."""
     entries = []
     for i in range(items):
-        words = " ".join(WORDS[(n + i + k) % len(WORDS)] for k in range(12))
+        vocabulary = WORDS if (n * items + i) % every == 0 else OFF_TOPIC
+        words = " ".join(vocabulary[(n + i + k) % len(vocabulary)] for k in range(12))
         entries.append(
             f"<item><guid>feed{n}-item{i}</guid><title>Item {i} of feed {n}: {words}</title>"
             f"<link>https://news{n}.example/{i}</link><pubDate>Tue, 05 Nov 2024 10:{i:02d}:00 +0000</pubDate>"
@@ -82,8 +96,8 @@ def feed_body(n: int, items: int = 20) -> bytes:
     ).encode()
 
 
-def serve(port_queue: Any, feeds: int, latency: float) -> None:
-    bodies = {f"/feed/{n}": feed_body(n) for n in range(feeds)}
+def serve(port_queue: Any, feeds: int, latency: float, every: int = 1) -> None:
+    bodies = {f"/feed/{n}": feed_body(n, every=every) for n in range(feeds)}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -136,6 +150,29 @@ def cpu_seconds() -> float:
     return total
 
 
+class LoopLag:
+    """A task that sleeps ``tick`` seconds in a loop and keeps the worst lateness of its wake-ups."""
+
+    def __init__(self, tick: float = 0.01) -> None:
+        self.tick, self.worst, self.wakes = tick, 0.0, 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            self.worst = max(self.worst, time.perf_counter() - before - self.tick)
+            self.wakes += 1
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 async def one_config(args: argparse.Namespace, base: str, label: str, parser: str, kind: PoolKind) -> None:
     settings = PollSettings(timeout=30, concurrency=args.concurrency, allow_private_urls=True)
     feeds = [Feed(id=n, url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)]
@@ -146,7 +183,8 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
     try:
         async with make_client(settings) as client:
             cpu, started = cpu_seconds(), time.perf_counter()
-            first = await poll_feeds(client, feeds, settings, pool=pool)
+            with LoopLag() as lag1:
+                first = await poll_feeds(client, feeds, settings, pool=pool)
             t1, c1 = time.perf_counter() - started, cpu_seconds() - cpu
             items = sum(len(p.items) for p in first)
             ok = sum(p.outcome == "ok" for p in first)
@@ -155,7 +193,8 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
                 for f, p in zip(feeds, first, strict=True)
             ]
             cpu, started = cpu_seconds(), time.perf_counter()
-            second = await poll_feeds(client, revisited, settings, pool=pool)
+            with LoopLag() as lag2:
+                second = await poll_feeds(client, revisited, settings, pool=pool)
             t2, c2 = time.perf_counter() - started, cpu_seconds() - cpu
             not_modified = sum(p.outcome == "not_modified" for p in second)
     finally:
@@ -165,8 +204,48 @@ async def one_config(args: argparse.Namespace, base: str, label: str, parser: st
     print(
         f"{label:<17} first cycle {t1:6.2f} s wall {c1:6.2f} s CPU ({ok} ok, {items} items)   "
         f"304 cycle {t2:5.2f} s wall {c2:5.2f} s CPU ({not_modified} not modified, "
-        f"{c2 / args.feeds * 1000:.2f} ms CPU a request)"
+        f"{c2 / args.feeds * 1000:.2f} ms CPU a request)\n{'':<17} longest loop stall: first cycle "
+        f"{lag1.worst * 1000:.0f} ms ({lag1.wakes} wake-ups), 304 cycle {lag2.worst * 1000:.0f} ms; "
+        f"peak RSS so far {peak_rss_mb():.1f} MB"
     )
+
+
+async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from core.config import FeedConfig, PollingConfig, load_config
+    from delivery.encoder import NoEncoder
+    from rules import load_rules
+    from service.pipeline import Pipeline
+    from store import Store
+
+    ruleset = load_rules(load_config(str(REPO / "config.yaml")).rule_files)
+    polling = PollingConfig(concurrency=args.concurrency, timeout=30, allow_private_urls=True)
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    pool = CpuPool("thread")
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store.open(Path(folder) / "bench.sqlite3")
+        configs = [
+            FeedConfig(url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)
+        ]
+        store.sync_feeds(configs, now)
+        try:
+            async with make_client(PollSettings.from_config(polling)) as client:
+                pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())
+                for label, at in (("first cycle", now), ("304 cycle", now + timedelta(hours=1))):
+                    cpu, started = cpu_seconds(), time.perf_counter()
+                    with LoopLag() as lag:
+                        report = await pipeline.run_cycle(at)
+                    wall, used = time.perf_counter() - started, cpu_seconds() - cpu
+                    print(
+                        f"pipeline {label:<11} {wall:6.2f} s wall {used:6.2f} s CPU ({report.summary()}); "
+                        f"longest loop stall {lag.worst * 1000:.0f} ms ({lag.wakes} wake-ups); "
+                        f"peak RSS so far {peak_rss_mb():.1f} MB"
+                    )
+        finally:
+            store.close()
+            pool.close()
 
 
 def floors(args: argparse.Namespace) -> None:
@@ -192,6 +271,10 @@ def floors(args: argparse.Namespace) -> None:
 
 
 async def run(args: argparse.Namespace, base: str) -> None:
+    if args.pipeline:
+        await pipeline_cycles(args, base)
+        print(f"peak RSS:                  {peak_rss_mb():6.1f} MB  (target ≤ 150 MB)")
+        return
     configs: list[tuple[str, str, PoolKind]] = [
         ("before (feedparser)", "feedparser", "inline"),
         ("fast, inline", "fast", "inline"),
@@ -199,8 +282,11 @@ async def run(args: argparse.Namespace, base: str) -> None:
         ("fast, processes", "fast", "process"),
     ]
     for label, parser, kind in configs:
-        await one_config(args, base, label, parser, kind)
+        if args.only is None or (kind == args.only and parser == "fast"):
+            await one_config(args, base, label, parser, kind)
     print(f"peak RSS:                  {peak_rss_mb():6.1f} MB  (target ≤ 150 MB)")
+    if args.no_floors:
+        return
     floors(args)
     sample = min(args.naive_sample, args.feeds)
     started = time.perf_counter()
@@ -218,9 +304,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--only", choices=["inline", "thread", "process"], help="only this fast-path configuration")
+    parser.add_argument("--pipeline", action="store_true", help="the bot's whole cycle into a store instead")
+    parser.add_argument("--every", type=int, default=1, help="one item in EVERY on topic (default: all; 16 ≈ 6 %%)")
+    parser.add_argument("--no-floors", action="store_true", help="skip the floors and the naive loop")
     args = parser.parse_args()
     ports: Any = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency, args.every), daemon=True)
     server.start()
     try:
         base = f"http://127.0.0.1:{ports.get(timeout=30)}"

@@ -331,3 +331,67 @@ async def test_a_rule_that_asks_for_state_media_matches_only_the_labelled_feeds_
             for name in ("TASS", "Other")
         }  # fmt: skip
     assert rules_by_feed == {"TASS": ["pair", "state_view"], "Other": ["pair"]}
+
+
+def test_story_assignment_gives_the_loop_control_at_every_item_and_decides_as_before(tmp_path: Path) -> None:
+    """A feed of 12 matched items used to be assigned its stories in one stretch on the event loop."""
+    from collections.abc import Sequence
+
+    import numpy as np
+
+    from core.models import Hit, Item, Match
+    from core.workers import CpuPool
+    from service.pipeline import assign_stories, assign_stories_off_loop
+    from store import ProcessedItem
+
+    match = Match("pair", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"), Hit("RUSSIA", "title", 7, 13, "Россия")))
+    titles = ["КНДР и Россия провели учения", "КНДР и Россия подписали договор", "КНДР и Россия: переговоры"]
+
+    def batch(feed: str, start: int, count: int) -> list[ProcessedItem]:
+        return [
+            ProcessedItem(
+                Item(feed, f"u{n}", titles[n % 3], "", None, NOW - timedelta(minutes=n), "ru", "A"), (match,), True
+            )
+            for n in range(start, start + count)
+        ]
+
+    class Ones:
+        def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+            return np.full((len(texts), 512), 512**-0.5, dtype=np.float32)
+
+    async def ticking(store: Store, pool: CpuPool, processed: list[ProcessedItem]) -> tuple[list[ProcessedItem], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        out = await assign_stories_off_loop(
+            store, pool, processed, list(np.full((12, 512), 512**-0.5, dtype=np.float32))
+        )
+        ticker.cancel()
+        return out, ticks - before
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        store.sync_feeds([FeedConfig("https://a.example/rss", "A", "ru", 600)], NOW)
+        feed = store.feed_by_url("https://a.example/rss")
+        assert feed is not None
+        stored = assign_stories(store, Ones(), batch(feed.url, 0, 12))
+        store.commit_poll(
+            feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, items=stored
+        )
+        fresh = batch(feed.url, 100, 12)
+        on_loop = assign_stories(store, Ones(), fresh)
+        pool = CpuPool("thread")
+        try:
+            off_loop, ticks = asyncio.run(ticking(store, pool, fresh))
+        finally:
+            pool.close()
+    assert off_loop == on_loop  # the same stories, the same keys and vectors
+    assert any(p.story is not None and p.story.story_id is not None for p in off_loop)  # joined stored stories
+    assert ticks >= 12  # the loop ran other work at least once per item

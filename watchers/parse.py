@@ -101,6 +101,8 @@ def plain_text(value: str) -> str:
 
 
 def _collapse(text: str) -> str:
+    if "\n" not in text and "\r" not in text:  # one paragraph (most titles): skip the split and join
+        return _SPACES.sub(" ", text).strip()
     paragraphs = (_SPACES.sub(" ", p).strip() for p in text.replace("\r", "\n").split("\n"))
     return "\n".join(p for p in paragraphs if p)
 
