@@ -310,7 +310,9 @@ async def deliver_instant(
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
     if isinstance(sender, stories.StorySender) and report.store_error is None:
         try:
-            report.edited = await stories.flush(store, sender, now, telegram_chat_id)
+            report.edited = await stories.flush(
+                store, sender, now, telegram_chat_id, language_of=lambda chat: chat_language(store, chat, language)
+            )
         except sqlite3.Error as exc:
             report.store_failed("story_edit", exc)
     return report

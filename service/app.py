@@ -239,6 +239,7 @@ async def run_spike_pass(app: Application) -> None:  # type: ignore[type-arg]
             state.clock(),
             notify=lambda text: _notify(app, text),
             entities=[name for name, group in state.rules.groups.items() if group.kind == "entity"],
+            language=state.config.interface.language,
         )
     if report.found or report.sent or report.failed or report.uncertain:
         log.info(
