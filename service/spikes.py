@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core import i18n
 from core.config import SpikeSettings
-from delivery.outbox import MessageSender, chat_language, telegram_chat_id
+from delivery.outbox import MessageSender, Notify, chat_language, telegram_chat_id
 from delivery.sender import Failed, Gone, Migrated, Retry, Sent, Unknown
 from delivery.spikes import Story, find_spikes, key_title, render_spike
 from store.db import Store
@@ -33,8 +33,6 @@ from store.spikes import (
 )
 
 log = logging.getLogger(__name__)
-
-Notify = Callable[[str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -125,7 +123,8 @@ async def _send(
         end_spike_send(store, send, "failed", error=outcome.reason)
         report.failed += 1
         if notify:
-            await notify(f"⏸ Subscription for chat {send.chat_id} paused: {outcome.reason}")
+            chat, reason = send.chat_id, outcome.reason
+            await notify(lambda lang: i18n.t("admin.chat_paused", lang, chat=chat, reason=reason))
     elif isinstance(outcome, Failed):
         end_spike_send(store, send, "failed", error=outcome.error)
         report.failed += 1

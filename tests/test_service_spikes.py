@@ -98,9 +98,7 @@ async def test_one_spike_alert_to_followers_once_per_window_even_after_a_restart
         assert len(spike_times(store, NOW - timedelta(days=1), NOW, ["entity:DPRK"])) == 1
 
 
-async def test_each_subscriber_gets_the_spike_alert_in_its_chats_language(
-    emu: BotApiEmulator, tmp_path: Path
-) -> None:
+async def test_each_subscriber_gets_the_spike_alert_in_its_chats_language(emu: BotApiEmulator, tmp_path: Path) -> None:
     config = write_config(tmp_path, emu)
     async with running_app(config, TOKEN, NOW) as (app, state):
         seed_spike(state.store)
