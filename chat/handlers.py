@@ -406,7 +406,7 @@ def apply(state: BotState, proposal: Proposal) -> str:
 @command("rule", admin_only=True)
 async def rule(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
-        raise CommandError("rule", "Give one rule name.")
+        raise CommandError("rule", i18n.t("rule_edit.give_name"))
     return f"<pre>{escape(rule_edits.show_rule(state.rules, args[0]))}</pre>"
 
 
@@ -415,7 +415,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
     files = state.config.rule_files
     file = files[0] if files else None
     if file is None:
-        raise CommandError("rule_add", "No rule file is configured.")
+        raise CommandError("rule_add", i18n.t("rule_edit.no_file"))
     user = update.effective_user.id if update.effective_user else 0
     return await _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
 
@@ -423,7 +423,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
 @command("rule_edit", admin_only=True, heavy=True)
 async def rule_edit(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args:
-        raise CommandError("rule_edit", "Give the rule name, then the rule's new YAML on the next lines.")
+        raise CommandError("rule_edit", i18n.t("rule_edit.give_name_and_yaml"))
     name = args[0]
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, name)
@@ -433,7 +433,7 @@ async def rule_edit(update: Update, context: Context, state: BotState, target: s
 @command("rule_delete", admin_only=True, heavy=True)
 async def rule_delete(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
-        raise CommandError("rule_delete", "Give one rule name.")
+        raise CommandError("rule_delete", i18n.t("rule_edit.give_name"))
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, args[0])
     return await _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
@@ -442,7 +442,7 @@ async def rule_delete(update: Update, context: Context, state: BotState, target:
 async def _aliases(update: Update, state: BotState, args: list[str], *, add: bool) -> Answer:
     name = "alias_add" if add else "alias_remove"
     if len(args) < 2:
-        raise CommandError(name, "Give the group, then the aliases (separate phrases with commas).")
+        raise CommandError(name, i18n.t("rule_edit.give_group_and_aliases"))
     group = args[0]
     message = update.effective_message
     text = (message.text or "") if message else ""
@@ -469,10 +469,10 @@ def undo_last(state: BotState) -> str:
     before = {s.chat_id: s.rules for s in state.store.subscriptions()}
     previous = state.store.pop_rule_change(state.clock())
     if previous is None:
-        return "Nothing to undo."
+        return i18n.t("undo.nothing")
     file, content, action = previous
     if content is None:
-        return "⚠️ That history entry has no content."
+        return i18n.t("undo.no_content")
     path = Path(file)
     current = path.read_text(encoding="utf-8") if path.exists() else None
     rule_edits.write_atomically(path, content)
@@ -486,8 +486,8 @@ def undo_last(state: BotState) -> str:
         }
         state.store.push_rule_version(file, content, action, None, state.clock(), follow=restored)
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
-        return f"❌ Undoing {escape(action)} would leave invalid rules; nothing was changed.\n{problems}"
-    return f"↩️ Undone: <b>{escape(action)}</b>; {escape(path.name)} is back to its previous version."
+        return i18n.t("undo.invalid", action=escape(action), problems=problems)
+    return i18n.t("undo.done", action=escape(action), file=escape(path.name))
 
 
 @command("undo", admin_only=True)
@@ -545,7 +545,7 @@ async def on_rule_document(update: Update, context: Context) -> None:
         if words[0].split("@")[0] == "/rule_add":
             files = state.config.rule_files
             if not files:
-                raise CommandError("rule_add", "No rule file is configured.")
+                raise CommandError("rule_add", i18n.t("rule_edit.no_file"))
             answer = await _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
         elif len(words) == 2:
             name = words[1]

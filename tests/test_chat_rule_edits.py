@@ -474,7 +474,7 @@ def test_a_flow_alias_list_is_edited_on_its_own_line() -> None:
 async def test_a_russian_admin_gets_the_proposal_and_its_buttons_in_russian(
     emu: BotApiEmulator, bot: tuple[BotState, Path]
 ) -> None:
-    state, rule_file = bot
+    _, rule_file = bot
     original = rule_file.read_bytes()
     assert "по-русски" in (await say(emu, ADMIN, "/language ru")).text
     proposal = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
@@ -484,3 +484,4 @@ async def test_a_russian_admin_gets_the_proposal_and_its_buttons_in_russian(
     cancelled = await click(emu, ADMIN, proposal.message_id, cancel_button["callback_data"], "Отменено")
     assert cancelled == "✖ Отменено rule_delete dprk_in_kursk; ничего не изменилось."
     assert rule_file.read_bytes() == original
+    assert (await say(emu, ADMIN, "/undo")).text == "Нечего отменять."
