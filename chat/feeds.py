@@ -65,7 +65,7 @@ def parse_page_args(text: str) -> tuple[dict[str, str], bool, str | None] | str:
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        return f"⚠️ Cannot read the selectors ({escape(str(exc))}).\nUsage: {escape(PAGE_USAGE)}"
+        return t("feed_add.bad_selectors", error=escape(str(exc)), usage=escape(PAGE_USAGE))
     selectors: dict[str, str] = {}
     xpath = False
     rest: list[str] = []
@@ -80,7 +80,7 @@ def parse_page_args(text: str) -> tuple[dict[str, str], bool, str | None] | str:
     problems = page_selector_problems(selectors, xpath)
     if problems:
         lines = "\n".join(f"• {escape(key)}: {escape(problem)}" for key, problem in problems)
-        return f"⚠️ Not added:\n{lines}\nUsage: {escape(PAGE_USAGE)}"
+        return t("feed_add.bad_page", lines=lines, usage=escape(PAGE_USAGE))
     return selectors, xpath, " ".join(rest) or None
 
 
@@ -107,21 +107,21 @@ async def _add_source(
     kind, url, spec, title = source
     retired = {f.url for f in store.retired_feeds()}
     if url not in retired and any(f.url == url for f in store.all_feeds(enabled_only=True)):
-        return f"{escape(title)} is already polled."
+        return t("feed_add.already", feed=escape(title))
     checked = await check_source(client, config, url, kind, spec)
     if isinstance(checked, str):
-        return f"❌ Not added: {escape(checked)}"
+        return t("feed_add.failed", error=escape(checked))
     store.add_feed(url, title, None, config.polling.default_interval, f"chat:{author}", now, kind=kind, spec=spec)
     return _added_reply(config, title, checked, now, ruleset)
 
 
 def _added_reply(config: Config, title: str, items: tuple[Item, ...], now: datetime, ruleset: RuleSet | None) -> str:
     policy = config.polling.backlog
-    reply = f"✅ Added <b>{escape(title)}</b> ({len(items)} items now). {policy.describe()}"
+    reply = t("feed_add.done", title=escape(title), n=len(items), policy=policy.describe())
     if ruleset is not None and policy.max_items > 0:
         matching = [item for item in items if ruleset.match(item)]
         sent = len(policy.select(matching, now))
-        reply += f" Right now {len(matching)} of its items match the rules and {sent} would be sent."
+        reply += t("feed_add.would_send", n=len(matching), sent=sent)
     return reply
 
 
@@ -142,41 +142,47 @@ async def add_feed(
     channel = telegram_channel(url)
     if channel is not None:
         if name is not None and len(name) > MAX_NAME:
-            return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
+            return t("feed_add.name_too_long", max=MAX_NAME)
         web = config.polling.telegram_web
         source = ("telegram", telegram_url(channel, web), telegram_spec(channel), name or f"@{channel}")
         return await _add_source(store, config, client, source, author, now, ruleset)  # type: ignore[arg-type]
     if not is_url(url):
-        return f"⚠️ {escape(url)} is not an http(s) URL or @channel.\nUsage: /feed_add URL|@channel [name]"
+        return t("feed_add.not_url", url=escape(url))
     if name is not None and any(f"{key}=" in name for key in PAGE_SELECTORS):
         parsed_args = parse_page_args(name)
         if isinstance(parsed_args, str):
             return parsed_args
         selectors, xpath, page_name = parsed_args
         if page_name is not None and len(page_name) > MAX_NAME:
-            return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
+            return t("feed_add.name_too_long", max=MAX_NAME)
         title = page_name or urlsplit(url).hostname or url
         return await _add_source(
             store, config, client, ("page", url, page_spec(selectors, xpath), title), author, now, ruleset
         )
     if name is not None and len(name) > MAX_NAME:
-        return f"⚠️ The name is over {MAX_NAME} characters; nothing was added."
+        return t("feed_add.name_too_long", max=MAX_NAME)
     # a feed retired by 410 Gone may be added again once it works; spellings of one URL are one feed
     retired = {feed_key(f.url) for f in store.retired_feeds()}
     key = feed_key(url)
     polled = next((f.url for f in store.all_feeds(enabled_only=True) if feed_key(f.url) == key), None)
     if key not in retired and polled is not None:
-        return f"{escape(url)} is already polled" + (f" (as {escape(polled)})." if polled != url else ".")
+        return (
+            t("feed_add.already_as", url=escape(url), polled=escape(polled))
+            if polled != url
+            else t("feed_add.already", feed=escape(url))
+        )
     parsed = await fetch_feed(client, config, url)
     if isinstance(parsed, str):
-        return f"❌ Not added: {escape(parsed)}"
+        return t("feed_add.failed", error=escape(parsed))
     title = name or urlsplit(url).hostname or url
     store.add_feed(url, title, parsed.language, config.polling.default_interval, f"chat:{author}", now)
     return _added_reply(config, title, parsed.items, now, ruleset)
 
 
 def remove_feed(store: Store, url: str) -> str:
-    return f"Removed {escape(url)}." if store.remove_feed(url) else f"⚠️ {escape(url)} is not a feed here."
+    return (
+        t("feed_remove.done", url=escape(url)) if store.remove_feed(url) else t("feed_remove.unknown", url=escape(url))
+    )
 
 
 def list_feeds(store: Store, quiet: Mapping[str, str] | None = None) -> str:
@@ -185,14 +191,14 @@ def list_feeds(store: Store, quiet: Mapping[str, str] | None = None) -> str:
     quiet = quiet or {}
     feeds = store.all_feeds(enabled_only=True)
     if not feeds:
-        return "No feeds."
+        return t("feed_list.none")
     retired = {f.url for f in store.retired_feeds()}
-    lines = [f"<b>Feeds</b> ({len(feeds)})"]
+    lines = [t("feed_list.title", n=len(feeds))]
     for f in feeds:
         where = f"{escape(f.name)} [{f.lang or '?'}] {escape(f.url)}"
         if f.url in retired:
             gone = escape(f.last_error or "HTTP 410 Gone")
-            lines.append(f"⛔ {where} — retired, no longer polled ({gone}); /feed_add {escape(f.url)} polls it again")
+            lines.append(t("feed_list.retired", feed=where, error=gone, url=escape(f.url)))
         elif f.failures:
             lines.append(f"⚠️ {where} — {escape(f.last_error or '')} (×{f.failures})")
         elif f.url in quiet:

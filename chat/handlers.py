@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -315,13 +316,12 @@ async def _propose(state: BotState, user: int, file: Path, build: Callable[[str]
         )
     except RuleError as exc:
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
-        return f"❌ <b>{escape(edit.action)}</b> is not valid; nothing was changed.\n{problems}"
+        return i18n.t("rule_edit.invalid", action=escape(edit.action), problems=problems)
     rule_edits.keep_pending(state.proposals, proposal, state.clock())
     effect = proposal.effect
     lines = [
-        f"📝 <b>{escape(edit.action)}</b> in {escape(file.name)}: valid, its examples pass.",
-        f"Back-test on {effect.items} items of the last 7 days: "
-        f"<b>+{len(effect.added)}</b> alerts, <b>−{len(effect.removed)}</b> alerts.",
+        i18n.t("rule_edit.valid", action=escape(edit.action), file=escape(file.name)),
+        i18n.t("rule_edit.backtest", n=effect.items, added=len(effect.added), removed=len(effect.removed)),
     ]
     lines += [f"+ {escape(i.title[:120])}" for i in effect.added[:5]]
     lines += [f"− {escape(i.title[:120])}" for i in effect.removed[:5]]
@@ -329,17 +329,17 @@ async def _propose(state: BotState, user: int, file: Path, build: Callable[[str]
     lines.append(escape(feedback.voted_effect(state.rules, proposal.ruleset, feedback.voted_items(state.store)).text()))
     updates = proposal.follow_updates(state.store.subscriptions())
     if updates:
-        lines.append(f"Applying it also updates {len(updates)} subscription(s):")
+        lines.append(i18n.t("rule_edit.updates", n=len(updates)))
         lines += [f"• {escape(chat)}: {escape(', '.join(rules))}" for chat, rules in updates.items()]
     surging = rule_edits.surge(effect)
     if surging:
         lines.append(surge_warning(effect))
-    label = "✅ Apply" + (f" and update {len(updates)} subscription(s)" if updates else "")
+    label = i18n.t("rule_edit.apply_and_update", n=len(updates)) if updates else i18n.t("rule_edit.apply")
     keyboard = InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(label, callback_data=f"rules:apply:{proposal.token}"),
-                InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{proposal.token}"),
+                InlineKeyboardButton(i18n.t("rule_edit.cancel"), callback_data=f"rules:cancel:{proposal.token}"),
             ]
         ]
     )
@@ -353,27 +353,22 @@ TITLES_SHOWN = 3
 def backtest_lines(effect: rule_edits.Backtest) -> list[str]:
     """Per subscription: what it would have received in the 7 days, before → after, with a few titles."""
     if not effect.subscriptions:
-        return ["No subscription would receive anything: there are none."]
-    lines = [
-        f"Per subscription (items received in 7 days, before → after; {effect.sent_before} → {effect.sent_after}):"
-    ]
+        return [i18n.t("rule_edit.no_subscriptions")]
+    lines = [i18n.t("rule_edit.per_subscription", before=effect.sent_before, after=effect.sent_after)]
     for sub in effect.subscriptions[:MAX_SUBSCRIPTIONS_SHOWN]:
         name = sub.title or sub.chat
-        change = f" (+{len(sub.gained)} −{len(sub.lost)})" if sub.gained or sub.lost else " (no change)"
+        change = f" (+{len(sub.gained)} −{len(sub.lost)})" if sub.gained or sub.lost else i18n.t("rule_edit.no_change")
         lines.append(f"• {escape(name)}: {len(sub.before)} → {len(sub.after)}{change}")
         lines += [f"   + {escape(i.title[:80])}" for i in sub.gained[:TITLES_SHOWN]]
         lines += [f"   − {escape(i.title[:80])}" for i in sub.lost[:TITLES_SHOWN]]
     hidden = len(effect.subscriptions) - MAX_SUBSCRIPTIONS_SHOWN
     if hidden > 0:
-        lines.append(f"… and {hidden} more subscriptions")
+        lines.append(i18n.t("rule_edit.more_subscriptions", n=hidden))
     return lines
 
 
 def surge_warning(effect: rule_edits.Backtest) -> str:
-    return (
-        f"⚠️ <b>This edit would send {effect.sent_after} items where the last 7 days sent "
-        f"{effect.sent_before}.</b> Applying it needs a second confirmation."
-    )
+    return i18n.t("rule_edit.surge", after=effect.sent_after, before=effect.sent_before)
 
 
 def apply(state: BotState, proposal: Proposal) -> str:
@@ -381,14 +376,13 @@ def apply(state: BotState, proposal: Proposal) -> str:
     /undo) and swap the running rules; refused if any rule file changed since it was proposed."""
     changed = rule_edits.changed_files(proposal, {*state.config.rule_files, *state.rules.files})
     if changed:
-        what = "The file" if changed == [proposal.file.name] else f"The rule files ({', '.join(changed)})"
-        return f"⚠️ {escape(what)} changed since this edit was proposed; nothing was written. Propose it again."
+        if changed == [proposal.file.name]:
+            return i18n.t("rule_edit.file_changed")
+        return i18n.t("rule_edit.files_changed", files=escape(", ".join(changed)))
     subs = state.store.subscriptions()
     blocked = rule_edits.blocked_subscriptions(subs, proposal.renames)
     if blocked:
-        return "⚠️ Subscriptions changed since this edit was proposed; nothing was written.\n" + "\n".join(
-            f"• {escape(line)}" for line in blocked
-        )
+        return i18n.t("rule_edit.subscriptions_changed") + "\n" + "\n".join(f"• {escape(line)}" for line in blocked)
     updates = proposal.follow_updates(subs)
     current = proposal.old_text
     try:
@@ -397,25 +391,22 @@ def apply(state: BotState, proposal: Proposal) -> str:
         )
     except (StoreError, sqlite3.Error) as exc:  # nothing is written that /undo could not revert
         log.error("rule_history_failed file=%s error=%r", proposal.file, exc)
-        return f"⚠️ Could not record the change in the store ({escape(str(exc))}); nothing was written."
+        return i18n.t("rule_edit.store_failed", error=escape(str(exc)))
     try:
         rule_edits.write_atomically(proposal.file, proposal.new_text)
     except OSError as exc:
         state.store.pop_rule_change(state.clock())  # the subscriptions get their rule lists back
         log.error("rule_write_failed file=%s error=%r", proposal.file, exc)
-        return f"⚠️ Could not write {escape(proposal.file.name)} ({escape(str(exc))}); nothing was changed."
+        return i18n.t("rule_edit.write_failed", file=escape(proposal.file.name), error=escape(str(exc)))
     state.rules = proposal.ruleset
-    also = f" {len(updates)} subscription(s) now follow the new rule names." if updates else ""
-    return (
-        f"✅ Applied <b>{escape(proposal.action)}</b>; it takes effect from the next poll cycle.{also} "
-        "/undo reverts it."
-    )
+    also = i18n.t("rule_edit.renamed_follow", n=len(updates)) if updates else ""
+    return i18n.t("rule_edit.applied", action=escape(proposal.action), also=also)
 
 
 @command("rule", admin_only=True)
 async def rule(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
-        raise CommandError("rule", "Give one rule name.")
+        raise CommandError("rule", i18n.t("rule_edit.give_name"))
     return f"<pre>{escape(rule_edits.show_rule(state.rules, args[0]))}</pre>"
 
 
@@ -424,7 +415,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
     files = state.config.rule_files
     file = files[0] if files else None
     if file is None:
-        raise CommandError("rule_add", "No rule file is configured.")
+        raise CommandError("rule_add", i18n.t("rule_edit.no_file"))
     user = update.effective_user.id if update.effective_user else 0
     return await _propose(state, user, file, lambda text: rule_edits.add_rule(text, _body(update)))
 
@@ -432,7 +423,7 @@ async def rule_add(update: Update, context: Context, state: BotState, target: st
 @command("rule_edit", admin_only=True, heavy=True)
 async def rule_edit(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if not args:
-        raise CommandError("rule_edit", "Give the rule name, then the rule's new YAML on the next lines.")
+        raise CommandError("rule_edit", i18n.t("rule_edit.give_name_and_yaml"))
     name = args[0]
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, name)
@@ -442,7 +433,7 @@ async def rule_edit(update: Update, context: Context, state: BotState, target: s
 @command("rule_delete", admin_only=True, heavy=True)
 async def rule_delete(update: Update, context: Context, state: BotState, target: str, args: list[str]) -> Answer:
     if len(args) != 1:
-        raise CommandError("rule_delete", "Give one rule name.")
+        raise CommandError("rule_delete", i18n.t("rule_edit.give_name"))
     user = update.effective_user.id if update.effective_user else 0
     file = rule_edits.file_of_rule(state.rules, args[0])
     return await _propose(state, user, file, lambda text: rule_edits.delete_rule(text, args[0]))
@@ -451,7 +442,7 @@ async def rule_delete(update: Update, context: Context, state: BotState, target:
 async def _aliases(update: Update, state: BotState, args: list[str], *, add: bool) -> Answer:
     name = "alias_add" if add else "alias_remove"
     if len(args) < 2:
-        raise CommandError(name, "Give the group, then the aliases (separate phrases with commas).")
+        raise CommandError(name, i18n.t("rule_edit.give_group_and_aliases"))
     group = args[0]
     message = update.effective_message
     text = (message.text or "") if message else ""
@@ -478,10 +469,10 @@ def undo_last(state: BotState) -> str:
     before = {s.chat_id: s.rules for s in state.store.subscriptions()}
     previous = state.store.pop_rule_change(state.clock())
     if previous is None:
-        return "Nothing to undo."
+        return i18n.t("undo.nothing")
     file, content, action = previous
     if content is None:
-        return "⚠️ That history entry has no content."
+        return i18n.t("undo.no_content")
     path = Path(file)
     current = path.read_text(encoding="utf-8") if path.exists() else None
     rule_edits.write_atomically(path, content)
@@ -495,8 +486,8 @@ def undo_last(state: BotState) -> str:
         }
         state.store.push_rule_version(file, content, action, None, state.clock(), follow=restored)
         problems = "\n".join(escape(line) for line in rule_edits.problems_text(exc))
-        return f"❌ Undoing {escape(action)} would leave invalid rules; nothing was changed.\n{problems}"
-    return f"↩️ Undone: <b>{escape(action)}</b>; {escape(path.name)} is back to its previous version."
+        return i18n.t("undo.invalid", action=escape(action), problems=problems)
+    return i18n.t("undo.done", action=escape(action), file=escape(path.name))
 
 
 @command("undo", admin_only=True)
@@ -554,7 +545,7 @@ async def on_rule_document(update: Update, context: Context) -> None:
         if words[0].split("@")[0] == "/rule_add":
             files = state.config.rule_files
             if not files:
-                raise CommandError("rule_add", "No rule file is configured.")
+                raise CommandError("rule_add", i18n.t("rule_edit.no_file"))
             answer = await _propose(state, user.id, files[0], lambda text: rule_edits.add_rule(text, body))
         elif len(words) == 2:
             name = words[1]
@@ -576,40 +567,44 @@ async def on_rule_button(update: Update, context: Context) -> None:
         return
     state = state_of(context.application)
     _, verb, token = [*query.data.split(":"), "", ""][:3]
+    with i18n.using(reply_language(state, update.effective_chat, query.from_user)):
+        await _rule_button(query, state, verb, token)
+
+
+async def _rule_button(query: CallbackQuery, state: BotState, verb: str, token: str) -> None:
     if query.from_user.id not in state.config.admins:
-        await query.answer("Only the bot's admins may change rules.", show_alert=True)
+        await query.answer(i18n.t("rule_edit.admins_only"), show_alert=True)
         return
     entry = state.proposals.get(token)
     made_at = entry.made_at if entry is not None else state.clock()
     proposal = rule_edits.take_pending(state.proposals, token, state.clock())
     if proposal is None:
-        await query.answer("This edit is no longer pending.")
+        await query.answer(i18n.t("rule_edit.not_pending"))
         return
     if proposal == "expired":
-        await query.answer("This proposal expired; send the edit again.", show_alert=True)
-        await query.edit_message_text("⌛ This proposal expired; send the edit again. Nothing was written.")
+        await query.answer(i18n.t("rule_edit.expired_short"), show_alert=True)
+        await query.edit_message_text(i18n.t("rule_edit.expired"))
         return
     if verb == "apply" and rule_edits.surge(proposal.effect):
         rule_edits.keep_pending(state.proposals, proposal, state.clock(), made_at=made_at)
         keyboard = InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton("⚠️ Yes, apply it", callback_data=f"rules:confirm:{token}"),
-                    InlineKeyboardButton("✖ Cancel", callback_data=f"rules:cancel:{token}"),
+                    InlineKeyboardButton(i18n.t("rule_edit.confirm_button"), callback_data=f"rules:confirm:{token}"),
+                    InlineKeyboardButton(i18n.t("rule_edit.cancel"), callback_data=f"rules:cancel:{token}"),
                 ]
             ]
         )
         await query.answer()
         await query.edit_message_text(
-            f"{surge_warning(proposal.effect)}\nPress <b>Yes, apply it</b> to apply "
-            f"<b>{escape(proposal.action)}</b> anyway.",
+            surge_warning(proposal.effect) + "\n" + i18n.t("rule_edit.confirm", action=escape(proposal.action)),
             reply_markup=keyboard,
         )
         return
     if verb in ("apply", "confirm"):
         text = apply(state, proposal)
     else:
-        text = f"✖ Cancelled {escape(proposal.action)}; nothing changed."
+        text = i18n.t("rule_edit.cancelled", action=escape(proposal.action))
     await query.answer()
     await query.edit_message_text(text)
 

@@ -48,7 +48,9 @@ from store import OutboxEntry, Store, Subscription
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str], Awaitable[None]]
+# A notice to the admins: a text, or the text in a language (each admin reads it in their chat's language)
+Notice = str | Callable[[str], str]
+Notify = Callable[[Notice], Awaitable[None]]
 
 
 class MessageSender(Protocol):
@@ -112,7 +114,8 @@ async def _handle_failure(
         report.paused_chats.append(chat_id)
         log.warning("subscription_paused chat=%s reason=%r", chat_id, outcome.reason)
         if notify:
-            await notify(f"⏸ Subscription for chat {chat_id} paused: {outcome.reason}")
+            reason = outcome.reason
+            await notify(lambda lang: i18n.t("admin.chat_paused", lang, chat=chat_id, reason=reason))
     elif isinstance(outcome, Migrated):
         store.migrate_chat(chat_id, outcome.new_chat_id, now)
         report.migrated_chats.append((chat_id, outcome.new_chat_id))
@@ -310,7 +313,9 @@ async def deliver_instant(
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
     if isinstance(sender, stories.StorySender) and report.store_error is None:
         try:
-            report.edited = await stories.flush(store, sender, now, telegram_chat_id)
+            report.edited = await stories.flush(
+                store, sender, now, telegram_chat_id, language_of=lambda chat: chat_language(store, chat, language)
+            )
         except sqlite3.Error as exc:
             report.store_failed("story_edit", exc)
     return report

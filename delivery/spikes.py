@@ -19,15 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core import i18n
 from core.config import SpikeSettings
 from delivery.render import escape, link, shorten
 from store.spikes import SpikeRow as Row
 
-# The alert's text, in one place (H15's message catalogue can take them from here).
-SPIKE_HEAD = "⚡ <b>{title}</b>: {items} {noun} in {window}, {ratio}"
-SPIKE_RATIO = "{ratio}× usual"
-SPIKE_NEW = "none usually"
-SPIKE_STORY_NOUN = ("story", "stories")
+# The alert's words are the catalogue's spike.* keys (core/locales/*.yaml).
 STORY_TITLE_CHARS = 160
 TOP_STORIES = 3
 
@@ -107,20 +104,20 @@ def top_stories(rows: Sequence[Row], top: int = TOP_STORIES) -> tuple[Story, ...
     return tuple(Story(latest[s].title, latest[s].link, sizes[s]) for s in order[:top])
 
 
-def window_text(seconds: int) -> str:
-    """``6 h``, ``90 min``, ``1 d``."""
+def window_text(seconds: int, lang: str = i18n.DEFAULT) -> str:
+    """``6 h``, ``90 min``, ``1 d`` (in Russian ``6 ч``, ``90 мин``, ``1 сут.``)."""
     if seconds % 86400 == 0:
-        return f"{seconds // 86400} d"
+        return i18n.t("spike.window_days", lang, n=seconds // 86400)
     if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 60} min"
+        return i18n.t("spike.window_hours", lang, n=seconds // 3600)
+    return i18n.t("spike.window_minutes", lang, n=seconds // 60)
 
 
-def ratio_text(decision: Decision) -> str:
+def ratio_text(decision: Decision, lang: str = i18n.DEFAULT) -> str:
     ratio = decision.ratio
     if ratio is None:
-        return SPIKE_NEW
-    return SPIKE_RATIO.format(ratio=f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}".removesuffix(".0"))
+        return i18n.t("spike.new", lang)
+    return i18n.t("spike.ratio", lang, ratio=f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}".removesuffix(".0"))
 
 
 def key_title(key: str, rule_titles: Mapping[str, str]) -> str:
@@ -129,18 +126,20 @@ def key_title(key: str, rule_titles: Mapping[str, str]) -> str:
     return rule_titles.get(name, name) if kind == "rule" else name
 
 
-def render_spike(spike: Spike, title: str, window: int) -> str:
-    """The alert (Telegram HTML): the head line, then up to three linked story titles."""
-    count = spike.decision.count
-    head = SPIKE_HEAD.format(
+def render_spike(spike: Spike, title: str, window: int, lang: str = i18n.DEFAULT) -> str:
+    """The alert (Telegram HTML) in the interface language ``lang``: the head line, then up to three
+    linked story titles."""
+    head = i18n.t(
+        "spike.head",
+        lang,
         title=escape(title),
-        items=count,
-        noun=SPIKE_STORY_NOUN[count != 1],
-        window=window_text(window),
-        ratio=ratio_text(spike.decision),
+        n=spike.decision.count,
+        window=window_text(window, lang),
+        ratio=ratio_text(spike.decision, lang),
     )
     lines = [head]
     for story in spike.stories:
         more = f" ({story.items})" if story.items > 1 else ""
-        lines.append(f"• {link(shorten(story.title or '(no title)', STORY_TITLE_CHARS), story.link)}{more}")
+        shown = shorten(story.title or i18n.t("alert.no_title", lang), STORY_TITLE_CHARS)
+        lines.append(f"• {link(shown, story.link)}{more}")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from core import i18n
 from delivery.cluster import WINDOW
 from delivery.render import MAX_MESSAGE, escape, visible_length
 from delivery.sender import Outcome, Retry, Sent
@@ -62,19 +63,20 @@ def source_label(entry: OutboxEntry) -> str:
     return f"{name} ({lang})" if lang and f"({lang})" not in name.lower() else name
 
 
-def sources_line(sources: Sequence[str]) -> str:
-    """``also: РИА Новости · Yonhap (ko) · NK News — 4 sources`` (the first source is the alert's own)."""
+def sources_line(sources: Sequence[str], lang: str = i18n.DEFAULT) -> str:
+    """``also: РИА Новости · Yonhap (ko) · NK News — 4 sources`` (the first source is the alert's own), in
+    the chat's interface language ``lang``."""
     others = list(sources[1:])
     shown = others[:SOURCES_SHOWN]
-    line = "also: " + " · ".join(escape(s) for s in shown)
+    line = i18n.t("story.also", lang, sources=" · ".join(escape(s) for s in shown))
     if len(others) > len(shown):
         line += f" +{len(others) - len(shown)}"
-    return f"<i>{line} — {len(sources)} sources</i>"
+    return "<i>" + i18n.t("story.sources", lang, line=line, n=len(sources)) + "</i>"
 
 
-def edited_text(alert: StoryAlert) -> str:
+def edited_text(alert: StoryAlert, lang: str = i18n.DEFAULT) -> str:
     """The first alert's text with the story's other sources under it."""
-    text = f"{alert.text}\n\n{sources_line(alert.sources)}"
+    text = f"{alert.text}\n\n{sources_line(alert.sources, lang)}"
     return text if visible_length(text) <= MAX_MESSAGE else alert.text
 
 
@@ -116,23 +118,26 @@ async def flush(
     chat_id_of: Callable[[str], int | str],
     *,
     every: timedelta = EDIT_EVERY,
+    language_of: Callable[[str], str] = lambda chat: i18n.DEFAULT,
 ) -> int:
     """Edit (or reply to) every alert with new sources whose last edit is ``every`` old; returns how many
-    messages were updated."""
+    messages were updated. ``language_of``: a chat's interface language (the sources line's words)."""
     updated = 0
     for alert in store.dirty_story_alerts():
         if alert.edited_at is not None and now() - alert.edited_at < every:
             continue  # coalesced into a later edit
         chat = chat_id_of(alert.chat_id)
+        lang = language_of(alert.chat_id)
         replied = False
         outcome: Outcome
         if alert.replies == 0:
-            outcome = await sender.edit(chat, alert.message_id, edited_text(alert), preview=False)
+            outcome = await sender.edit(chat, alert.message_id, edited_text(alert, lang), preview=False)
         else:
             outcome = Retry(0, "edits replaced by replies")
         if not isinstance(outcome, Sent) and not (isinstance(outcome, Retry) and alert.replies == 0):
             # the alert cannot be edited (deleted, too old): the new sources go as a reply to it
-            outcome = await sender.send(chat, [sources_line(alert.sources)], preview=False, reply_to=alert.message_id)
+            line = sources_line(alert.sources, lang)
+            outcome = await sender.send(chat, [line], preview=False, reply_to=alert.message_id)
             replied = True
         if isinstance(outcome, Sent):
             store.story_alert_updated(alert, now(), replied=replied)

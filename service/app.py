@@ -19,6 +19,7 @@ per store, store/lock.py) until it stops.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sqlite3
@@ -36,7 +37,15 @@ from chat.limits import PerUserUpdates
 from core import i18n
 from core.config import Config
 from core.errors import ProblemError
-from delivery.outbox import DeliveryReport, deliver_digests, deliver_instant, due_digests, render_digest_parts
+from delivery.outbox import (
+    DeliveryReport,
+    Notice,
+    chat_language,
+    deliver_digests,
+    deliver_instant,
+    due_digests,
+    render_digest_parts,
+)
 from delivery.sender import Sender
 from rules import load_rules
 from service.checks import print_problems, storage_problem
@@ -54,13 +63,16 @@ DELIVER_EVERY = 10.0
 SPIKES_EVERY = 600.0  # the spikes job: every 10 minutes (a window is hours long)
 
 
-async def notify_admins(app: Application, text: str) -> bool:  # type: ignore[type-arg]
-    """Tell every admin; True when the text may have reached one of them (or there is nobody to tell)."""
-    admins = state_of(app).config.admins
+async def notify_admins(app: Application, text: Notice) -> bool:  # type: ignore[type-arg]
+    """Tell every admin, each in their chat's interface language when ``text`` is one per language; True
+    when the text may have reached one of them (or there is nobody to tell)."""
+    state = state_of(app)
+    admins = state.config.admins
     told = not admins
     for admin in admins:
+        body = text(chat_language(state.store, str(admin), state.config.interface.language)) if callable(text) else text
         try:
-            await app.bot.send_message(admin, text, parse_mode=None)
+            await app.bot.send_message(admin, body, parse_mode=None)
             told = True
         except TelegramError as exc:  # telling admins must never break delivery
             log.warning("admin_notify_failed admin=%s error=%r", admin, exc)
@@ -81,7 +93,7 @@ async def store_ok(app: Application) -> bool:  # type: ignore[type-arg]
     if incidents.store_problem is not None:
         log.warning("store_recovered after=%r", incidents.store_problem)
         if incidents.store_told:
-            await notify_admins(app, "✅ The store can be written again; polling and sending have resumed.")
+            await notify_admins(app, lambda lang: i18n.t("admin.store_recovered", lang))
         incidents.store_problem, incidents.store_told = None, False
         state.metrics.store_problem = None
     return True
@@ -95,10 +107,9 @@ async def store_trouble(app: Application, problem: str) -> None:  # type: ignore
         incidents.store_problem = problem
     state.metrics.store_problem = incidents.store_problem
     if not incidents.store_told:
+        problem_now = incidents.store_problem
         incidents.store_told = await notify_admins(
-            app,
-            f"⛔ Store problem: {incidents.store_problem}. Polling and sending are paused (nothing is sent "
-            "that cannot be recorded); they resume by themselves once the store can be written.",
+            app, lambda lang: i18n.t("admin.store_problem", lang, problem=problem_now)
         )
 
 
@@ -109,12 +120,8 @@ async def after_delivery(app: Application, report: DeliveryReport) -> None:  # t
         await store_trouble(app, report.store_error)
     incidents = state.incidents
     if report.uncertain and not incidents.uncertain_told:
-        incidents.uncertain_told = await notify_admins(
-            app,
-            f"⚠️ {len(report.uncertain)} message(s) may or may not have reached their chats: Telegram's "
-            "answer could not be read or recorded, twice. They will not be sent again (outbox state "
-            "'uncertain'; see the log line delivery_uncertain). Told once until deliveries work normally again.",
-        )
+        count = len(report.uncertain)
+        incidents.uncertain_told = await notify_admins(app, lambda lang: i18n.t("admin.uncertain", lang, n=count))
     elif report.sent and not report.unconfirmed and not report.uncertain:
         incidents.uncertain_told = False  # the incident is over: a new one is told again
 
@@ -134,17 +141,14 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
             except Exception as exc:  # a failed check must never stop polling or delivery
                 log.error("quiet_check_failed error=%r", exc, exc_info=exc)
     for url, name in report.retired:
-        await notify_admins(app, retired_notice(url, name))
+        await notify_admins(app, functools.partial(retired_notice, url, name))
     for text in quiet:
         await notify_admins(app, text)
 
 
-def retired_notice(url: str, name: str) -> str:
+def retired_notice(url: str, name: str, lang: str = i18n.DEFAULT) -> str:
     """What admins are told when a feed answers 410 Gone (plain text)."""
-    return (
-        f"Feed retired: {name} ({url}) answered HTTP 410 Gone, so it is no longer polled. "
-        f"To poll it again: /feed_add {url} once it serves a feed again, or give it a new URL in config.yaml."
-    )
+    return i18n.t("admin.feed_retired", lang, name=name, url=url)
 
 
 async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg]
@@ -177,7 +181,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
         )
 
 
-async def _notify(app: Application, text: str) -> None:  # type: ignore[type-arg]
+async def _notify(app: Application, text: Notice) -> None:  # type: ignore[type-arg]
     await notify_admins(app, text)
 
 
@@ -239,6 +243,7 @@ async def run_spike_pass(app: Application) -> None:  # type: ignore[type-arg]
             state.clock(),
             notify=lambda text: _notify(app, text),
             entities=[name for name, group in state.rules.groups.items() if group.kind == "entity"],
+            language=state.config.interface.language,
         )
     if report.found or report.sent or report.failed or report.uncertain:
         log.info(

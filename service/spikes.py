@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from core import i18n
 from core.config import SpikeSettings
-from delivery.outbox import MessageSender, telegram_chat_id
+from delivery.outbox import MessageSender, Notify, chat_language, telegram_chat_id
 from delivery.sender import Failed, Gone, Migrated, Retry, Sent, Unknown
 from delivery.spikes import Story, find_spikes, key_title, render_spike
 from store.db import Store
@@ -32,8 +33,6 @@ from store.spikes import (
 )
 
 log = logging.getLogger(__name__)
-
-Notify = Callable[[str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -53,13 +52,15 @@ async def run_spikes(
     now: datetime,
     notify: Notify | None = None,
     entities: Collection[str] | None = None,
+    language: str = i18n.DEFAULT,
 ) -> SpikeReport:
     """One pass: resolve interrupted sends, find and record new spikes, send what is pending.
 
     ``entities``: the entity groups that may spike (the rule files' ``kind: entity`` groups; None = every
     group named in the hits). An entity group's spike whose top stories are those of a spike already found
     in this pass (the rule's, or another group's) is recorded — its cooldown and /trend mark — but not
-    sent again: one surge, one alert."""
+    sent again: one surge, one alert. Each copy is in its chat's interface language (``language`` when the
+    chat chose none)."""
     report = SpikeReport()
     if not settings.enabled:
         return report
@@ -73,27 +74,37 @@ async def run_spikes(
         told: set[tuple[Story, ...]] = set()
         for spike in sorted(find_spikes(rows, now, settings), key=lambda s: not s.key.startswith("rule:")):
             kind, _, name = spike.key.partition(":")
-            text = render_spike(spike, key_title(spike.key, rule_titles), settings.window)
+            title = key_title(spike.key, rule_titles)
+            texts = {lang: render_spike(spike, title, settings.window, lang) for lang in i18n.LANGUAGES}
+            text = texts[i18n.DEFAULT]
             rule = name if kind == "rule" else None
             d = spike.decision
             quiet = kind != "rule" and spike.stories in told
             told.add(spike.stories)
-            recorded = record_spike(store, spike.key, now, now - window, d.count, d.mean, text, rule, send=not quiet)
+            recorded = record_spike(
+                store, spike.key, now, now - window, d.count, d.mean, text, rule, send=not quiet, texts=texts
+            )
             if recorded is not None:
                 report.found.append(spike.key)
                 log.info("spike_found key=%s stories=%d mean=%.2f", spike.key, d.count, d.mean)
         for send in pending_spike_sends(store, now):
-            await _send(store, sender, send, now, report, notify)
+            await _send(store, sender, send, now, report, notify, chat_language(store, send.chat_id, language))
     except sqlite3.Error as exc:  # the store is unwell: the store check tells admins; next pass tries again
         log.error("spikes_store_failed error=%r", exc)
     return report
 
 
 async def _send(
-    store: Store, sender: MessageSender, send: SpikeSend, now: datetime, report: SpikeReport, notify: Notify | None
+    store: Store,
+    sender: MessageSender,
+    send: SpikeSend,
+    now: datetime,
+    report: SpikeReport,
+    notify: Notify | None,
+    lang: str,
 ) -> None:
     begin_spike_send(store, send)  # before the request: a crash from here on leaves it "uncertain"
-    outcome = await sender.send(telegram_chat_id(send.chat_id), [send.text], preview=False)
+    outcome = await sender.send(telegram_chat_id(send.chat_id), [send.text_in(lang)], preview=False)
     if isinstance(outcome, Sent):
         end_spike_send(store, send, "sent", message_id=outcome.message_ids[0] if outcome.message_ids else None)
         report.sent += 1
@@ -112,7 +123,8 @@ async def _send(
         end_spike_send(store, send, "failed", error=outcome.reason)
         report.failed += 1
         if notify:
-            await notify(f"⏸ Subscription for chat {send.chat_id} paused: {outcome.reason}")
+            chat, reason = send.chat_id, outcome.reason
+            await notify(lambda lang: i18n.t("admin.chat_paused", lang, chat=chat, reason=reason))
     elif isinstance(outcome, Failed):
         end_spike_send(store, send, "failed", error=outcome.error)
         report.failed += 1

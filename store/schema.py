@@ -254,4 +254,9 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # v15 (interface language of spike alerts): each spike's alert in every interface language (JSON
+    # language → text; '{}' for spikes recorded before), so each subscriber's copy is in its chat's language
+    """
+    ALTER TABLE spikes ADD COLUMN texts TEXT NOT NULL DEFAULT '{}';
+    """,
 )

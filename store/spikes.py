@@ -13,8 +13,8 @@ Kept beside store/db.py (whose Store these functions take) so the spike queries 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from store.db import Store, from_ts, ts
@@ -36,8 +36,12 @@ class SpikeSend:
     spike_id: int
     subscription_id: int
     chat_id: str
-    text: str
+    text: str  # in the default language; ``texts`` has it in every interface language
     attempts: int
+    texts: Mapping[str, str] = field(default_factory=dict)
+
+    def text_in(self, lang: str) -> str:
+        return self.texts.get(lang, self.text)
 
 
 def spike_rows(store: Store, since: datetime, window_start: datetime) -> list[SpikeRow]:
@@ -78,18 +82,21 @@ def record_spike(
     rule: str | None,
     *,
     send: bool = True,
+    texts: Mapping[str, str] | None = None,
 ) -> int | None:
     """Record a spike and queue its alert for every subscription that takes it, in one transaction; None
     (nothing recorded) when ``key`` already spiked after ``cooldown_from``. A rule's spike goes to the
     subscriptions that follow that rule; an entity group's (``rule=None``) to those that follow every rule.
     Paused, muted and digest-only subscriptions get none: a spike is an instant alert. ``send=False``
-    records the spike (its cooldown, its /trend mark) and queues nothing."""
+    records the spike (its cooldown, its /trend mark) and queues nothing. ``texts``: the alert in each
+    interface language (a subscriber whose chat's language is missing gets ``text``)."""
     with store.transaction() as conn:
         row = conn.execute("SELECT 1 FROM spikes WHERE key = ? AND at > ?", (key, ts(cooldown_from))).fetchone()
         if row is not None:
             return None
         cur = conn.execute(
-            "INSERT INTO spikes (key, at, items, mean, text) VALUES (?, ?, ?, ?, ?)", (key, ts(at), items, mean, text)
+            "INSERT INTO spikes (key, at, items, mean, text, texts) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, ts(at), items, mean, text, json.dumps(dict(texts or {}), ensure_ascii=False)),
         )
         spike_id = cur.lastrowid
         assert spike_id is not None
@@ -109,13 +116,13 @@ def record_spike(
 
 def pending_spike_sends(store: Store, now: datetime) -> list[SpikeSend]:
     rows = store.conn.execute(
-        "SELECT p.spike_id, p.subscription_id, s.chat_id, k.text, p.attempts FROM spike_sends p "
+        "SELECT p.spike_id, p.subscription_id, s.chat_id, k.text, p.attempts, k.texts FROM spike_sends p "
         "JOIN spikes k ON k.id = p.spike_id JOIN subscriptions s ON s.id = p.subscription_id "
         "WHERE p.state = 'pending' AND s.paused = 0 AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?) "
         "ORDER BY p.spike_id, p.subscription_id",
         (ts(now),),
     ).fetchall()
-    return [SpikeSend(*r) for r in rows]
+    return [SpikeSend(r[0], r[1], r[2], r[3], r[4], texts=json.loads(r[5])) for r in rows]
 
 
 def begin_spike_send(store: Store, send: SpikeSend) -> None:

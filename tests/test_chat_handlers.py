@@ -351,3 +351,15 @@ async def test_the_command_menu_is_set_in_each_language(emu: BotApiEmulator, bot
     assert {c["command"]: c["description"] for c in emu.commands_by_language["en"]}["subscribe"] == (
         "subscribe this chat (or a channel)"
     )
+
+
+async def test_a_russian_admin_manages_feeds_in_russian(emu: BotApiEmulator, bot: BotState) -> None:
+    url = "https://news.example/rss"
+    bot.store.add_feed(url, "News", "ru", 600, "config", NOW)
+    listing = await say_as(emu, ADMIN, ADMIN, "/feeds", "ru")
+    assert listing.startswith("<b>Ленты</b> (1)") and f"✅ News [ru] {url}" in listing
+    assert await say_as(emu, ADMIN, ADMIN, "/feed_add ftp://x", "ru") == (
+        "⚠️ ftp://x — не http(s)-адрес и не @канал.\nИспользование: /feed_add URL|@канал [название]"
+    )
+    assert await say_as(emu, ADMIN, ADMIN, f"/feed_remove {url}", "ru") == f"Удалена {url}."
+    assert await say_as(emu, ADMIN, ADMIN, "/feeds", "en") == "No feeds.", "an English user: English"

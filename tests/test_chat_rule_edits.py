@@ -469,3 +469,19 @@ def test_a_flow_alias_list_is_edited_on_its_own_line() -> None:
     text = "version: 1\ngroups:\n  A:\n    aliases: [x, 'y z']  # keep me\nrules: [{name: r, all: [A]}]\n"
     result = change_aliases(text, "A", ["q"], add=True)
     assert result.text == text.replace("[x, 'y z']", "[x, 'y z', q]")
+
+
+async def test_a_russian_admin_gets_the_proposal_and_its_buttons_in_russian(
+    emu: BotApiEmulator, bot: tuple[BotState, Path]
+) -> None:
+    _, rule_file = bot
+    original = rule_file.read_bytes()
+    assert "по-русски" in (await say(emu, ADMIN, "/language ru")).text
+    proposal = await say(emu, ADMIN, "/rule_delete dprk_in_kursk")
+    assert "📝 <b>rule_delete dprk_in_kursk</b> в " in proposal.text and "правка корректна" in proposal.text
+    apply_button, cancel_button = proposal.reply_markup["inline_keyboard"][0]
+    assert (apply_button["text"], cancel_button["text"]) == ("✅ Применить", "✖ Отмена")
+    cancelled = await click(emu, ADMIN, proposal.message_id, cancel_button["callback_data"], "Отменено")
+    assert cancelled == "✖ Отменено rule_delete dprk_in_kursk; ничего не изменилось."
+    assert rule_file.read_bytes() == original
+    assert (await say(emu, ADMIN, "/undo")).text == "Нечего отменять."

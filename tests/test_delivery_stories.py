@@ -197,6 +197,23 @@ async def test_edits_are_rate_limited_per_message_and_coalesced(
     assert alert.edits == 2  # nothing new: no edit
 
 
+async def test_a_russian_chats_edited_alert_names_its_sources_in_russian(
+    store: Store, ruleset: RuleSet, telegram: tuple[BotApiEmulator, Sender]
+) -> None:
+    emu, sender = telegram
+    subscribe(store, STORY_CHAT, mode="instant")
+    subscribe(store, EVERY_ITEM_CHAT, mode="instant")
+    store.set_chat_language(STORY_CHAT, "ru", NOW)  # chosen with /language ru
+    for n in range(3):
+        arrive(store, ruleset, report(n, NOW), NOW)
+    await deliver_instant(store, sender, lambda: NOW)
+    (russian,) = emu.sent(STORY_CHAT)
+    (english,) = emu.sent(EVERY_ITEM_CHAT)
+    assert russian.edits == english.edits == 1
+    assert "также: Outlet 01 (en) · Outlet 02 (en) — 3 источника" in visible(russian)
+    assert "also: Outlet 01 (en) · Outlet 02 (en) — 3 sources" in visible(english)
+
+
 async def test_an_alert_that_cannot_be_edited_gets_a_reply_instead(
     store: Store, ruleset: RuleSet, telegram: tuple[BotApiEmulator, Sender]
 ) -> None:

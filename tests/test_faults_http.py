@@ -351,6 +351,32 @@ async def test_a_50mb_body_is_refused_without_reading_it_all(
     assert raw_server.sent["/huge-chunked"] < HUGE // 2
 
 
+async def test_each_admin_is_told_of_a_retired_feed_in_their_chats_language(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    gone_url = httpserver.url_for("/retired.xml")
+    httpserver.expect_request("/retired.xml").respond_with_data("gone for good", status=410)
+    russian_admin = ADMIN + 1
+    with BotApiEmulator(TOKEN) as emu:
+        for admin in (ADMIN, russian_admin):
+            emu.add_chat(admin, "private")
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"telegram: {{base_url: '{emu.base_url}'}}\nadmins: [{ADMIN}, {russian_admin}]\n"
+            f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\nrules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
+            "polling: {allow_private_urls: true, timeout: 5}\n"
+            f"feeds:\n  - {{url: '{gone_url}', name: 'Old wire'}}\n",
+            encoding="utf-8",
+        )
+        async with running_app(config, TOKEN, NOW) as (app, state):
+            state.store.set_chat_language(russian_admin, "ru", NOW)  # chosen with /language ru
+            await run_poll(app)
+            (russian,) = await asyncio.to_thread(emu.wait_for, russian_admin, 1, 10)
+            (english,) = await asyncio.to_thread(emu.wait_for, ADMIN, 1, 10)
+    assert russian.text.startswith("Лента больше не опрашивается: Old wire") and f"/feed_add {gone_url}" in russian.text
+    assert english.text.startswith("Feed retired: Old wire") and f"/feed_add {gone_url}" in english.text
+
+
 async def test_a_gone_feed_is_retired_admins_are_told_and_feed_add_revives_it(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:

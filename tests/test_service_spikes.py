@@ -98,6 +98,21 @@ async def test_one_spike_alert_to_followers_once_per_window_even_after_a_restart
         assert len(spike_times(store, NOW - timedelta(days=1), NOW, ["entity:DPRK"])) == 1
 
 
+async def test_each_subscriber_gets_the_spike_alert_in_its_chats_language(emu: BotApiEmulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emu)
+    async with running_app(config, TOKEN, NOW) as (app, state):
+        seed_spike(state.store)
+        state.store.upsert_subscription(FOLLOWER, NOW, rules=[RULE])
+        state.store.upsert_subscription(EVERYTHING, NOW)
+        state.store.set_chat_language(FOLLOWER, "ru", NOW)  # chosen with /language ru
+        await run_spike_pass(app)
+    (russian,) = [m for m in emu.sent(FOLLOWER) if m.text.startswith("⚡")]
+    (english,) = emu.sent(EVERYTHING)
+    assert "8 сюжетов за 6 ч, 8× от обычного" in russian.text.splitlines()[0]
+    assert "8 stories in 6 h, 8× usual" in english.text.splitlines()[0]
+    assert russian.text.splitlines()[1:] == english.text.splitlines()[1:]  # the same three stories
+
+
 async def test_an_entity_groups_own_surge_goes_to_the_chats_that_follow_every_rule(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
     seed_spike(store)  # RULE: 8 stories over 1 a day
