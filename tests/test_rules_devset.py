@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from rules import RuleSet, load_rules
+from service.eval_cmd import Confusion
 
 REPO = Path(__file__).resolve().parents[1]
 RULE_FILE = REPO / "rules" / "dprk_russia.yaml"
@@ -83,38 +84,6 @@ def load_devset() -> list[Labelled]:
                 )
             )
     return items
-
-
-@dataclass
-class Confusion:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-
-    def add(self, gold: bool, predicted: bool) -> None:
-        if gold and predicted:
-            self.tp += 1
-        elif predicted:
-            self.fp += 1
-        elif gold:
-            self.fn += 1
-        else:
-            self.tn += 1
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    def row(self, name: str) -> str:
-        return (
-            f"{name:<8} {self.tp:>5} {self.fp:>5} {self.fn:>5} {self.tn:>5}"
-            f"   P={self.precision:.3f}  R={self.recall:.3f}"
-        )
 
 
 def _short(text: str, limit: int = 160) -> str:
