@@ -13,7 +13,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -302,6 +302,23 @@ class _Reader:
                 self.fail((*path, key), f"unknown key (expected one of: {hint})")
         return value
 
+    def bounded(
+        self,
+        m: dict[str, Any],
+        key: str,
+        path: PathKey,
+        kind: type | tuple[type, ...],
+        default: Any,
+        ok: Callable[[Any], bool],
+        rule: str,
+    ) -> Any:
+        """:meth:`get`, then ``ok(value)`` or the problem "must be <rule>, got <value>" and the default."""
+        value = self.get(m, key, path, kind, default)
+        if not ok(value):
+            self.fail((*path, key), f"must be {rule}, got {value}")
+            return default
+        return value
+
     def get(self, m: dict[str, Any], key: str, path: PathKey, kind: type | tuple[type, ...], default: Any) -> Any:
         if key not in m or m[key] is None:
             return default
@@ -586,22 +603,10 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     pp: PathKey = ("polling",)
     d = PollingConfig()
     default_interval = r.duration(pm, "default_interval", pp, d.default_interval, MIN_INTERVAL)
-    concurrency = r.get(pm, "concurrency", pp, int, d.concurrency)
-    if not 1 <= concurrency <= 500:
-        r.fail((*pp, "concurrency"), f"must be between 1 and 500, got {concurrency}")
-        concurrency = d.concurrency
-    timeout = r.get(pm, "timeout", pp, float, d.timeout)
-    if not 0 < timeout <= 300:
-        r.fail((*pp, "timeout"), f"must be between 0 and 300 seconds, got {timeout}")
-        timeout = d.timeout
-    max_bytes = r.get(pm, "max_bytes", pp, int, d.max_bytes)
-    if max_bytes < 1024:
-        r.fail((*pp, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
-        max_bytes = d.max_bytes
-    max_redirects = r.get(pm, "max_redirects", pp, int, d.max_redirects)
-    if not 0 <= max_redirects <= 20:
-        r.fail((*pp, "max_redirects"), f"must be between 0 and 20, got {max_redirects}")
-        max_redirects = d.max_redirects
+    concurrency = r.bounded(pm, "concurrency", pp, int, d.concurrency, lambda v: 1 <= v <= 500, "between 1 and 500")
+    timeout = r.bounded(pm, "timeout", pp, float, d.timeout, lambda v: 0 < v <= 300, "between 0 and 300 seconds")
+    max_bytes = r.bounded(pm, "max_bytes", pp, int, d.max_bytes, lambda v: v >= 1024, "≥ 1024")
+    max_redirects = r.bounded(pm, "max_redirects", pp, int, d.max_redirects, lambda v: 0 <= v <= 20, "between 0 and 20")
     bm = r.mapping(pm.get("backlog"), (*pp, "backlog"), {"max_items", "max_age"})
     bp: PathKey = (*pp, "backlog")
     backlog_items = r.get(bm, "max_items", bp, int, BacklogPolicy().max_items)
@@ -767,10 +772,15 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     if poll_timeout > MAX_POLL_TIMEOUT:
         r.fail((*tp, "poll_timeout"), f"must be ≤ {MAX_POLL_TIMEOUT} seconds, got {poll_timeout}")
         poll_timeout = td.poll_timeout
-    poll_interval = r.get(tm, "poll_interval", tp, float, td.poll_interval)
-    if not 0 <= poll_interval <= MAX_POLL_INTERVAL:
-        r.fail((*tp, "poll_interval"), f"must be between 0 and {MAX_POLL_INTERVAL} seconds, got {poll_interval}")
-        poll_interval = td.poll_interval
+    poll_interval = r.bounded(
+        tm,
+        "poll_interval",
+        tp,
+        float,
+        td.poll_interval,
+        lambda v: 0 <= v <= MAX_POLL_INTERVAL,
+        f"between 0 and {MAX_POLL_INTERVAL} seconds",
+    )
     telegram = TelegramConfig(
         token_env=r.get(tm, "token_env", tp, str, "TELEGRAM_BOT_TOKEN"),
         base_url=base_url,
@@ -869,22 +879,10 @@ def _full_text(r: _Reader, top: dict[str, Any]) -> FullTextConfig:
     path: PathKey = ("full_text",)
     m = r.mapping(top.get("full_text"), path, {"per_host_daily", "per_feed", "timeout", "max_bytes"})
     d = FullTextConfig()
-    per_host = r.get(m, "per_host_daily", path, int, d.per_host_daily)
-    if per_host < 0:
-        r.fail((*path, "per_host_daily"), f"must be ≥ 0, got {per_host}")
-        per_host = d.per_host_daily
-    per_feed = r.get(m, "per_feed", path, int, d.per_feed)
-    if not 1 <= per_feed <= 50:
-        r.fail((*path, "per_feed"), f"must be between 1 and 50, got {per_feed}")
-        per_feed = d.per_feed
-    timeout = r.get(m, "timeout", path, float, d.timeout)
-    if not 0 < timeout <= 300:
-        r.fail((*path, "timeout"), f"must be between 0 and 300 seconds, got {timeout}")
-        timeout = d.timeout
-    max_bytes = r.get(m, "max_bytes", path, int, d.max_bytes)
-    if max_bytes < 1024:
-        r.fail((*path, "max_bytes"), f"must be ≥ 1024, got {max_bytes}")
-        max_bytes = d.max_bytes
+    per_host = r.bounded(m, "per_host_daily", path, int, d.per_host_daily, lambda v: v >= 0, "≥ 0")
+    per_feed = r.bounded(m, "per_feed", path, int, d.per_feed, lambda v: 1 <= v <= 50, "between 1 and 50")
+    timeout = r.bounded(m, "timeout", path, float, d.timeout, lambda v: 0 < v <= 300, "between 0 and 300 seconds")
+    max_bytes = r.bounded(m, "max_bytes", path, int, d.max_bytes, lambda v: v >= 1024, "≥ 1024")
     return FullTextConfig(per_host_daily=per_host, per_feed=per_feed, timeout=timeout, max_bytes=max_bytes)
 
 
@@ -921,14 +919,8 @@ def _spikes(r: _Reader, top: dict[str, Any]) -> SpikeSettings:
     if baseline % 86400 or baseline > 90 * 86400:
         r.fail((*path, "baseline"), f"must be whole days, at most 90 (e.g. 14d), got {baseline} seconds")
         baseline = d.baseline_days * 86400
-    factor = r.get(m, "factor", path, float, d.factor)
-    if not 1 < factor <= 100:
-        r.fail((*path, "factor"), f"must be more than 1 and at most 100, got {factor}")
-        factor = d.factor
-    min_items = r.get(m, "min_items", path, int, d.min_items)
-    if min_items < 1:
-        r.fail((*path, "min_items"), f"must be at least 1, got {min_items}")
-        min_items = d.min_items
+    factor = r.bounded(m, "factor", path, float, d.factor, lambda v: 1 < v <= 100, "more than 1 and at most 100")
+    min_items = r.bounded(m, "min_items", path, int, d.min_items, lambda v: v >= 1, "at least 1")
     return SpikeSettings(
         enabled=r.get(m, "enabled", path, bool, d.enabled),
         window=window,
