@@ -35,6 +35,7 @@ COPY store/ store/
 COPY delivery/ delivery/
 COPY chat/ chat/
 COPY service/ service/
+COPY cli/ cli/
 COPY tgemu/ tgemu/
 COPY examples/feeds/ examples/feeds/
 COPY deploy/docker-entrypoint.sh deploy/config.docker.yaml deploy/

@@ -673,7 +673,7 @@ def startup_and_files() -> None:
 
     import feedparser
 
-    from service.match_cmd import iter_input, result_record
+    from cli.match import iter_input, result_record
 
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -706,7 +706,7 @@ def startup_and_files() -> None:
         ruleset = default_rules()[1]  # loaded once: the fixed cost is the start-up figure above
         sink = io.StringIO()
         started = time.perf_counter()
-        for path in files:  # bot.py match's own loop (service/match_cmd.run_match), without the rule load
+        for path in files:  # bot.py match's own loop (cli/match.run_match), without the rule load
             for item_id, item in iter_input(str(path), sink):
                 sink.write(json.dumps(result_record(item_id, ruleset.match(item)), ensure_ascii=False) + "\n")
         ours = time.perf_counter() - started

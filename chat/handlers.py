@@ -47,17 +47,17 @@ from chat.commands import CommandError
 from chat.limits import HEAVY_COST, slow_down_text
 from chat.rule_edits import EditError, Proposal
 from core import i18n
+from core.durations import parse_since
 from core.errors import RuleError
 from core.opml import MAX_OPML_BYTES
 from delivery.outbox import DeliveryReport, DigestPlan, send_digest
 from delivery.render import MAX_MESSAGE, escape, shorten, strip_html, visible_length
 from delivery.sender import inline_markup
 from rules import load_rules
-from service.export_cmd import export_file
-from service.labels_cmd import parse_since
 from service.quiet import quiet_feeds
 from service.state import BotState, state_of
 from store import StoreError
+from store.export import export_file
 
 log = logging.getLogger(__name__)
 

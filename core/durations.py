@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)\s*([smhdw])")
@@ -24,6 +25,16 @@ def parse_duration(value: object) -> int:
         if _WHOLE.match(text):
             return sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))
     raise ValueError(f"expected a duration such as 600, '15m' or '6h', got {value!r}")
+
+
+def parse_since(text: str) -> timedelta:
+    """A period back from now (``--since``, ``/export 7d``): ``30d``, ``12h``; a bare number means days.
+    ValueError if not."""
+    value = text.strip()
+    seconds = int(value) * 86400 if value.isdigit() else parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"--since must be a period longer than zero, such as 30d, got {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(seconds: int) -> str:

@@ -5,13 +5,16 @@
       RuleError           -- in a rule file (rules/*.yaml)
 
 A :class:`Problem` names the file, the line (when known) and the dotted path of what was wrong, so
-``bot.py check`` can print every problem at once instead of stopping at the first.
+``bot.py check`` can print every problem at once instead of stopping at the first (:func:`print_problems`,
+for the commands and the bot's start-up alike).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +41,11 @@ class ConfigError(ProblemError):
 
 class RuleError(ProblemError):
     pass
+
+
+def print_problems(what: str, exc: ProblemError, file: IO[str] | None = None) -> None:
+    """``what: N problem(s)`` and one indented line per problem (file, line, path, message)."""
+    out = file or sys.stderr
+    print(f"{what}: {len(exc.problems)} problem(s)", file=out)
+    for problem in exc.problems:
+        print(f"  {problem}", file=out)

@@ -1,2 +1,3 @@
-"""Floor 4: what runs the stages together — the poll pipeline, the demo, the CLI commands' logic and
-the Telegram application wiring. Nothing here is Telegram-free logic that belongs lower down."""
+"""Floor 4: the running bot — the poll pipeline (pipeline, enrich), the Telegram application and its
+jobs (app, state), metrics and /healthz, quiet-feed notices and spike alerts. The command line's bodies
+are in cli/, one floor up; nothing here imports cli/."""

@@ -36,24 +36,22 @@ from chat.handlers import bot_commands, register
 from chat.limits import PerUserUpdates
 from core import i18n
 from core.config import Config
-from core.errors import ProblemError
+from core.errors import ProblemError, print_problems
 from delivery.outbox import (
     DeliveryReport,
     Notice,
     chat_language,
     deliver_digests,
     deliver_instant,
-    due_digests,
-    render_digest_parts,
 )
 from delivery.sender import Sender
 from rules import load_rules
-from service.checks import print_problems, storage_problem
 from service.metrics import MetricsServer
 from service.quiet import quiet_notices
 from service.spikes import run_spikes
 from service.state import BotState, state_of, utcnow
 from store import Store, StoreError
+from store.db import storage_problem
 from watchers import PollSettings, make_client
 
 log = logging.getLogger(__name__)
@@ -426,33 +424,3 @@ def run_bot(config: Config) -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 1
     return 0
-
-
-def print_digest(config: Config, *, chat: str, dry_run: bool) -> int:
-    """``bot.py digest --chat ID --dry-run``: the digest that subscription would get now."""
-    state = prepare(config)
-    if state is None:
-        return 1
-    try:
-        sub = state.store.subscription(chat)
-        if sub is None:
-            print(f"error: no subscription for chat {chat}", file=sys.stderr)
-            return 1
-        now = utcnow()
-        plans = [p for p in due_digests(state.store, config.digest, now) if p.subscription.id == sub.id]
-        from zoneinfo import ZoneInfo
-
-        from delivery.outbox import DigestPlan
-
-        plan = plans[0] if plans else DigestPlan(sub, now, ZoneInfo(sub.timezone or config.digest.timezone))
-        parts, _ids = render_digest_parts(state.store, plan, config.digest, now, state.rule_titles())
-        chunks = [text for text, _ in parts]
-        if not chunks:
-            print(f"(nothing queued for {chat} since {sub.last_digest_at or 'the start'})")
-        for i, chunk in enumerate(chunks, 1):
-            print(f"--- message {i}/{len(chunks)} (parse_mode=HTML, previews off) ---\n{chunk}")
-        if not dry_run:
-            print("(only --dry-run is supported from the command line; the running bot sends digests)")
-        return 0
-    finally:
-        state.store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from bisect import bisect_right
@@ -217,6 +218,24 @@ def damage(path: Path) -> str | None:
     if rows != ["ok"]:
         detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
         return f"the store {path} is corrupt ({detail}); restore it from a backup or move it away"
+    return None
+
+
+def storage_problem(path: Path) -> str | None:
+    """Why the store cannot be created or written at ``path``, or None when it can."""
+    if path.exists():
+        if path.is_dir():
+            return f"storage path {path} is a directory, not a file"
+        if not os.access(path, os.W_OK):
+            return f"storage file {path} is not writable"
+        return damage(path)  # corrupt or truncated: the bot would refuse to start
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {path}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {parent} is not writable"
     return None
 
 

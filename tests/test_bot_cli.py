@@ -240,7 +240,7 @@ class _Terminal(io.StringIO):
 
 @pytest.mark.parametrize("on_terminal", [True, False], ids=["terminal", "pipe"])
 def test_match_progress_bar_on_a_terminal_only_and_stdout_stays_json(tmp_path: Path, on_terminal: bool) -> None:
-    from service.match_cmd import run_match
+    from cli.match import run_match
 
     lines = [json.dumps({"id": i, "title": f"КНДР и Россия: переговоры {i}", "lang": "ru"}) for i in range(3000)]
     (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

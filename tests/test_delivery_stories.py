@@ -15,14 +15,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from telegram import Bot
 
+from cli.demo import DEMO_FEEDS, EXAMPLES, demo_polling
+from cli.feedserver import FeedFileServer
 from core.config import DigestDefaults, FeedConfig
 from core.models import Item
 from delivery.encoder import shared_encoder
 from delivery.outbox import deliver_digests, deliver_instant
 from delivery.sender import ChatPacer, Sender
 from rules import RuleSet, load_rules
-from service.demo import DEMO_FEEDS, EXAMPLES, demo_polling
-from service.feedserver import FeedFileServer
 from service.pipeline import Pipeline, assign_stories
 from store import ProcessedItem, Store
 from tests.feedhttp import rss

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from cli.eval import Confusion
 from rules import RuleSet, load_rules
-from service.eval_cmd import Confusion
 
 REPO = Path(__file__).resolve().parents[1]
 RULE_FILE = REPO / "rules" / "dprk_russia.yaml"

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from rules import load_rules
-from rules.score import Scorer, fit
-from service.eval_cmd import (
+from cli.eval import (
     DEFAULT_L2,
     Confusion,
     Labelled,
@@ -33,6 +31,8 @@ from service.eval_cmd import (
     training_inputs,
     training_rows,
 )
+from rules import load_rules
+from rules.score import Scorer, fit
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules" / "dprk_russia.yaml"

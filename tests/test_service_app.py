@@ -16,8 +16,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from chat.commands import COMMANDS
+from cli.digest import print_digest
 from core.config import load_config
-from service.app import build_application, post_init, post_shutdown, prepare, print_digest, run_digests, run_poll
+from service.app import build_application, post_init, post_shutdown, prepare, run_digests, run_poll
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from cli.demo import run_demo
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from core.models import MAX_TEXT
 from rules import RuleSet, parse_rule_text
-from service.demo import run_demo
 from service.pipeline import Pipeline
 from store import Store
 from watchers import PollSettings, make_client

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from cli.feedserver import FeedFileServer
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from delivery.render import render_alert
 from delivery.stories import source_label, sources_line
 from rules import RuleSet, load_rules
-from service.feedserver import FeedFileServer
 from service.pipeline import CycleReport, Pipeline
 from store import OutboxEntry, Store
 from watchers import PollSettings, make_client

@@ -15,8 +15,8 @@ from xml.sax.saxutils import escape
 
 from pytest_httpserver import HTTPServer
 
+from cli.backfill import run_backfill
 from rules import load_rules
-from service.backfill import run_backfill
 from service.pipeline import Pipeline
 from store import Store
 from watchers import FeedPoll, PollSettings, make_client

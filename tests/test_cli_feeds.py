@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.feeds import run_import
 from core.config import FeedConfig, load_config
 from core.opml import OpmlFeed, parse_opml
-from service.feeds_cmd import run_import
 from store import Store
 
 REPO = Path(__file__).resolve().parents[1]

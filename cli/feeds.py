@@ -18,9 +18,9 @@ from typing import IO
 from tqdm import tqdm
 
 from chat.feed_lists import ImportReport, export_opml, import_feeds
+from cli.checks import load_config_or_report, open_store_or_report
 from core.config import Config
 from core.opml import MAX_OPML_BYTES, OpmlResult, parse_opml
-from service.checks import load_config_or_report, open_store_or_report
 from store import Store
 from watchers import PollSettings, make_client
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from chat.feedback import DOWN, SECRET_KEY, UP, cast_vote, sign
+from cli.labels import run_export
 from core.config import FeedConfig
+from core.durations import parse_since
 from core.models import Item
-from service.labels_cmd import parse_since, run_export
 from store import ProcessedItem, Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,29 +1,26 @@
-"""``bot.py check``: validate everything a run would load, and report every problem at once."""
+"""``bot.py check``: validate everything a run would load, and report every problem at once.
+
+Also the two openers every command shares (``load_config_or_report``, ``open_store_or_report``): a bad
+config or store is the same clear message whichever command meets it. What the running bot checks too
+(``storage_problem``, ``print_problems``) lives below, in store/ and core/, so service/ never imports cli/.
+"""
 
 from __future__ import annotations
 
 import difflib
-import os
 import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from core.config import Config, config_doc, load_config, rule_files_despite_problems
-from core.errors import Problem, ProblemError
+from core.errors import Problem, ProblemError, print_problems
 from core.yamlsrc import PathKey, YamlDoc, format_path
 from store import Store, StoreError
+from store.db import storage_problem
 
 if TYPE_CHECKING:
     from rules import RuleSet
-
-
-def print_problems(what: str, exc: ProblemError, file: IO[str] | None = None) -> None:
-    """``what: N problem(s)`` and one indented line per problem (file, line, path, message)."""
-    out = file or sys.stderr
-    print(f"{what}: {len(exc.problems)} problem(s)", file=out)
-    for problem in exc.problems:
-        print(f"  {problem}", file=out)
 
 
 def load_config_or_report(path: str | Path, errors: IO[str] | None = None) -> Config | None:
@@ -42,26 +39,6 @@ def open_store_or_report(config: Config, errors: IO[str] | None = None) -> Store
     except StoreError as exc:
         print(f"storage: {exc}", file=errors or sys.stderr)
         return None
-
-
-def storage_problem(path: Path) -> str | None:
-    """Why the store cannot be created or written at ``path``, or None when it can."""
-    if path.exists():
-        if path.is_dir():
-            return f"storage path {path} is a directory, not a file"
-        if not os.access(path, os.W_OK):
-            return f"storage file {path} is not writable"
-        from store.db import damage  # corrupt or truncated: the bot would refuse to start
-
-        return damage(path)
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"cannot create {path}: {parent} is not a directory"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create {path}: {parent} is not writable"
-    return None
 
 
 def _did_you_mean(name: str, candidates: Collection[str]) -> str:

@@ -114,7 +114,7 @@ def test_train_needs_both_labels(tmp_path: Path) -> None:
 def test_train_threshold_keeps_the_on_topic_items_of_every_input_not_just_the_pool() -> None:
     # Written sets are easy (their on-topic items score high) and can outnumber a real set whose on-topic
     # items score lower: a threshold taken on the pooled scores would drop most of the real set's items.
-    from service.eval_cmd import threshold_per_input
+    from cli.eval import threshold_per_input
 
     easy = [("written.jsonl", 0.9 + i / 1000) for i in range(300)]
     real = [("real.jsonl", 0.2 + i / 100) for i in range(50)]

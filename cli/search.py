@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import IO
 
-from service.checks import load_config_or_report, open_store_or_report
+from cli.checks import load_config_or_report, open_store_or_report
 from store.search import QueryError, parse_query, search
 
 EXIT_OK, EXIT_PROBLEM = 0, 1

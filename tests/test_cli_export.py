@@ -16,8 +16,8 @@ import pytest
 
 from core.config import FeedConfig
 from core.models import Hit, Item, Match
-from service.export_cmd import write_rows
 from store import ProcessedItem, Store
+from store.export import write_rows
 from store.search import EXPORT_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]

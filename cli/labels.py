@@ -14,24 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from chat.feedback import Label, item_labels
-from core.durations import parse_duration
-from service.checks import load_config_or_report, open_store_or_report
+from cli.checks import load_config_or_report, open_store_or_report
+from core.durations import parse_since
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
-
-
-def parse_since(text: str) -> timedelta:
-    """``--since``: a duration such as ``30d`` or ``12h``; a bare number means days. ValueError if not."""
-    value = text.strip()
-    seconds = int(value) * 86400 if value.isdigit() else parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"--since must be a period longer than zero, such as 30d, got {text!r}")
-    return timedelta(seconds=seconds)
 
 
 def label_record(label: Label) -> dict[str, object]:

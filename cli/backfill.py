@@ -19,10 +19,10 @@ from typing import IO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from cli.checks import load_config_or_report
 from core.config import PollingConfig
 from core.models import Feed
 from rules import RuleSet
-from service.checks import load_config_or_report
 from service.enrich import EnrichPolicy
 from service.pipeline import CycleReport, Pipeline
 from store import Store

@@ -1,5 +1,5 @@
-"""``bot.py export --since 30d [--rule R] [--all] [--format csv|jsonl] [-o FILE]`` and the file ``/export``
-sends: the stored items an analyst wants in a spreadsheet, with why each matched.
+"""The export file of ``bot.py export`` (cli/export.py) and of ``/export`` (chat/handlers.py): the stored items
+an analyst wants in a spreadsheet, with why each matched.
 
 Columns (store/search.py ``EXPORT_COLUMNS``): item id, title, link, source (feed name) and its URL,
 language, published, seen, rules, why, score (when the matches carry one), story id (when stories are
@@ -17,17 +17,13 @@ import csv
 import io
 import json
 import sqlite3
-import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from service.checks import load_config_or_report, open_store_or_report
-from service.labels_cmd import parse_since
 from store.search import EXPORT_COLUMNS, export_rows
 
-EXIT_OK, EXIT_PROBLEM = 0, 1
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")
 
@@ -82,50 +78,3 @@ def export_file(store_path: Path, target: Path, fmt: Format, *, since: datetime 
             return export(conn, out, fmt, since=since, rule=rule)
     finally:
         conn.close()
-
-
-def run_export(
-    config_path: str,
-    *,
-    since: str | None,
-    rule: str | None,
-    fmt: str,
-    output: str | None,
-    include_all: bool = False,
-    now: datetime | None = None,
-    out: IO[bytes] | None = None,
-    errors: IO[str] | None = None,
-) -> int:
-    errors = errors or sys.stderr
-    if fmt not in FORMATS:
-        print(f"error: --format must be one of {', '.join(FORMATS)}, got {fmt!r}", file=errors)
-        return EXIT_PROBLEM
-    try:
-        period: timedelta | None = parse_since(since) if since else None
-    except ValueError as exc:
-        print(f"error: --since: {exc}", file=errors)
-        return EXIT_PROBLEM
-    config = load_config_or_report(config_path, errors)
-    if config is None:
-        return EXIT_PROBLEM
-    store = open_store_or_report(config, errors)
-    if store is None:
-        return EXIT_PROBLEM
-    start = (now or datetime.now(UTC)) - period if period else None
-    try:
-        if output:
-            try:
-                with Path(output).open("wb") as f:
-                    n = export(store.conn, f, fmt, since=start, rule=rule, matched_only=not include_all)
-            except OSError as exc:
-                print(f"error: cannot write {output}: {exc.strerror}", file=errors)
-                return EXIT_PROBLEM
-        else:
-            target = out or sys.stdout.buffer
-            n = export(store.conn, target, fmt, since=start, rule=rule, matched_only=not include_all)
-            target.flush()
-    finally:
-        store.close()
-    what = "items" if include_all else "matched items" if rule is None else f"items matched by {rule}"
-    print(f"export: {n} {what}" + (f" written to {output}" if output else ""), file=errors)
-    return EXIT_OK
