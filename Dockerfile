@@ -36,7 +36,6 @@ COPY delivery/ delivery/
 COPY chat/ chat/
 COPY service/ service/
 COPY cli/ cli/
-COPY tgemu/ tgemu/
 COPY examples/feeds/ examples/feeds/
 COPY deploy/docker-entrypoint.sh deploy/config.docker.yaml deploy/
 RUN pip install --no-cache-dir --no-deps . \

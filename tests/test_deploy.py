@@ -7,6 +7,7 @@ entrypoint and the bot's commands there — so a missing pin or a file the image
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -206,6 +207,32 @@ def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
     modules = {f"{m}.py" for m in PYPROJECT["tool"]["setuptools"]["py-modules"]}
     needed = packages | modules | {"pyproject.toml", "README.md", "examples/feeds", "deploy/docker-entrypoint.sh"}
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
+
+
+# Test and benchmark tools: in the repository (tests and bench import them from its root), never installed.
+TEST_TOOLS = ("tgemu", "tests", "bench")
+
+
+def runtime_packages() -> set[str]:
+    """The top-level packages ``pip install .`` installs: setuptools' find, its include patterns on the names."""
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    return {
+        d.name
+        for d in REPO.iterdir()
+        if (d / "__init__.py").is_file() and any(fnmatch.fnmatchcase(d.name, pattern) for pattern in include)
+    }
+
+
+def test_test_tools_stay_out_of_the_runtime_install_and_the_image() -> None:
+    packages = runtime_packages()
+    assert {"cli", "service", "store", "core"} <= packages, packages
+    assert not packages & set(TEST_TOOLS), f"installed by a plain pip install .: {sorted(packages & set(TEST_TOOLS))}"
+    sources = [s.rstrip("/") for i in instructions() if i.name == "COPY" for s in copy_args(i.value)[0]]
+    copied = [s for s in sources if s.split("/")[0] in TEST_TOOLS]
+    assert copied == [], f"copied into the image: {copied}"
+    patterns = dockerignore_patterns()
+    for tool in TEST_TOOLS:
+        assert dockerignored(f"{tool}/__init__.py", patterns), f"{tool}/ reaches the Docker build context"
 
 
 def test_dockerignore_keeps_secrets_tests_and_local_state_out() -> None:
@@ -463,6 +490,13 @@ def test_image_gets_exactly_the_locked_dependencies(image: Image) -> None:
     core_file, yaml_file, prefix = where.stdout.split()
     assert Path(core_file).is_relative_to(image.app), where.stdout
     assert Path(yaml_file).is_relative_to(image.root / "venv") and Path(prefix) == image.root / "venv"
+    # The test tools are neither copied nor installed: from the app folder and from the venv alone alike.
+    probe = "import importlib.util as u; print(*(bool(u.find_spec(m)) for m in ('cli', 'service', 'store', 'tgemu')))"
+    assert image.run("python", "-c", probe).stdout.split()[-4:] == ["True", "True", "True", "False"]
+    outside = subprocess.run(
+        [python, "-c", probe], cwd=image.root, env=image.env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert outside.stdout.split() == ["True", "True", "True", "False"], "pip install . must not install tgemu"
 
 
 @pytest.mark.slow
