@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_httpserver import HTTPServer
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
-
-from pytest_httpserver import HTTPServer
 
 from tgemu import BotApiEmulator
 from tgemu.server import EntityError, parse_html
