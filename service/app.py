@@ -413,12 +413,13 @@ def update_receiver(config: Config, *, receive_updates: bool = True) -> UpdateRe
     return "webhook" if config.telegram.webhook is not None else "polling"
 
 
-def receiver_summary(config: Config, receiver: UpdateReceiver) -> str:
-    """The /healthz line naming how updates arrive (never the secret token)."""
+def receiver_summary(config: Config, receiver: UpdateReceiver) -> str | None:
+    """The /healthz line naming how updates arrive (never the secret token); None for the default, polling,
+    whose /healthz body stays the bare "ok" that scripts compare."""
     hook = config.telegram.webhook
     if receiver == "webhook" and hook is not None:
         return f"webhook {hook.url} (serving {hook.host}:{hook.port}{hook.path})"
-    return {"polling": "polling getUpdates", "none": "none (this process runs jobs only)"}.get(receiver, receiver)
+    return "none (this process runs jobs only)" if receiver == "none" else None
 
 
 def run_bot(config: Config, *, receive_updates: bool = True) -> int:

@@ -4,8 +4,8 @@
     GET /healthz   200 "ok" while work is happening: the last poll cycle finished within 3 poll ticks and
                    the last delivery pass within 3 delivery intervals, and the store can be written (and
                    is still the file at storage.path); else 503 with the reason. A second line says how
-                   the process receives updates (``updates: polling getUpdates``, ``updates: webhook URL``,
-                   ``updates: none``) when ``bot.py run`` started it
+                   the process receives updates when it is not the default, long polling (``updates: webhook
+                   URL (serving HOST:PORT/PATH)``, ``updates: none (this process runs jobs only)``)
 
 The jobs in service/app.py feed their reports (CycleReport, DeliveryReport) in after each run, so the
 pipeline and delivery code stay free of metrics calls. The outbox depth is read from the store at scrape

@@ -178,7 +178,8 @@ def test_a_process_without_update_receiver_runs_jobs_and_never_touches_updates(
     httpserver.expect_request("/ru.xml").respond_with_data(RU_FEED, content_type="application/rss+xml")
     web = f"http://127.0.0.1:{free_port()}/hook"  # the webhook another process (the web role) serves
     emu.webhook_retry = 5.0
-    config = write_config(tmp_path, emu, httpserver.url_for("/ru.xml"))
+    metrics = free_port()
+    config = write_config(tmp_path, emu, httpserver.url_for("/ru.xml"), metrics=metrics)
     script = (
         "import sys; from core.config import load_config; from service.app import run_bot; "
         "sys.exit(run_bot(load_config(sys.argv[1]), receive_updates=False))"
@@ -191,6 +192,8 @@ def test_a_process_without_update_receiver_runs_jobs_and_never_touches_updates(
     try:
         alerts = emu.wait_for(READER, 1, timeout=30)
         assert alerts and any(SEED_TITLE in m.text for m in alerts), stop(proc)
+        health = httpx.get(f"http://127.0.0.1:{metrics}/healthz", timeout=5).text
+        assert "updates: none (this process runs jobs only)" in health
     finally:
         code, output = stop(proc)
     assert code == 0, output
