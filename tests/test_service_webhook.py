@@ -204,37 +204,40 @@ def test_a_process_without_update_receiver_runs_jobs_and_never_touches_updates(
 
 
 @pytest.mark.parametrize(
-    ("name", "env", "port_taken", "error"),
+    ("name", "env", "error"),
     [
         (
             "secret variable unset",
             {"WEBHOOK_SECRET": ""},
-            False,
             "telegram.webhook.secret_token_env: WEBHOOK_SECRET is not set",
         ),
         (
             "secret variable not a token",
             {"WEBHOOK_SECRET": "has spaces"},
-            False,
             "telegram.webhook.secret_token_env: WEBHOOK_SECRET must be 1–256 characters",
         ),
-        ("webhook port in use", {}, True, "telegram.webhook.listen: cannot listen on 127.0.0.1:"),
+        ("webhook port in use", {}, "telegram.webhook.listen: cannot listen on 127.0.0.1:"),
+        ("telegram unreachable", {}, "cannot reach Telegram at http://127.0.0.1:"),
     ],
 )
 def test_webhook_start_up_problems_are_one_line(
-    tmp_path: Path, emu: BotApiEmulator, name: str, env: dict[str, str], port_taken: bool, error: str
+    tmp_path: Path, emu: BotApiEmulator, name: str, env: dict[str, str], error: str
 ) -> None:
-    with socket.socket() as taken:
+    with socket.socket() as taken, socket.socket() as closed:
         taken.bind(("127.0.0.1", 0))
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
         port = taken.getsockname()[1]
-        if port_taken:
+        if name == "webhook port in use":
             taken.listen()
         else:
             taken.close()
         config = write_config(tmp_path, emu, "https://feeds.example/none.xml", webhook_keys(port))
+        if name == "telegram unreachable":
+            text = config.read_text(encoding="utf-8")
+            config.write_text(text.replace(emu.base_url, f"http://127.0.0.1:{closed.getsockname()[1]}/bot"), "utf-8")
         proc = start(str(REPO / "bot.py"), "--config", str(config), "run", env=env)
         code, output = stop(proc) if proc.wait(timeout=60) is not None else (1, "")
     assert code == 1, name
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and error in errors[0], output
-    assert "Traceback" not in output and SECRET not in output
+    assert "Traceback" not in output and SECRET not in output and TOKEN not in output
