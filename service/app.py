@@ -466,7 +466,8 @@ def run_bot(config: Config, *, receive_updates: bool = True) -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 1
     except OSError as exc:  # the webhook's port is taken (or not ours to bind)
-        assert hook is not None
+        if receiver != "webhook" or hook is None:
+            raise
         print(f"error: telegram.webhook.listen: cannot listen on {hook.host}:{hook.port}: {exc}", file=sys.stderr)
         return 1
     return 0

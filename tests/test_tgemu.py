@@ -190,3 +190,19 @@ async def test_set_webhook_refuses_what_it_must_not_post_to(
         with pytest.raises(BadRequest, match=error):
             await bot.set_webhook(url, secret_token=secret)
     assert emu.webhook is None, name
+
+
+async def test_set_webhook_can_drop_pending_updates_and_posts_only_the_kinds_asked_for(
+    emu: BotApiEmulator, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("")
+    emu.user_sends(100, 42, "/old")  # queued while nobody listened
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        await bot.set_webhook(httpserver.url_for("/hook"), allowed_updates=["message"], drop_pending_updates=True)
+        assert (await bot.get_webhook_info()).allowed_updates == ("message",)
+        emu.user_inline_query(42, "Пхеньян")  # not a kind the bot asked for: Telegram never sends it
+        emu.user_sends(100, 42, "/new")
+        (posted,) = emu.wait_webhook_posts(1)
+        assert [update_json(request.get_data())["message"]["text"] for request, _ in httpserver.log] == ["/new"]  # type: ignore[index]
+        assert posted.secret_token is None and "X-Telegram-Bot-Api-Secret-Token" not in httpserver.log[0][0].headers
+        assert emu.pending_updates() == 0
