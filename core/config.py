@@ -3,7 +3,8 @@
 Validation never stops at the first problem: every problem is collected with its file, line and
 path (``feeds[3].interval: must be ≥ 60 seconds``) and raised together as :class:`ConfigError`.
 Relative paths (storage, rule files) are resolved against the config file's folder. Nothing here
-reads the environment except :meth:`TelegramConfig.token`, called only by ``bot.py run``.
+reads the environment except :meth:`TelegramConfig.token` and :meth:`WebhookConfig.secret`, called only
+by ``bot.py run``.
 """
 
 from __future__ import annotations
@@ -171,6 +172,61 @@ class DeliveryConfig:
     max_instant_per_pass: int = 10  # more than this to one chat in one pass: the rest in one summary message
 
 
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram posts webhooks to
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # where a plain http:// webhook URL is allowed (tests)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_PATH = re.compile(r"/[A-Za-z0-9_/-]*")  # PTB routes the path as a regular expression: no metacharacters
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def secret_token_problem(value: str) -> str | None:
+    """Why Telegram would refuse ``value`` as a webhook secret token, or None."""
+    if _SECRET_TOKEN.fullmatch(value):
+        return None
+    return f"must be 1–256 characters of A-Z, a-z, 0-9, _ and - (as Telegram requires), got {len(value)} characters"
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook URL, or None: https:// on a port Telegram posts to; plain http://
+    only to 127.0.0.1/localhost (a local Bot API server or the test emulator)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"must be a valid URL, got {url!r}"
+    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS:
+        return None
+    if parts.scheme != "https" or not parts.hostname:
+        return f"must be an https:// URL (http:// only for 127.0.0.1 or localhost), got {url!r}"
+    if port is not None and port not in WEBHOOK_PORTS:
+        ports = ", ".join(map(str, WEBHOOK_PORTS))
+        return f"Telegram posts webhooks only to ports {ports}; got port {port} in {url!r}"
+    if parts.fragment:
+        return f"must not have a #fragment, got {url!r}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """``telegram.webhook``: Telegram POSTs updates to ``url``; the bot serves ``path`` on ``host:port``
+    (behind a reverse proxy that terminates TLS). Absent: the bot long-polls getUpdates."""
+
+    url: str
+    host: str = "127.0.0.1"
+    port: int = 8443
+    path: str = "/"  # the local path served; defaults to the path of ``url``
+    secret_token: str | None = None  # in the file, or …
+    secret_token_env: str | None = None  # … the name of the environment variable that holds it
+    max_connections: int = 40
+
+    def secret(self) -> str | None:
+        """The secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token (None: the variable is unset)."""
+        if self.secret_token:
+            return self.secret_token
+        value = os.environ.get(self.secret_token_env or "", "").strip()
+        return value or None
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
@@ -180,6 +236,7 @@ class TelegramConfig:
     poll_timeout: int = 30
     # pause after each getUpdates answer: bounds the rate (≤ 1/s) against a server that does not long-poll
     poll_interval: float = 1.0
+    webhook: WebhookConfig | None = None  # None: long polling (the default)
 
     def token(self) -> str | None:
         value = os.environ.get(self.token_env, "").strip()
@@ -754,7 +811,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     tm = r.mapping(
         top.get("telegram"),
         ("telegram",),
-        {"token", "token_env", "base_url", "base_file_url", "poll_timeout", "poll_interval"},
+        {"token", "token_env", "base_url", "base_file_url", "poll_timeout", "poll_interval", "webhook"},
     )
     tp: PathKey = ("telegram",)
     if "token" in tm:
@@ -787,6 +844,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         base_file_url=r.get(tm, "base_file_url", tp, str, None),
         poll_timeout=poll_timeout,
         poll_interval=poll_interval,
+        webhook=_webhook(r, tm),
     )
 
     # subscriptions declared in config
@@ -844,6 +902,13 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         r.fail(("logging", "level"), f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         log_level = "info"
 
+    hook = telegram.webhook
+    if hook is not None and metrics.host is not None and (metrics.host, metrics.port) == (hook.host, hook.port):
+        r.fail(
+            ("telegram", "webhook", "listen"),
+            f"is also metrics.listen ({hook.host}:{hook.port}): give each its own port",
+        )
+
     full_text_config = _full_text(r, top)
     spikes = _spikes(r, top)
 
@@ -872,6 +937,71 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         retention_days=retention,
         spikes=spikes,
         interface=InterfaceConfig(language=language),
+    )
+
+
+def _webhook(r: _Reader, tm: dict[str, Any]) -> WebhookConfig | None:
+    """``telegram.webhook``: url (required), listen, path, secret_token or secret_token_env (one of them
+    required: without it anyone who finds the URL could post forged updates), max_connections."""
+    if tm.get("webhook") is None:
+        return None
+    path: PathKey = ("telegram", "webhook")
+    keys = {"url", "listen", "path", "secret_token", "secret_token_env", "max_connections"}
+    m = r.mapping(tm["webhook"], path, keys)
+    if not m:
+        if isinstance(tm["webhook"], dict):
+            r.fail(path, "needs at least url and secret_token (or secret_token_env)")
+        return None
+    url = r.get(m, "url", path, str, None)
+    if url is None:
+        r.fail((*path, "url"), "missing: the public https:// URL Telegram posts updates to")
+    elif problem := webhook_url_problem(url):
+        r.fail((*path, "url"), problem)
+        url = None
+    d = WebhookConfig(url="")
+    host, port = d.host, d.port
+    listen = r.get(m, "listen", path, str, None)
+    if listen is not None:
+        try:
+            host, port = parse_listen(listen)
+        except ValueError as exc:
+            r.fail((*path, "listen"), str(exc))
+    local_path = r.get(m, "path", path, str, None)
+    if local_path is None and url is not None:
+        local_path = urlsplit(url).path or "/"
+        if not _WEBHOOK_PATH.fullmatch(local_path):
+            r.fail((*path, "url"), f"its path {local_path!r} has characters other than A-Z a-z 0-9 _ - /: set path")
+    elif local_path is not None and not _WEBHOOK_PATH.fullmatch(local_path):
+        r.fail((*path, "path"), f"must start with / and use only A-Z a-z 0-9 _ - /, got {local_path!r}")
+    secret = r.get(m, "secret_token", path, str, None)
+    secret_env = r.get(m, "secret_token_env", path, str, None)
+    if secret is not None and secret_env is not None:
+        r.fail((*path, "secret_token"), "give secret_token or secret_token_env, not both")
+    elif secret is not None and (problem := secret_token_problem(secret)):
+        r.fail((*path, "secret_token"), problem)
+    elif secret_env is not None and not _ENV_NAME.fullmatch(secret_env):
+        r.fail(
+            (*path, "secret_token_env"),
+            f"must be an environment variable name such as WEBHOOK_SECRET, got {secret_env!r}",
+        )
+    elif secret is None and secret_env is None:
+        r.fail(
+            (*path, "secret_token"),
+            "missing: set secret_token (or secret_token_env) so that only Telegram can post updates",
+        )
+    max_connections = r.bounded(
+        m, "max_connections", path, int, d.max_connections, lambda v: 1 <= v <= 100, "between 1 and 100"
+    )
+    if url is None:
+        return None
+    return WebhookConfig(
+        url=url,
+        host=host,
+        port=port,
+        path=local_path or "/",
+        secret_token=secret,
+        secret_token_env=secret_env,
+        max_connections=max_connections,
     )
 
 

@@ -9,6 +9,12 @@ Jobs (named, on the Application's JobQueue, which runs on APScheduler):
 Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
 updater, let the job in flight finish, then close the store.
 
+Updates arrive one of three ways (:func:`update_receiver`), and only the last call of :func:`run_bot`
+differs (:func:`serve`): long polling (``run_polling``, the default), a webhook (``run_webhook`` when
+``telegram.webhook`` is set: PTB's tornado server refuses a wrong path with 404 and a missing or wrong
+X-Telegram-Bot-Api-Secret-Token with 403), or none at all (a process that only runs jobs: Telegram
+allows one getUpdates consumer, or one webhook, per token, so extra workers must not touch either).
+
 Every job first checks the store (``store_ok``): still the file at storage.path (same device and inode)
 and a small write commits. If not (disk full, I/O error, the file deleted or replaced), the job does
 nothing (nothing is sent that cannot be recorded, nothing is written to an unlinked file), /healthz turns
@@ -19,12 +25,14 @@ per store, store/lock.py) until it stops.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import signal
 import sqlite3
 import sys
 from datetime import datetime, timedelta
+from typing import Literal
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -35,7 +43,7 @@ from chat import feedback
 from chat.handlers import bot_commands, register
 from chat.limits import PerUserUpdates
 from core import i18n
-from core.config import Config
+from core.config import Config, secret_token_problem
 from core.errors import ProblemError, print_problems
 from delivery.outbox import (
     DeliveryReport,
@@ -390,7 +398,31 @@ class _StartupTracebackFilter(logging.Filter):
         return not (args and "Bootstrap" in str(args[0]))
 
 
-def run_bot(config: Config) -> int:
+UpdateReceiver = Literal["polling", "webhook", "none"]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def update_receiver(config: Config, *, receive_updates: bool = True) -> UpdateReceiver:
+    """How this process gets the chat's updates: ``none`` when it must not receive them (a worker that only
+    runs jobs; Telegram allows one getUpdates consumer or one webhook per token), else ``webhook`` when
+    ``telegram.webhook`` is set, else ``polling``."""
+    if not receive_updates:
+        return "none"
+    return "webhook" if config.telegram.webhook is not None else "polling"
+
+
+def receiver_summary(config: Config, receiver: UpdateReceiver) -> str | None:
+    """The /healthz line naming how updates arrive (never the secret token); None for the default, polling,
+    whose /healthz body stays the bare "ok" that scripts compare."""
+    hook = config.telegram.webhook
+    if receiver == "webhook" and hook is not None:
+        return f"webhook {hook.url} (serving {hook.host}:{hook.port}{hook.path})"
+    return "none (this process runs jobs only)" if receiver == "none" else None
+
+
+def run_bot(config: Config, *, receive_updates: bool = True) -> int:
+    """``bot.py run``: the start-up checks, then the Application with its jobs until SIGINT/SIGTERM, getting
+    updates as :func:`update_receiver` says. 0 on a clean stop, 1 with one line on stderr otherwise."""
     token = config.telegram.token()
     if not token:
         print(
@@ -399,23 +431,31 @@ def run_bot(config: Config) -> int:
             file=sys.stderr,
         )
         return 1
+    receiver = update_receiver(config, receive_updates=receive_updates)
+    hook = config.telegram.webhook
+    secret = hook.secret() if hook is not None and receiver == "webhook" else None
+    if hook is not None and receiver == "webhook":
+        problem = "is not set" if secret is None else secret_token_problem(secret)
+        if problem:
+            print(f"error: telegram.webhook.secret_token_env: {hook.secret_token_env} {problem}", file=sys.stderr)
+            return 1
     from delivery.redact import install_token_redaction
 
     install_token_redaction(token)
+    if secret is not None and len(secret) >= 8:  # PTB's debug log shows setWebhook's parameters
+        install_token_redaction(secret)
     state = prepare(config, exclusive=True)
     if state is None:
         return 1
     app = build_application(state, token)
+    state.metrics.updates = receiver_summary(config, receiver)
     logging.getLogger("telegram.ext").addFilter(_StartupTracebackFilter())
     try:
-        app.run_polling(
-            allowed_updates=Update.ALL_TYPES,
-            stop_signals=(signal.SIGINT, signal.SIGTERM),
-            timeout=config.telegram.poll_timeout,
-            poll_interval=config.telegram.poll_interval,
-        )
+        serve(app, config, receiver, secret)
     except TelegramError as exc:  # at start-up; PTB's InvalidToken quotes the token, so never let it through
         reason = str(exc).replace(token, "<redacted>")
+        if secret:
+            reason = reason.replace(secret, "<redacted>")
         if isinstance(exc, InvalidToken):
             reason = f"Telegram rejected the token in {config.telegram.token_env}; check it with @BotFather"
         elif isinstance(exc, NetworkError):
@@ -423,4 +463,62 @@ def run_bot(config: Config) -> int:
             reason = f"cannot reach Telegram at {where} ({reason}); check the network, or telegram.base_url"
         print(f"error: {reason}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the webhook's port is taken (or not ours to bind)
+        if receiver != "webhook" or hook is None:
+            raise
+        print(f"error: telegram.webhook.listen: cannot listen on {hook.host}:{hook.port}: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def serve(app: Application, config: Config, receiver: UpdateReceiver, secret: str | None = None) -> None:  # type: ignore[type-arg]
+    """Run ``app`` (initialize, post_init, start, jobs … until a stop signal, then stop and shut down) with
+    the given update receiver; the one place the three modes differ."""
+    telegram = config.telegram
+    if receiver == "polling":
+        app.run_polling(
+            allowed_updates=Update.ALL_TYPES,
+            stop_signals=STOP_SIGNALS,
+            timeout=telegram.poll_timeout,
+            poll_interval=telegram.poll_interval,
+        )
+    elif receiver == "webhook":
+        hook = telegram.webhook
+        assert hook is not None and secret is not None
+        app.run_webhook(
+            listen=hook.host,
+            port=hook.port,
+            url_path=hook.path,
+            webhook_url=hook.url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,  # updates that arrived while the bot was down are still answered
+            max_connections=hook.max_connections,
+            stop_signals=STOP_SIGNALS,
+        )
+    else:
+        asyncio.run(_run_without_updates(app))
+
+
+async def _run_without_updates(app: Application) -> None:  # type: ignore[type-arg]
+    """PTB's run_polling/run_webhook lifecycle without their updater: neither getUpdates nor setWebhook
+    (nor deleteWebhook, which would take the webhook from the process that serves it) is ever called."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.initialize()
+        if app.post_init:
+            await app.post_init(app)
+        await app.start()
+        try:
+            await stop.wait()
+        finally:
+            await app.stop()
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)

@@ -3,7 +3,9 @@
     GET /metrics   text exposition format (prometheus-client, one registry per :class:`Metrics`)
     GET /healthz   200 "ok" while work is happening: the last poll cycle finished within 3 poll ticks and
                    the last delivery pass within 3 delivery intervals, and the store can be written (and
-                   is still the file at storage.path); else 503 with the reason
+                   is still the file at storage.path); else 503 with the reason. A second line says how
+                   the process receives updates when it is not the default, long polling (``updates: webhook
+                   URL (serving HOST:PORT/PATH)``, ``updates: none (this process runs jobs only)``)
 
 The jobs in service/app.py feed their reports (CycleReport, DeliveryReport) in after each run, so the
 pipeline and delivery code stay free of metrics calls. The outbox depth is read from the store at scrape
@@ -72,6 +74,7 @@ class Metrics:
         self.last_delivery_at: datetime | None = None
         self.busy_since: datetime | None = None  # a poll cycle or digest pass holds the bot's lock
         self.store_problem: str | None = None  # set while the store cannot be written: /healthz is 503
+        self.updates: str | None = None  # how this process receives updates (service.app.receiver_summary)
 
     @contextlib.asynccontextmanager
     async def busy(self, now: datetime) -> AsyncIterator[None]:
@@ -184,7 +187,8 @@ class MetricsServer:
             return 405, "text/plain; charset=utf-8", b"method not allowed\n"
         if path == "/healthz":
             healthy, reason = self.metrics.health(self.clock(), self.poll_every, self.deliver_every)
-            return (200 if healthy else 503), "text/plain; charset=utf-8", f"{reason}\n".encode()
+            updates = f"updates: {self.metrics.updates}\n" if self.metrics.updates else ""
+            return (200 if healthy else 503), "text/plain; charset=utf-8", f"{reason}\n{updates}".encode()
         try:
             self.metrics.set_queue_sizes(self.queue_sizes())
         except Exception as exc:  # a busy or closed store must not break the other metrics

@@ -444,3 +444,79 @@ def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
         for p in problems(write(tmp_path, "feeds: []\ninterface: {language: de}\n"))
     )
     assert any("interface" in p for p in problems(write(tmp_path, "feeds: []\ninterface: {lang: ru}\n")))
+
+
+def test_webhook_config_gets_its_path_from_the_url_and_polling_stays_the_default(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "feeds: []\n")).telegram.webhook is None
+    path = write(
+        tmp_path,
+        """\
+        telegram:
+          webhook: {url: "https://bot.example.org/tg/hook", listen: "0.0.0.0:8080", secret_token: a_B-9}
+        """,
+    )
+    hook = load_config(path).telegram.webhook
+    assert hook is not None
+    assert (hook.url, hook.host, hook.port, hook.path, hook.max_connections) == (
+        "https://bot.example.org/tg/hook",
+        "0.0.0.0",
+        8080,
+        "/tg/hook",
+        40,
+    )
+    assert hook.secret() == "a_B-9"
+    behind_a_proxy = write(
+        tmp_path,
+        "telegram:\n  webhook: {url: 'https://bot.example.org:8443/x', path: /hook, secret_token_env: HOOK_SECRET}\n",
+    )
+    hook = load_config(behind_a_proxy).telegram.webhook
+    assert hook is not None and (hook.path, hook.host, hook.port) == ("/hook", "127.0.0.1", 8443)
+    assert hook.secret_token is None and hook.secret_token_env == "HOOK_SECRET"
+
+
+def webhook(extra: str = "", url: str = "https://bot.example.org/hook", secret: str = "secret_token: s3cret") -> str:
+    keys = ", ".join(key for key in (f"url: '{url}'" if url else "", secret, extra) if key)
+    return f"telegram:\n  webhook: {{{keys}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("plain http to a public host", webhook(url="http://bot.example.org/hook"), "must be an https:// URL"),
+        (
+            "a port Telegram does not post to",
+            webhook(url="https://bot.example.org:9000/h"),
+            "only to ports 443, 80",
+        ),
+        ("not a URL", webhook(url="https://[::1/h"), "telegram.webhook.url: must be a valid URL"),
+        ("no url", "telegram:\n  webhook: {secret_token: s3cret}\n", "telegram.webhook.url: missing"),
+        ("empty mapping", "telegram:\n  webhook: {}\n", "telegram.webhook: needs at least url"),
+        ("no secret", "telegram:\n  webhook: {url: 'https://bot.example.org/h'}\n", "webhook.secret_token: missing"),
+        (
+            "secret with a space",
+            webhook(secret="secret_token: 'two words'"),
+            "webhook.secret_token: must be 1–256 characters",
+        ),
+        (
+            "secret too long",
+            webhook(secret=f"secret_token: {'x' * 257}"),
+            "webhook.secret_token: must be 1–256 characters",
+        ),
+        ("secret twice", webhook("secret_token_env: S"), "give secret_token or secret_token_env, not both"),
+        ("bad env name", "telegram:\n  webhook: {url: 'https://a.org/h', secret_token_env: 'A B'}\n", "environment"),
+        ("listen not host:port", webhook("listen: '8443'"), "telegram.webhook.listen: must be HOST:PORT"),
+        ("path without slash", webhook("path: hook"), "telegram.webhook.path: must start with /"),
+        ("path with regex characters", webhook("path: '/h.*'"), "telegram.webhook.path: must start with /"),
+        ("url path needs a path key", webhook(url="https://a.org/h~x"), "telegram.webhook.url: its path '/h~x'"),
+        ("max_connections 0", webhook("max_connections: 0"), "max_connections: must be between 1 and 100"),
+        ("unknown key", webhook("certificate: x.pem"), "telegram.webhook.certificate: unknown key"),
+        (
+            "same port as metrics",
+            webhook("listen: '127.0.0.1:9464'") + "metrics: {listen: '127.0.0.1:9464'}\n",
+            "telegram.webhook.listen: is also metrics.listen",
+        ),
+    ],
+)
+def test_webhook_config_errors_name_the_key(tmp_path: Path, name: str, text: str, fragment: str) -> None:
+    found = problems(write(tmp_path, text))
+    assert any(fragment in p for p in found), (name, found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_httpserver import HTTPServer
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
@@ -116,3 +117,92 @@ async def test_inline_queries_arrive_and_answers_are_checked_as_telegram_does(em
             await bot.answer_inline_query(query, [article(1), article(1)])
         with pytest.raises(BadRequest, match=r"(?i)parse entities|message_text_invalid"):
             await bot.answer_inline_query(query, [article(1, "<b>unclosed")])
+
+
+# -- webhooks --------------------------------------------------------------------------------------------
+
+SECRET = "s3cret_token-A"
+
+
+def update_json(body: bytes) -> dict[str, object]:
+    import json
+
+    loaded: dict[str, object] = json.loads(body)
+    return loaded
+
+
+async def test_a_webhook_takes_over_from_getupdates_until_deleted(emu: BotApiEmulator, httpserver: HTTPServer) -> None:
+    from telegram.error import Conflict
+
+    httpserver.expect_request("/hook", method="POST").respond_with_data("", status=503)  # keeps the update pending
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        assert (await bot.get_webhook_info()).url == ""
+        assert await bot.set_webhook(httpserver.url_for("/hook"), secret_token=SECRET, allowed_updates=["message"])
+        info = await bot.get_webhook_info()
+        assert (info.url, info.pending_update_count) == (httpserver.url_for("/hook"), 0)
+        assert emu.webhook_calls[0]["secret_token"] == SECRET
+        with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active; use deleteWebhook"):
+            await bot.get_updates(timeout=0)
+        emu.user_sends(100, 42, "/start")
+        emu.wait_webhook_posts(1)
+        info = await bot.get_webhook_info()
+        assert info.pending_update_count == 1
+        assert info.last_error_message == "Wrong response from the webhook: 503 SERVICE UNAVAILABLE"
+        assert await bot.delete_webhook()
+        assert (await bot.get_webhook_info()).url == ""
+        (update,) = await bot.get_updates(timeout=0)  # the update the webhook refused is still there
+        assert update.message is not None and update.message.text == "/start"
+
+
+async def test_updates_are_posted_in_order_with_the_secret_and_reposted_after_a_refusal(
+    emu: BotApiEmulator, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("down", status=500)
+    for _ in range(2):
+        httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("")
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        await bot.set_webhook(httpserver.url_for("/hook"), secret_token=SECRET)
+        emu.user_sends(100, 42, "/start")
+        emu.user_sends(100, 42, "/subscribe")
+        posts = emu.wait_webhook_posts(3)
+        assert [(p.update_id, p.status) for p in posts] == [(1, 500), (1, 200), (2, 200)]
+        bodies = [update_json(request.get_data()) for request, _ in httpserver.log]
+        assert [b["update_id"] for b in bodies] == [1, 1, 2]
+        assert [b["message"]["text"] for b in bodies] == ["/start", "/start", "/subscribe"]  # type: ignore[index]
+        assert {request.headers["X-Telegram-Bot-Api-Secret-Token"] for request, _ in httpserver.log} == {SECRET}
+        assert {request.headers["Content-Type"] for request, _ in httpserver.log} == {"application/json"}
+        assert (await bot.get_webhook_info()).pending_update_count == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "secret", "error"),
+    [
+        ("another host", "https://bot.example.org/hook", SECRET, r"posts only to http\(s\)://127.0.0.1 or localhost"),
+        ("not http", "ftp://127.0.0.1/hook", SECRET, "posts only to"),
+        ("secret with a space", "http://127.0.0.1:9/hook", "two words", "secret token contains unallowed characters"),
+        ("secret too long", "http://127.0.0.1:9/hook", "x" * 257, "secret token contains unallowed characters"),
+    ],
+)
+async def test_set_webhook_refuses_what_it_must_not_post_to(
+    emu: BotApiEmulator, name: str, url: str, secret: str, error: str
+) -> None:
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        with pytest.raises(BadRequest, match=error):
+            await bot.set_webhook(url, secret_token=secret)
+    assert emu.webhook is None, name
+
+
+async def test_set_webhook_can_drop_pending_updates_and_posts_only_the_kinds_asked_for(
+    emu: BotApiEmulator, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("")
+    emu.user_sends(100, 42, "/old")  # queued while nobody listened
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        await bot.set_webhook(httpserver.url_for("/hook"), allowed_updates=["message"], drop_pending_updates=True)
+        assert (await bot.get_webhook_info()).allowed_updates == ("message",)
+        emu.user_inline_query(42, "Пхеньян")  # not a kind the bot asked for: Telegram never sends it
+        emu.user_sends(100, 42, "/new")
+        (posted,) = emu.wait_webhook_posts(1)
+        assert [update_json(request.get_data())["message"]["text"] for request, _ in httpserver.log] == ["/new"]  # type: ignore[index]
+        assert posted.secret_token is None and "X-Telegram-Bot-Api-Secret-Token" not in httpserver.log[0][0].headers
+        assert emu.pending_updates() == 0

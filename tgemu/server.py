@@ -1,4 +1,15 @@
-"""The emulator: the Bot API methods the bot uses, validated the way Telegram validates them."""
+"""The emulator: the Bot API methods the bot uses, validated the way Telegram validates them.
+
+Updates reach the bot one of two ways, as with Telegram: ``getUpdates`` (long polling, the default), or,
+once the bot called ``setWebhook``, POSTed by the emulator to the webhook URL — each update the same JSON
+getUpdates would return, one at a time and in order, with the ``X-Telegram-Bot-Api-Secret-Token``
+header when a secret was set; a non-2xx answer or a refused connection is retried with back-off
+(``webhook_retry`` doubling up to ``WEBHOOK_RETRY_MAX``) and shown in ``getWebhookInfo``'s
+last_error_message. While a webhook is set, getUpdates answers 409 Conflict as Telegram does;
+``deleteWebhook`` clears it (pending updates stay for getUpdates unless ``drop_pending_updates``). Only
+127.0.0.1/localhost URLs are accepted, and posts never go through a proxy: tests must never send
+traffic anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +26,9 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.error import HTTPError
+from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.request import ProxyHandler, Request, build_opener
 
 ALLOWED_TAGS = frozenset(
     [
@@ -41,6 +54,13 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^>]*)?)>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
 BOT_ID = 777000111
 UNREADABLE_REPLIES = frozenset({"bad_reply", "bad_reply_fields"})
+WEBHOOK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+WEBHOOK_RETRY_MAX = 2.0  # seconds: the longest pause between two posts of an update the bot refused
+CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_NO_PROXY = build_opener(ProxyHandler({}))  # webhook posts go to 127.0.0.1 directly, whatever *_proxy says
 
 
 def _unreadable(result: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -57,6 +77,10 @@ def _json_param(value: Any) -> Any:
 
 class EntityError(ValueError):
     pass
+
+
+class ConflictError(Exception):
+    """Answered with 409, as Telegram answers getUpdates while a webhook is set."""
 
 
 def parse_html(text: str) -> str:
@@ -126,6 +150,28 @@ class _Fault:
 
 
 @dataclass
+class Webhook:
+    """What the bot's setWebhook asked for, and how the last post went (getWebhookInfo shows both)."""
+
+    url: str
+    secret_token: str | None = None
+    allowed_updates: tuple[str, ...] = ()  # empty: every kind
+    max_connections: int = 40
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookPost:
+    """One POST of an update to the webhook: ``status`` 0 when the connection failed."""
+
+    update_id: int
+    url: str
+    status: int
+    secret_token: str | None
+
+
+@dataclass
 class _Chat:
     id: int | str
     type: str
@@ -151,6 +197,12 @@ class BotApiEmulator:
         self.answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the bot's answerCallbackQuery
         self.inline_answers: dict[str, dict[str, Any]] = {}  # inline_query id -> the bot's answerInlineQuery
         self.long_polling = True  # False: getUpdates ignores its timeout and answers at once, as some servers do
+        self.webhook: Webhook | None = None  # set by setWebhook: updates are POSTed there, getUpdates is refused
+        self.webhook_calls: list[dict[str, Any]] = []  # the parameters of every setWebhook, in order
+        self.webhook_posts: list[WebhookPost] = []  # every POST to the webhook, in order
+        self.webhook_retry = 0.05  # seconds before the first repost of a refused update (then doubling)
+        self._stopping = threading.Event()
+        self._poster: threading.Thread | None = None
         # Called (on the server's thread) with each message the moment it is accepted, before the reply
         # goes out: a test can make something fail right after Telegram took a message.
         self.on_accept: Callable[[SentMessage], None] | None = None
@@ -203,8 +255,11 @@ class BotApiEmulator:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping.set()
         with self.lock:
             self.lock.notify_all()
+        if self._poster is not None:
+            self._poster.join(timeout=10)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -376,6 +431,65 @@ class BotApiEmulator:
                     return got
                 self.lock.wait(0.05)
 
+    def wait_webhook_posts(self, count: int, timeout: float = 10.0) -> list[WebhookPost]:
+        """The webhook posts so far, once there are ``count`` of them (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.webhook_posts) < count and time.monotonic() < deadline:
+                self.lock.wait(0.05)
+            return list(self.webhook_posts)
+
+    def pending_updates(self) -> int:
+        with self.lock:
+            return len(self.updates)
+
+    # -- webhook delivery ----------------------------------------------------------------------------
+
+    def _post_updates(self) -> None:
+        """The poster thread: the oldest pending update to the webhook until it answers 2xx, then the next."""
+        delay = self.webhook_retry
+        while True:
+            with self.lock:
+                while not self._stopping.is_set() and not (self.webhook is not None and self.updates):
+                    self.lock.wait(0.1)
+                if self._stopping.is_set():
+                    return
+                hook = self.webhook
+                assert hook is not None
+                update = self.updates[0]
+                if hook.allowed_updates and not any(kind in update for kind in hook.allowed_updates):
+                    self.updates.pop(0)  # a kind the bot did not ask for: Telegram drops it
+                    continue
+            status, error = self._post(hook, update)
+            with self.lock:
+                self.webhook_posts.append(WebhookPost(update["update_id"], hook.url, status, hook.secret_token))
+                if 200 <= status < 300:
+                    if self.updates and self.updates[0] is update:
+                        self.updates.pop(0)
+                    delay = self.webhook_retry
+                else:
+                    hook.last_error_date, hook.last_error_message = int(time.time()), error
+                self.lock.notify_all()
+            if not 200 <= status < 300:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, WEBHOOK_RETRY_MAX)
+
+    @staticmethod
+    def _post(hook: Webhook, update: dict[str, Any]) -> tuple[int, str]:
+        """(HTTP status or 0, Telegram's last_error_message for a failure)."""
+        headers = {"Content-Type": "application/json"}
+        if hook.secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
+        request = Request(hook.url, data=json.dumps(update).encode(), headers=headers, method="POST")
+        try:
+            with _NO_PROXY.open(request, timeout=5) as response:
+                response.read()
+                return int(response.status), ""
+        except HTTPError as exc:
+            return exc.code, f"Wrong response from the webhook: {exc.code} {exc.reason}"
+        except OSError as exc:  # refused, reset, timed out
+            return 0, f"Connection failed: {exc}"
+
     # -- the bot side --------------------------------------------------------------------------------
 
     def _next_message_id(self) -> int:
@@ -479,6 +593,9 @@ class BotApiEmulator:
         except LookupError as exc:
             self._error(request, 400, f"Bad Request: {exc.args[0]}")
             return
+        except ConflictError:
+            self._error(request, 409, CONFLICT)
+            return
         if fault and isinstance(result, dict):  # accepted and recorded; the reply is what PTB cannot read
             result = _unreadable(result, fault.kind)
         self._reply(request, 200, {"ok": True, "result": result})
@@ -528,8 +645,57 @@ class BotApiEmulator:
             "supports_inline_queries": False,
         }
 
-    def _m_deleteWebhook(self, _: dict[str, Any]) -> bool:
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url") or "")
+        if not url:  # Telegram: an empty url removes the webhook
+            return self._m_deleteWebhook(params)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.hostname not in WEBHOOK_HOSTS:
+            raise LookupError("bad webhook: the emulator posts only to http(s)://127.0.0.1 or localhost")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN.fullmatch(str(secret)):
+            raise LookupError("bad webhook: secret token contains unallowed characters")
+        allowed = _json_param(params.get("allowed_updates")) or []
+        with self.lock:
+            self.webhook_calls.append(dict(params))
+            self.webhook = Webhook(
+                url,
+                None if secret is None else str(secret),
+                tuple(str(kind) for kind in allowed),
+                int(params.get("max_connections") or 40),
+            )
+            if params.get("drop_pending_updates") in (True, "true", "True"):
+                self.updates.clear()
+            if self._poster is None:
+                self._poster = threading.Thread(target=self._post_updates, name="tgemu-webhook", daemon=True)
+                self._poster.start()
+            self.lock.notify_all()
         return True
+
+    def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        with self.lock:
+            self.webhook = None
+            if params.get("drop_pending_updates") in (True, "true", "True"):
+                self.updates.clear()
+            self.lock.notify_all()
+        return True
+
+    def _m_getWebhookInfo(self, _: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            hook = self.webhook
+            info: dict[str, Any] = {
+                "url": hook.url if hook else "",
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.updates),
+            }
+            if hook is not None:
+                info["max_connections"] = hook.max_connections
+                if hook.allowed_updates:
+                    info["allowed_updates"] = list(hook.allowed_updates)
+                if hook.last_error_date is not None:
+                    info["last_error_date"] = hook.last_error_date
+                    info["last_error_message"] = hook.last_error_message
+            return info
 
     def _m_close(self, _: dict[str, Any]) -> bool:
         return True
@@ -547,6 +713,8 @@ class BotApiEmulator:
         return self.commands
 
     def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ConflictError
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 5.0) if self.long_polling else 0.0
         deadline = time.monotonic() + timeout
