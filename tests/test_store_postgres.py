@@ -31,7 +31,7 @@ NOW = datetime(2026, 5, 1, 23, 0, tzinfo=UTC)
     ("name", "sqlite", "postgresql"),
     [
         ("placeholders", "SELECT a FROM t WHERE b = ? AND c IN (?,?)", "SELECT a FROM t WHERE b = %s AND c IN (%s,%s)"),
-        ("a ? inside a string literal stays", "SELECT '?' || a FROM t WHERE b = ?", "SELECT '?' || a FROM t WHERE b = %s"),
+        ("a ? inside a literal stays", "SELECT '?' || a FROM t WHERE b = ?", "SELECT '?' || a FROM t WHERE b = %s"),
         ("an escaped quote keeps the literal open", "SELECT 'it''s ?' WHERE a = ?", "SELECT 'it''s ?' WHERE a = %s"),
         ("a literal % is doubled", "DELETE FROM kv WHERE key LIKE 'quota:%' AND key < ?",
          "DELETE FROM kv WHERE key LIKE 'quota:%%' AND key < %s"),
