@@ -46,17 +46,17 @@ def main() -> None:
 
             def schema(i: int) -> None:
                 admin_s = psycopg.connect(server.url("schemas"), autocommit=True)
-                admin_s.execute(f"CREATE SCHEMA s{i}")  # type: ignore[arg-type]
+                admin_s.execute(f"CREATE SCHEMA s{i}")
                 Store.open(server.url("schemas") + f"?options=-csearch_path%3Ds{i}").close()
-                admin_s.execute(f"DROP SCHEMA s{i} CASCADE")  # type: ignore[arg-type]
+                admin_s.execute(f"DROP SCHEMA s{i} CASCADE")
                 admin_s.close()
 
             def copy(strategy: str) -> Callable[[int], None]:
                 def run(i: int) -> None:
                     name = f"{strategy.lower()}{i}"
-                    admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY {strategy}")  # type: ignore[arg-type]
+                    admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY {strategy}")
                     Store.open(server.url(name)).close()
-                    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
+                    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
                 return run
 

@@ -125,7 +125,7 @@ class Databases:
 
     def _admin(self, sql: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create(self, *, migrated: bool = True) -> str:
         name = f"{self._prefix}{next(self._names)}"
@@ -193,7 +193,7 @@ class Databases:
                 script += [f"DELETE FROM {t}" for t in tables]
                 script += [f"SELECT setval(pg_get_serial_sequence('{t}', '{c}'), 1, false)" for t, c in identity]
                 script.append("SET session_replication_role = DEFAULT")
-                conn.execute("; ".join(script))  # type: ignore[arg-type]
+                conn.execute("; ".join(script))
         except psycopg.Error:
             self._work = None
             self.drop(work)
