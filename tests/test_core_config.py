@@ -457,7 +457,9 @@ def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_storage_url_or_path_names_the_store(tmp_path: Path, storage: str, target: str) -> None:
     cfg = load_config(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  {storage}\n"))
-    expected = target if target.startswith("postgresql") else Path(target) if target.startswith("/") else tmp_path / target
+    expected = (
+        target if target.startswith("postgresql") else Path(target) if target.startswith("/") else tmp_path / target
+    )
     assert cfg.storage_target == expected
 
 
