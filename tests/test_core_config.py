@@ -466,7 +466,7 @@ def test_storage_url_or_path_names_the_store(tmp_path: Path, storage: str, targe
 @pytest.mark.parametrize(
     ("name", "storage", "fragments"),
     [
-        ("both keys", "{path: x.sqlite3, url: 'postgresql://bot@db/monitor'}", ["storage.url", "storage.path", "both set"]),
+        ("both keys", "{path: x.sqlite3, url: 'postgresql://bot@db/m'}", ["storage.url", "storage.path", "both set"]),
         ("a password", "{url: 'postgresql://bot:s3cret@db/monitor'}", ["PGPASSWORD", "postgresql://bot@db/monitor"]),
         ("a password option", "{url: 'postgresql://bot@db/monitor?password=s3cret'}", ["PGPASSWORD", "~/.pgpass"]),
         ("another database", "{url: 'mysql://bot@db/monitor'}", ["sqlite:///path or postgresql://"]),
