@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -44,7 +43,7 @@ from delivery.cluster import Entry
 from delivery.digest import build_digest_messages, digest_due
 from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent, Unknown
-from store import OutboxEntry, Store, Subscription
+from store import DB_ERRORS, OutboxEntry, Store, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class DeliveryReport:
     store_error: str | None = None  # a store write failed: the pass stopped, nothing unrecorded was sent
     edited: int = 0  # story alerts edited (or replied to) with new sources
 
-    def store_failed(self, what: str, exc: sqlite3.Error) -> None:
+    def store_failed(self, what: str, exc: Exception) -> None:
         if self.store_error is None:
             self.store_error = f"{what}: {exc}"
         log.error("delivery_store_write_failed what=%s error=%r", what, exc)
@@ -146,7 +145,7 @@ async def send_tracked(
     (nothing was sent) or when the record after the send fails (the ids stay in flight: maybe sent)."""
     try:
         store.begin_send(ids, now())
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("begin_send", exc)
         raise StoreUnwritable(str(exc)) from exc
     outcome = await sender.send(telegram_chat_id(chat_id), chunks, preview=preview, reply_markup=reply_markup)
@@ -161,7 +160,7 @@ async def send_tracked(
             _unconfirmed(store, chat_id, ids, outcome.error, report)
         else:
             store.release(ids)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("record_send", exc)
         raise StoreUnwritable(str(exc)) from exc
     return outcome
@@ -182,7 +181,7 @@ def resolve_interrupted(store: Store, report: DeliveryReport) -> bool:
     each is resent once at most. False when the store cannot be written (the pass must not send)."""
     try:
         resent, uncertain = store.resolve_in_flight()
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("resolve_in_flight", exc)
         return False
     if resent or uncertain:
@@ -201,7 +200,7 @@ def chat_language(store: Store, chat_id: str, default: str) -> str:
     ``interface.language``); a store that cannot say (locked, disk error) is no reason to hold a message."""
     try:
         stored = store.chat_language(chat_id)
-    except sqlite3.Error:
+    except DB_ERRORS:
         stored = None
     return i18n.chat_language(stored, None, None, default)
 
@@ -248,7 +247,7 @@ async def deliver_instant(
         at = now()
         try:  # a later report of a story this chat was already alerted to joins that alert (edited, not sent)
             absorbed = {e.id for e in entries if stories.absorb(store, e, at)}
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             report.store_failed("absorb", exc)
             return
         report.sent += len(absorbed)
@@ -292,7 +291,7 @@ async def deliver_instant(
                     reply_markup=buttons,
                     record=record,
                 )
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:
                 report.store_failed("absorb", exc)
                 return
             except StoreUnwritable:
@@ -316,7 +315,7 @@ async def deliver_instant(
             report.edited = await stories.flush(
                 store, sender, now, telegram_chat_id, language_of=lambda chat: chat_language(store, chat, language)
             )
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             report.store_failed("story_edit", exc)
     return report
 
@@ -418,7 +417,7 @@ async def send_digest(
             store.complete_digest(sub.id, ids, now())
             return
         store.begin_send(ids, now())
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("begin_send", exc)
         return
     outcome = await sender.send(
@@ -446,7 +445,7 @@ async def send_digest(
         else:
             report.sent += len(delivered)
             store.release(rest)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("record_digest", exc)
         return
     if isinstance(outcome, Sent):

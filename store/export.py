@@ -16,12 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from store import Store
+from store.backend import Connection
 from store.search import EXPORT_COLUMNS, export_rows
 
 Format = Literal["csv", "jsonl"]
@@ -58,7 +59,7 @@ def write_rows(rows: Iterable[dict[str, Any]], out: IO[bytes], fmt: Format) -> i
 
 
 def export(
-    conn: sqlite3.Connection,
+    conn: Connection,
     out: IO[bytes],
     fmt: Format,
     *,
@@ -69,12 +70,11 @@ def export(
     return write_rows(export_rows(conn, since=since, rule=rule, matched_only=matched_only), out, fmt)
 
 
-def export_file(store_path: Path, target: Path, fmt: Format, *, since: datetime | None, rule: str | None = None) -> int:
-    """Export to ``target`` through a read-only connection of its own (``/export`` runs this in a worker
-    thread beside the running bot, which keeps using its own connection)."""
-    conn = sqlite3.connect(f"{store_path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        with target.open("wb") as out:
-            return export(conn, out, fmt, since=since, rule=rule)
-    finally:
-        conn.close()
+def export_file(
+    store_target: Path | str, target: Path, fmt: Format, *, since: datetime | None, rule: str | None = None
+) -> int:
+    """Export to ``target`` through a store connection of its own (``/export`` runs this in a worker
+    thread beside the running bot, which keeps using its own connection): ``store.target`` of either
+    backend. The export only reads; the store is opened without the one-process lock."""
+    with Store.open(store_target) as store, target.open("wb") as out:
+        return export(store.conn, out, fmt, since=since, rule=rule)
