@@ -75,7 +75,7 @@ def _jsonl_items(lines: Iterator[str], source: str, errors: IO[str]) -> Iterator
 def _feed_items(data: bytes, source: str, on_total: Callable[[int], object]) -> Iterator[tuple[str, Item]]:
     from watchers.parse import parse_feed
 
-    result = parse_feed(data, feed_url=source, feed_name=Path(source).name)
+    result = parse_feed(data, feed_url=source, feed_name=Path(source).name, keys=False)  # the uid is all it needs
     if result.error:
         raise BadInput(f"{source}: {result.error}")
     on_total(len(result.items))
@@ -166,11 +166,16 @@ def _file_results(
         return
     import concurrent.futures
     import multiprocessing
+    import threading
 
-    # spawn, as core/workers.py does: no copied threads or locks (tqdm's monitor, SQLite) in the workers
-    context = multiprocessing.get_context("spawn")
+    # fork while this process runs no other thread (no tqdm monitor, no SQLite here): the workers start with
+    # the compiled rules in memory, where spawned ones each import the bot and load the rules again (~0.4 s
+    # of a core each, bench/match.py --startup); spawn otherwise, as core/workers.py does
+    fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    init, initargs = (_worker_init_with, (ruleset,)) if fork else (_worker_init, (rule_paths, config_path))
     with concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(files)), mp_context=context, initializer=_worker_init, initargs=(rule_paths, config_path)
+        min(workers, len(files)), mp_context=context, initializer=init, initargs=initargs
     ) as pool:
         yield from pool.map(_worker_file, files)
 
