@@ -82,7 +82,8 @@ def _rss(rows: list[dict[str, object]]) -> bytes:
         f"<link>{escape(str(r.get('link') or ''))}</link><description>{escape(str(r['summary']))}</description></item>"
         for r in rows
     )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>r</title>{entries}</channel></rss>'.encode()
+    head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>r</title>'
+    return f"{head}{entries}</channel></rss>".encode()
 
 
 def test_real_files_match_exactly_what_every_rule_evaluated_alone_on_feedparsers_items_says(tmp_path: Path) -> None:
