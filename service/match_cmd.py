@@ -165,6 +165,7 @@ def _file_results(
         yield from map(_worker_file, files)
         return
     import concurrent.futures
+    import functools
     import multiprocessing
     import threading
 
@@ -173,10 +174,12 @@ def _file_results(
     # of a core each, bench/match.py --startup); spawn otherwise, as core/workers.py does
     fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if fork else "spawn")
-    init, initargs = (_worker_init_with, (ruleset,)) if fork else (_worker_init, (rule_paths, config_path))
-    with concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(files)), mp_context=context, initializer=init, initargs=initargs
-    ) as pool:
+    init: Callable[[], None] = (
+        functools.partial(_worker_init_with, ruleset)
+        if fork
+        else functools.partial(_worker_init, rule_paths, config_path)
+    )
+    with concurrent.futures.ProcessPoolExecutor(min(workers, len(files)), mp_context=context, initializer=init) as pool:
         yield from pool.map(_worker_file, files)
 
 
