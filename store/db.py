@@ -1268,7 +1268,7 @@ class Store:
 
     # -- stories -------------------------------------------------------------------------------------
 
-    STORY_MEMBERS_CACHED = 4096
+    STORY_MEMBERS_CACHED = 2048
 
     def story_candidates(
         self, keys: Sequence[str], since: datetime, *, per_key: int = 64, cross_key: str | None = None, cross: int = 128
