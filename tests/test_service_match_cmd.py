@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -131,3 +133,33 @@ def test_real_files_match_exactly_what_every_rule_evaluated_alone_on_feedparsers
     assert len(records) == len(rows) and len(expected) > 100
     assert got == expected
     assert {r["id"]: r["priority"] for r in records} == priorities
+
+
+def test_with_another_thread_running_the_workers_are_spawned_and_the_output_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forking copies no thread: the command (its own process, no thread: forked workers) spawns them when
+    another thread runs, as here, and the output is the same."""
+    import io
+    import multiprocessing
+    import threading
+
+    from service.match_cmd import run_match
+
+    methods: list[str | None] = []
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: methods.append(method) or real(method))
+    folder = fixture_folder(tmp_path)
+    forked = bot("match", "--input", str(folder), "--workers", "2")
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    out, errors = io.StringIO(), io.StringIO()
+    try:
+        code = run_match(str(folder), rule_paths=None, config_path=str(REPO / "config.yaml"), out=out, errors=errors,
+                         workers=2)  # fmt: skip
+    finally:
+        stop.set()
+    assert methods == ["spawn"]
+    assert code == forked.returncode == 2 and "broken.txt: neither JSON Lines" in errors.getvalue()
+    assert out.getvalue() == forked.stdout and forked.stdout.count("\n") > 20
