@@ -17,6 +17,7 @@ results are written in file order, so the output is byte-identical for any numbe
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -232,6 +233,8 @@ def _run_folder(
         return EXIT_BAD_INPUT
     code = EXIT_OK
     results = _file_results(files, workers or os.cpu_count() or 1, rule_paths, config_path, ruleset)
+    # the first file's result before the progress bar: the pool forks before tqdm's monitor thread exists
+    results = itertools.chain([next(results)], results)
     with tqdm(files, file=errors, disable=not errors.isatty(), unit="file", desc="match", leave=False) as bar:
         for text, notes, error in results:
             errors.write(notes)
