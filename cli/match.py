@@ -10,13 +10,15 @@ When stderr is a terminal, a progress bar is drawn there (stdout stays pure JSON
 A directory is its files in name order, exactly as if each were given in turn; a bad file is reported
 and the others are still matched (exit 2 at the end). Its files are spread over a process pool
 (``--workers``, default the cores): parsing and matching are pure Python under one GIL, so threads
-would not add a core (measured, ``python3 bench/match.py --startup``). Each worker loads the rules once,
-from the parsed-rule cache the main process has just filled, and returns a whole file's output lines;
+would not add a core (measured, ``python3 bench/match.py --startup``). The workers are forked with the
+compiled rules in memory (spawned, they loaded them again from the parsed-rule cache, ~0.4 s of a core
+each; spawned still when another thread runs), and each returns a whole file's output lines;
 results are written in file order, so the output is byte-identical for any number of workers.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -75,7 +77,7 @@ def _jsonl_items(lines: Iterator[str], source: str, errors: IO[str]) -> Iterator
 def _feed_items(data: bytes, source: str, on_total: Callable[[int], object]) -> Iterator[tuple[str, Item]]:
     from watchers.parse import parse_feed
 
-    result = parse_feed(data, feed_url=source, feed_name=Path(source).name)
+    result = parse_feed(data, feed_url=source, feed_name=Path(source).name, keys=False)  # the uid is all it needs
     if result.error:
         raise BadInput(f"{source}: {result.error}")
     on_total(len(result.items))
@@ -165,13 +167,21 @@ def _file_results(
         yield from map(_worker_file, files)
         return
     import concurrent.futures
+    import functools
     import multiprocessing
+    import threading
 
-    # spawn, as core/workers.py does: no copied threads or locks (tqdm's monitor, SQLite) in the workers
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(files)), mp_context=context, initializer=_worker_init, initargs=(rule_paths, config_path)
-    ) as pool:
+    # fork while this process runs no other thread (no tqdm monitor, no SQLite here): the workers start with
+    # the compiled rules in memory, where spawned ones each import the bot and load the rules again (~0.4 s
+    # of a core each, bench/match.py --startup); spawn otherwise, as core/workers.py does
+    fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    init: Callable[[], None] = (
+        functools.partial(_worker_init_with, ruleset)
+        if fork
+        else functools.partial(_worker_init, rule_paths, config_path)
+    )
+    with concurrent.futures.ProcessPoolExecutor(min(workers, len(files)), mp_context=context, initializer=init) as pool:
         yield from pool.map(_worker_file, files)
 
 
@@ -224,6 +234,8 @@ def _run_folder(
         return EXIT_BAD_INPUT
     code = EXIT_OK
     results = _file_results(files, workers or os.cpu_count() or 1, rule_paths, config_path, ruleset)
+    # the first file's result before the progress bar: the pool forks before tqdm's monitor thread exists
+    results = itertools.chain([next(results)], results)
     with tqdm(files, file=errors, disable=not errors.isatty(), unit="file", desc="match", leave=False) as bar:
         for text, notes, error in results:
             errors.write(notes)

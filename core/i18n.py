@@ -36,7 +36,9 @@ Entry = str | dict[str, str]
 def load_catalogue(path: Path) -> dict[str, Entry]:
     """A catalogue file: a mapping of key → text, or key → {plural form: text}; anything else is an error
     naming the file and key."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml's loader where PyYAML has it (the same data, tests/test_core_i18n.py): the pure-Python one took
+    # ~100 ms of every process's start-up, ``bot.py match`` included (issue 16)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(data, dict):
         raise ValueError(f"{path.name}: a catalogue is a mapping of key to text")
     out: dict[str, Entry] = {}

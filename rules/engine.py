@@ -152,7 +152,10 @@ class _Scanner:
                 max_before = max([b for b, _ in sizes] + [0])
                 max_after = max([a for _, a in sizes] + [0])
                 single = slot.single and kind == "s"  # the others are in ``singles``/``prefixes``
-                entries.append((gid, excl, kind, stem_value, single, exact_tails, other_tails, max_before, max_after))
+                edges = _edge_chars(single, exact_tails, other_tails)
+                entries.append(
+                    (gid, excl, kind, stem_value, single, exact_tails, other_tails, max_before, max_after, *edges)
+                )
             self.automaton.add_word(key, (len(key), tuple(singles), tuple(prefixes), tuple(entries)))
         if slots:
             self.automaton.make_automaton()
@@ -195,12 +198,29 @@ class _Scanner:
                 _entries(low, fi, s, e0, entries, out)
 
 
+def _edge_chars(
+    single: bool,
+    exact_tails: tuple[tuple[tuple[int, int], frozenset[tuple[str, ...]]], ...],
+    other_tails: tuple[Any, ...],
+) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """For an entry that only matches whole phrases of exact words: the characters the word just before
+    the anchor can end with, and the word just after it can start with (None: no such check). ``korea``
+    is the key of ``N Korea`` and follows ``north`` far more often: one character rejects it (issue 16)."""
+    if single or other_tails or not exact_tails:
+        return None, None
+    before = [words[b - 1][-1] for (b, _), tails in exact_tails if b for words in tails]
+    after = [words[b][0] for (b, a), tails in exact_tails if a for words in tails]
+    everyone_before = all(b for (b, _), _ in exact_tails)
+    everyone_after = all(a for (_, a), _ in exact_tails)
+    return (frozenset(before) if everyone_before else None, frozenset(after) if everyone_after else None)
+
+
 def _entries(low: str, fi: int, s: int, e0: int, entries: tuple[_Entry, ...], out: list[_RawHit]) -> None:
     """Prefix, stem and phrase matchers whose key was found at ``[s, e0)``."""
     n = len(low)
     at_word_end = e0 == n or not low[e0].isalnum()
     word_end = -1
-    for gid, excl, kind, stem_value, single, exact_tails, other_tails, nb, na in entries:
+    for gid, excl, kind, stem_value, single, exact_tails, other_tails, nb, na, ends_before, starts_after in entries:
         if kind == "e":
             if not at_word_end:
                 continue
@@ -212,6 +232,18 @@ def _entries(low: str, fi: int, s: int, e0: int, entries: tuple[_Entry, ...], ou
                     word_end += 1
             te = word_end
             if kind == "s" and stem(low[s:te]) != stem_value:
+                continue
+        if ends_before is not None:  # the word before must end with one of these (words are isalnum runs)
+            j = s
+            while j > 0 and not low[j - 1].isalnum():
+                j -= 1
+            if j == 0 or low[j - 1] not in ends_before:
+                continue
+        if starts_after is not None:
+            j = te
+            while j < n and not low[j].isalnum():
+                j += 1
+            if j == n or low[j] not in starts_after:
                 continue
         if single:
             out.append((gid, excl, fi, s, te))

@@ -109,3 +109,13 @@ def test_every_key_the_code_asks_for_is_in_the_catalogue() -> None:
     asked |= {f"cmd.{name}" for name, _ in USAGES}
     assert len(asked) > 100
     assert sorted(asked - i18n.CATALOGUES["en"].keys()) == []
+
+
+def test_the_catalogues_read_with_libyaml_are_what_the_pure_python_loader_reads() -> None:
+    import yaml
+
+    from core import i18n
+
+    for lang in i18n.LANGUAGES:
+        path = i18n.LOCALES / f"{lang}.yaml"
+        assert i18n.CATALOGUES[lang] == yaml.safe_load(path.read_text(encoding="utf-8")), lang

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from core.errors import ConfigError
-from core.identity import Known, canonical_link, decide, entry_keys, feed_key, fingerprint
+from core.identity import Known, canonical_link, decide, entry_keys, entry_uid, feed_key, fingerprint
 from core.models import Item
 from rules import RuleSet, parse_rule_text
 from service.pipeline import Pipeline
@@ -498,3 +498,20 @@ def test_a_malformed_link_is_still_a_key_of_its_own(a: str, b: str) -> None:
     """Never an exception (the entry would be skipped), never merged with a well-formed neighbour."""
     assert entry_keys("", a, "t", "").link != entry_keys("", b, "t", "").link
     assert feed_key(a) != feed_key(b)
+
+
+@pytest.mark.parametrize(
+    ("guid", "link", "title", "summary"),
+    [
+        ("  urn:x:1  ", "https://a.example/x?utm_source=rss", "T", ""),  # a GUID wins, stripped
+        ("g" * 1200, "", "T", ""),  # cut at 1,000 characters
+        ("", " HTTP://A.example:80/x?b=2&a=1&utm_medium=x#top ", "T", ""),  # the canonical link
+        ("", "https://a.example/p?keep=1&ref=feed", "T", ""),
+        ("", "mailto:someone@example.org", "Short", "a summary of some words"),  # no web link: the fingerprint
+        ("", "", "Четыре слова в заголовке", "сводка"),
+        ("", "", "", "only a summary"),
+    ],
+)
+def test_the_uid_alone_is_the_uid_the_full_keys_give(guid: str, link: str, title: str, summary: str) -> None:
+    keys = entry_keys(guid, link, title, summary, ("keep",))
+    assert entry_uid(guid, link, title, summary, ("keep",)) == (keys.guid or keys.link or "sha1:" + keys.fingerprint)

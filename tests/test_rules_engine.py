@@ -446,3 +446,34 @@ def test_hits_any_group_says_whether_an_item_is_worth_more_work() -> None:
     assert not rs.hits_any_group("Weather in Busan")  # a group no rule uses
     assert not rs.hits_any_group("Volcano erupts")  # used only by a disabled rule
     assert not rs.hits_any_group("")
+
+
+PHRASES = """
+version: 1
+groups:
+  DPRK:
+    aliases: [N Korea, North Korea, U.S. envoy]
+  US:
+    aliases: [U S, Kim Yo Jong]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Talks with N. Korea resumed", {"DPRK": ["N. Korea"]}),
+        ("north korea and n–korea", {"DPRK": ["north korea", "n–korea"]}),
+        ("a northern Korea; an N.Korea", {"DPRK": ["N.Korea"]}),  # "northern" ends in n but is not "n"
+        ("Korea alone, korea at the start", {}),
+        ("nKorea, in korea, then n korean", {}),  # the neighbour must be a whole word and so must the anchor
+        ("U.S. envoy; the u s; u.s", {"DPRK": ["U.S. envoy"], "US": ["U.S", "u s", "u.s"]}),
+        ("US ENVOY. the us", {}),
+        ("Kim Yo-jong and kim yo jong, not Kim Yong", {"US": ["Kim Yo-jong", "kim yo jong"]}),
+    ],
+)
+def test_phrases_are_found_with_any_separator_and_only_beside_their_own_words(
+    text: str, found: dict[str, list[str]]
+) -> None:
+    rs = parse_rule_text(PHRASES + "rules:\n  - name: r\n    any: [DPRK, US]\n", "p.yaml")
+    matches = rs.match_text(text)
+    assert (matches[0].why() if matches else {}) == found

@@ -282,6 +282,31 @@ def test_story_decisions_are_stored_with_their_items_and_found_through_their_buc
     assert store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []
 
 
+def test_story_candidates_are_decoded_once_across_lookups_and_an_edited_item_is_read_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5,000-feed cycle looked up the same candidates for item after item and decoded every one's matches
+    each time, on the event loop (issue 16); now a candidate is decoded once while its row is unchanged."""
+    import store.db as db
+
+    keys = ("w:ru:учен", "g:DPRK,RUSSIA")
+    commit(store, *(ProcessedItem(item(u), (INSTANT, DIGEST), True, StoryDecision(keys=keys)) for u in "abcd"))
+    decoded = []
+    real = db._match_from_row
+    monkeypatch.setattr(db, "_match_from_row", lambda *a: decoded.append(a[0]) or real(*a))
+    since = NOW - timedelta(days=2)
+    first = store.story_candidates(list(keys), since)
+    assert len(first) == 4 and len(decoded) == 8  # two matches each
+    for _ in range(3):
+        assert store.story_candidates(list(keys), since) == first
+    assert len(decoded) == 8, "looked up again: nothing decoded again"
+    store.conn.execute("UPDATE items SET title = 'КНДР и Россия: обновлено' WHERE uid = 'b'")  # an edit
+    again = {m.item.uid: m for m in store.story_candidates(list(keys), since)}
+    assert again["b"].item.title == "КНДР и Россия: обновлено" and again["b"].matches == first[1].matches
+    assert len(decoded) == 10, "only the edited item was read again"
+    assert [m.matches for m in again.values()] == [m.matches for m in first]
+
+
 def test_a_failed_commit_stores_no_story_either(store: Store) -> None:
     bad = ProcessedItem(item("a"), (INSTANT,), True, StoryDecision(keys=("w:ru:учен",)))
     fail_writes(store, "outbox")

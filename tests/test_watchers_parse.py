@@ -127,3 +127,19 @@ def test_undeclared_latin1_is_not_mistaken_for_cyrillic() -> None:
     body = f'<?xml version="1.0"?><rss version="2.0"><channel><item><title>{title}</title></item></channel></rss>'
     result = parse_feed(body.encode("latin-1"), feed_url="https://x.example/", content_type="text/xml")
     assert [i.title for i in result.items] == [title]
+
+
+def test_items_parsed_without_identity_keys_are_the_same_items_with_the_same_uids() -> None:
+    """``keys=False`` (bot.py match) leaves the keys out and changes nothing else: every fixture feed, both parsers."""
+    from dataclasses import replace
+
+    compared = 0
+    for path in [*sorted(FIXTURES.iterdir()), *sorted((FIXTURES.parents[2] / "examples" / "feeds").iterdir())]:
+        for fast in (True, False):
+            full = parse_feed(path.read_bytes(), feed_url="https://feeds.example/f", fast=fast)
+            bare = parse_feed(path.read_bytes(), feed_url="https://feeds.example/f", fast=fast, keys=False)
+            assert bare.error == full.error and bare.skipped == full.skipped
+            assert all(i.keys is None for i in bare.items)
+            assert bare.items == tuple(replace(i, keys=None) for i in full.items), path.name
+            compared += len(full.items)
+    assert compared > 30

@@ -23,7 +23,7 @@ from typing import Any
 
 import feedparser
 
-from core.identity import canonical_link, entry_keys
+from core.identity import canonical_link, entry_keys, entry_uid
 from core.models import Item, cap_text
 from watchers import fastparse
 
@@ -132,7 +132,7 @@ def _lang(tag: object) -> str | None:
 
 
 def _entry_to_item(
-    entry: Any, feed_url: str, feed_name: str, lang: str | None, ignore_params: Sequence[str] = ()
+    entry: Any, feed_url: str, feed_name: str, lang: str | None, ignore_params: Sequence[str] = (), keys: bool = True
 ) -> Item | None:
     title = _text(entry.get("title") or "", entry.get("title_detail"))
     summary = _text(entry.get("summary") or "", entry.get("summary_detail"))
@@ -143,17 +143,21 @@ def _entry_to_item(
         return None
     raw_link = (entry.get("link") or "").strip()
     # identity: the one normalisation every entry goes through (core.identity decides what it means)
-    keys = entry_keys(entry.get("id") or "", raw_link, title, summary, ignore_params)
+    guid = entry.get("id") or ""
+    found = entry_keys(guid, raw_link, title, summary, ignore_params) if keys else None
     return Item(
         feed_url=feed_url,
-        uid=keys.guid or keys.link or "sha1:" + keys.fingerprint,  # provisional: the pipeline decides
+        # provisional: the pipeline decides
+        uid=(found.guid or found.link or "sha1:" + found.fingerprint)
+        if found
+        else entry_uid(guid, raw_link, title, summary, ignore_params),
         title=title,
         summary=summary,
         link=raw_link if raw_link.startswith(("http://", "https://")) else None,
         published=_time(entry),
         lang=lang or _lang(entry.get("language")),
         feed_name=feed_name,
-        keys=keys,
+        keys=found,
     )
 
 
@@ -244,13 +248,16 @@ def parse_feed(
     content_type: str | None = None,
     ignore_params: Sequence[str] = (),
     fast: bool = True,
+    keys: bool = True,
 ) -> ParseResult:
     """Parse ``body`` (never a URL: feedparser must not fetch anything itself); ``ignore_params`` are the
     feed's own tracking parameters, dropped from its links like :data:`core.identity.TRACKING_PARAMS`.
 
     A well-formed RSS/Atom/RDF body goes through the lxml fast path (:mod:`watchers.fastparse`), which
     builds the same entry fields feedparser would; anything it declines, and everything when ``fast`` is
-    False, goes through feedparser. Both meet in the same entry → Item function below.
+    False, goes through feedparser. Both meet in the same entry → Item function below. ``keys=False``
+    leaves the Items' identity keys out (``Item.keys`` None; the uid is the same): for a caller that only
+    matches, such as ``bot.py match``.
     """
     body, content_type = _reencode(body, content_type)
     parsed: Any = fastparse.parse(body, content_type) if fast else None
@@ -279,7 +286,7 @@ def parse_feed(
     skipped = 0
     for entry in entries:
         try:
-            item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang, ignore_params)
+            item = _entry_to_item(entry, feed_url, feed_name, lang or feed_lang, ignore_params, keys)
         except Exception:
             log.warning("feed_entry_failed url=%s", feed_url, exc_info=True)
             item = None
