@@ -576,7 +576,7 @@ def copy_store(
     out = out if out is not None else sys.stdout
     errors = errors if errors is not None else sys.stderr
     try:
-        reports, seconds = _copy(parse_target(source_text), parse_target(destination_text), batch)
+        reports, seconds = copy(parse_target(source_text), parse_target(destination_text), batch)
     except CopyError as exc:
         print(f"error: {exc}", file=errors)
         return EXIT_PROBLEM
@@ -591,7 +591,10 @@ def copy_store(
     return EXIT_OK
 
 
-def _copy(source_target: Target, destination_target: Target, batch: int) -> tuple[list[TableReport], float]:
+def copy(
+    source_target: Target, destination_target: Target, batch: int = DEFAULT_BATCH
+) -> tuple[list[TableReport], float]:
+    """Copy and verify; each table's figures and the seconds it all took. CopyError when refused or failed."""
     if batch < 1:
         raise CopyError(f"--batch must be at least 1, got {batch}")
     if _same(source_target, destination_target):
