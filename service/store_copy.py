@@ -24,7 +24,8 @@ another disk, compacting it). Decisions, and why:
   file this command created is removed again when the copy fails.
 - **Types converted where the dialects differ**, by the destination column's declared type: BLOB ↔ BYTEA
   (bytes), INTEGER flags ↔ BOOLEAN, ISO-8601 text ↔ TIMESTAMPTZ.
-- Passwords never appear in output: a target is shown with its password replaced by ``***``.
+- Passwords never appear in output: a PostgreSQL URL carries none (store/backend.py refuses one; libpq reads
+  PGPASSWORD or ~/.pgpass), and every message names a target through ``store.redact``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import IO, Any, Protocol, cast
 
-from store import Store, StoreError
+from store import Store, StoreError, redact
+from store.backend import TargetError, backend_for
 from store.db import from_ts, ts
 from store.lock import StoreLock, StoreLocked
 from store.schema import MIGRATIONS
@@ -49,8 +50,10 @@ EXIT_OK, EXIT_PROBLEM = 0, 1
 DEFAULT_BATCH = 5_000
 # What opening a fresh store writes by itself: a destination holding only these counts as empty.
 FRESH_KV = frozenset({"identity_backfilled"})
-# Each backend's record of its schema version is the destination's own, never copied.
-BOOKKEEPING = frozenset({"schema_version", "schema_migrations"})
+# Each backend's record of its schema version is the destination's own, never copied; nor is a search
+# index, which is the destination dialect's own and made from the items (FTS5's items_fts by SQLite's
+# triggers, PostgreSQL's item_search here, store/search.py).
+BOOKKEEPING = frozenset({"schema_version", "item_search"})
 CLAIM = re.compile(r"^claim", re.IGNORECASE)
 
 
@@ -78,33 +81,18 @@ class Target:
         return str(self.path) if self.path is not None else self.url or ""
 
 
-def redact(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def parse_target(text: str) -> Target:
-    """A path, ``sqlite:///relative/path`` / ``sqlite:////absolute/path``, or ``postgresql://…``."""
-    if text.startswith(("postgresql://", "postgres://")):
-        return Target("postgresql", url=text)
-    if text.startswith("sqlite:"):
-        if not text.startswith("sqlite:///") or len(text) == len("sqlite:///"):
-            raise CopyError(f"cannot read the store target {text!r}: expected sqlite:///path/to/file.sqlite3")
-        return Target("sqlite", path=Path(text[len("sqlite:///") :]))
-    if "://" in text:
-        scheme = text.split("://", 1)[0]
-        raise CopyError(
-            f"unknown store target scheme {scheme!r} in {redact(text)}: use a path, sqlite:/// or postgresql://"
-        )
+    """A path, ``sqlite:///relative/path`` / ``sqlite:////absolute/path``, or ``postgresql://user@host/db``
+    (no password in it: PGPASSWORD or ~/.pgpass), as ``storage.url`` takes them (store/backend.py)."""
     if not text:
         raise CopyError("empty store target: give a path, sqlite:///path or postgresql://user@host/db")
-    return Target("sqlite", path=Path(text))
+    try:
+        backend = backend_for(text)
+    except TargetError as exc:
+        raise CopyError(str(exc)) from None
+    if backend.name == "sqlite":
+        return Target("sqlite", path=Path(getattr(backend, "path", text)))
+    return Target("postgresql", url=text)
 
 
 # -- the schema as each side's catalogue tells it ----------------------------------------------------
@@ -279,7 +267,7 @@ class SqliteDestination(SqliteSource):
     def __init__(self, target: Target, store: Store) -> None:
         self.target = target
         self.store = store
-        self.conn = store.conn
+        self.conn = cast(sqlite3.Connection, store.conn)
         self.lock = None  # the store holds it
 
     def begin(self) -> None:
@@ -362,7 +350,9 @@ def _pg_connect(target: Target, role: str) -> Any:
     except ImportError:
         raise CopyError("PostgreSQL needs the psycopg package: python3 -m pip install 'psycopg[binary]'") from None
     try:
-        return psycopg.connect(target.url or "", connect_timeout=10, application_name="dprk-ru-monitor store copy")
+        return psycopg.connect(
+            target.url or "", autocommit=True, connect_timeout=10, application_name="dprk-ru-monitor store copy"
+        )
     except psycopg.Error as exc:
         detail = redact(" ".join(str(exc).split()))
         raise CopyError(f"cannot connect to the {role} {target}: {detail}") from None
@@ -446,8 +436,7 @@ class PgDestination(PgSource):
     """A PostgreSQL store, migrated by :class:`store.Store`, written with COPY in one transaction."""
 
     def __init__(self, target: Target) -> None:
-        super().__init__(target, role="destination")
-        self.conn.autocommit = True  # transactions are explicit (begin/commit)
+        super().__init__(target, role="destination")  # autocommit: transactions are explicit (begin/commit)
 
     def begin(self) -> None:
         self.conn.execute("BEGIN")
@@ -460,6 +449,25 @@ class PgDestination(PgSource):
         with self.conn.cursor() as cursor, cursor.copy(f"COPY {_qi(table.name)} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        if table.name == "items":
+            self._index(columns, rows)
+
+    def _index(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """The search index of the items just written, as ``Store.commit_poll`` keeps it (store/search.py):
+        their keys as a tsvector, for every item with a title or a summary."""
+        from store.search import vector_text
+
+        at = {name: n for n, name in enumerate(columns)}
+        if self.conn.execute("SELECT to_regclass('item_search')").fetchone()[0] is None:
+            return
+        with (
+            self.conn.cursor() as cursor,
+            cursor.copy("COPY item_search (item_id, keys) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                title, summary = row[at["title"]], row[at["summary"]]
+                if title or summary:
+                    copy.write_row((row[at["id"]], vector_text(title, summary)))
 
     def finish(self, tables: Sequence[Table]) -> None:
         """Each identity/serial sequence set so that the next id is ``max(id) + 1``."""
