@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import multiprocessing
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.poll import cpu_seconds, serve
+from poll import cpu_seconds, serve  # the poll benchmark's feed server and CPU clock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,17 +99,16 @@ def main() -> None:
             sqlite_path = str(Path(folder) / "bench.sqlite3")
             urls: dict[str, str] = {"sqlite": sqlite_path}
             if "postgresql" in backends:
-                from tests.pgserver import PgServer, find_bindir
-
-                bindir = find_bindir()
+                pgserver: Any = importlib.import_module("tests.pgserver")  # the tests' throw-away cluster
+                bindir = pgserver.find_bindir()
                 if bindir is None:
                     raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl) found")
-                pg = PgServer(bindir).start()
+                pg = pgserver.PgServer(bindir).start()
                 import psycopg
 
                 with psycopg.connect(pg.url(), autocommit=True) as conn:
                     for name in ("bench", "copy_target"):
-                        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+                        conn.execute(f"CREATE DATABASE {name}")
                 urls["postgresql"] = pg.url("bench")
             results: dict[str, list[tuple[str, float, float, str]]] = {}
             for backend in backends:
