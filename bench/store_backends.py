@@ -113,6 +113,8 @@ def main() -> None:
             results: dict[str, list[tuple[str, float, float, str]]] = {}
             for backend in backends:
                 results[backend] = asyncio.run(cycles(urls[backend], base, args.feeds, args.concurrency))
+                for label, wall, cpu, _summary in results[backend]:
+                    print(f"  ({backend} {label}: {wall:.2f} s wall, {cpu:.2f} s CPU)", flush=True)
             print(f"{'':<12}" + "".join(f"{b:>34}" for b in backends) + ("    ratio" if len(backends) > 1 else ""))
             for n, label in enumerate(("first cycle", "304 cycle")):
                 cells = "".join(f"{results[b][n][1]:>14.2f} s wall {results[b][n][2]:>7.2f} s CPU" for b in backends)

@@ -30,6 +30,7 @@ another disk, compacting it). Decisions, and why:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import sys
@@ -40,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
-from store import Store, StoreError, redact
+from store import DB_ERRORS, Store, StoreError, redact
 from store.backend import TargetError, backend_for
 from store.db import from_ts, ts
 from store.lock import StoreLock, StoreLocked
@@ -608,6 +609,15 @@ def copy(
     if _same(source_target, destination_target):
         raise CopyError(f"the source and the destination are the same store ({source_target})")
     started = time.perf_counter()
+    try:
+        reports = _run(source_target, destination_target, batch)
+    except DB_ERRORS as exc:  # the disk, the server or the connection failed under the copy
+        reason = redact(" ".join(str(exc).split())) or type(exc).__name__
+        raise CopyError(f"the copy into {destination_target} failed ({reason}); nothing was committed") from None
+    return reports, time.perf_counter() - started
+
+
+def _run(source_target: Target, destination_target: Target, batch: int) -> list[TableReport]:
     source = _open_source(source_target)
     try:
         _check_version(source)
@@ -623,7 +633,7 @@ def copy(
         destination.close()
     finally:
         source.close()
-    return reports, time.perf_counter() - started
+    return reports
 
 
 def _transfer(source: Side, source_tables: dict[str, Table], destination: Destination, batch: int) -> list[TableReport]:
@@ -651,7 +661,8 @@ def _transfer(source: Side, source_tables: dict[str, Table], destination: Destin
         _verify(source, destination, plan, reports)
         destination.commit()
     except BaseException:
-        destination.rollback()
+        with contextlib.suppress(*DB_ERRORS):  # a lost connection has rolled back by itself
+            destination.rollback()
         raise
     return reports
 

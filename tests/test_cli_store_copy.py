@@ -363,3 +363,22 @@ def test_the_verification_names_the_table_that_differs_and_commits_nothing(
     assert code == 1 and out == ""
     assert "verification failed for table votes" in err and "nothing was committed" in err
     assert not (tmp_path / "copy.sqlite3").exists(), "the half-made destination this command created is removed"
+
+
+def test_a_disk_error_during_the_copy_is_one_line_and_leaves_no_half_copy(
+    filled: Filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.store_copy as module
+
+    real = module.SqliteDestination.write
+
+    def disk_fails(self: Any, table: Any, columns: Any, rows: list[tuple[Any, ...]]) -> None:
+        if table.name == "matches":
+            raise sqlite3.OperationalError("disk I/O error")
+        real(self, table, columns, rows)
+
+    monkeypatch.setattr(module.SqliteDestination, "write", disk_fails)
+    code, out, err = run_copy(str(filled.store), str(tmp_path / "copy.sqlite3"))
+    assert (code, out) == (1, "")
+    assert err == f"error: the copy into {tmp_path / 'copy.sqlite3'} failed (disk I/O error); nothing was committed\n"
+    assert not (tmp_path / "copy.sqlite3").exists()
