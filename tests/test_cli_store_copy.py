@@ -275,6 +275,11 @@ def newer(path: Path) -> Path:
     return path
 
 
+def not_sqlite(path: Path) -> Path:
+    path.write_bytes(b"feeds,items\n" * 1000)
+    return path
+
+
 def older(path: Path) -> Path:
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
@@ -297,6 +302,7 @@ def created(folder: Path) -> list[str]:
         ("source newer than the program", newer, None, "newer than this program's"),
         ("source older than the program", older, None, "run the bot on it once"),
         ("no source at all", lambda p: p.with_name("missing.sqlite3"), None, "no store at"),
+        ("source not a store", not_sqlite, None, "is it a store of this bot?"),
         ("destination not empty", lambda p: p, "copy-of-source", "is not empty (chat_settings: 1 row)"),
         ("destination is the source", lambda p: p, "same", "are the same store"),
         ("unknown scheme", lambda p: p, "mysql://u@127.0.0.1/db", "storage URLs are sqlite:///path or postgresql://"),
