@@ -602,7 +602,8 @@ def copy_store(
         print(f"{r.name:<{width}}  {r.source:>10,}  {r.copied:>10,}", file=out)
     rows = sum(r.copied for r in reports)
     items = next((r for r in reports if r.name == "items"), None)
-    rate = f"; items {items.copied / items.seconds:,.0f}/s" if items and items.seconds > 0 and items.copied else ""
+    big = items is not None and items.copied >= 1000 and items.seconds > 0  # below that, start-up costs dominate
+    rate = f"; items {items.copied / items.seconds:,.0f}/s" if big and items else ""
     print(f"copied {rows:,} rows in {len(reports)} tables in {seconds:.1f} s, verified{rate}", file=out)
     return EXIT_OK
 
