@@ -24,8 +24,9 @@ another disk, compacting it). Decisions, and why:
   copy leaves nothing half done (batched commits would need a resumable copy to be as safe). Most of that
   time is the destination's search index: FTS5's triggers (SQLite) or ``item_search`` written beside each
   batch of items (PostgreSQL), each item's keys computed again (store/search.py); the other tables take 4 s.
-  Verification happens inside that transaction, before the commit: per table the row count and the sum of
-  each integer key column on both sides; a mismatch is named, rolled back, and exits 1. A destination
+  Verification happens inside that transaction, before the commit: per table the row count, the sum of
+  each integer key column (the ids) and the total length of each text and blob column, on both sides; a
+  mismatch is named, rolled back, and exits 1. A destination
   file this command created is removed again when the copy fails.
 - **Types converted where the dialects differ**, by the destination column's declared type: BLOB ↔ BYTEA
   (bytes), INTEGER flags ↔ BOOLEAN, ISO-8601 text ↔ TIMESTAMPTZ.
@@ -124,7 +125,7 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """A table's verification figures: row count and the sum of each integer key column."""
+    """A table's verification figures (:func:`_checks`): its row count, then the others."""
 
     rows: int
     sums: tuple[int, ...]
@@ -141,7 +142,7 @@ class Side(Protocol):
 
     def version(self) -> int: ...
     def tables(self) -> dict[str, Table]: ...
-    def tally(self, table: Table, columns: Sequence[str]) -> Tally: ...
+    def tally(self, sql: str) -> Tally: ...
     def read(self, table: Table, columns: Sequence[str], batch: int) -> Iterator[list[tuple[Any, ...]]]: ...
     def close(self) -> None: ...
 
@@ -181,10 +182,24 @@ def _select(table: Table, columns: Sequence[str]) -> str:
     return f"SELECT {cols} FROM {_qi(table.name)}" + (f" ORDER BY {key}" if key else "")
 
 
-def _tally_sql(table: Table, columns: Sequence[str]) -> tuple[str, int]:
-    keys = [c for c in table.key or ("id",) if c in columns and (col := table.column(c)) and _integer(col)]
-    sums = "".join(f", COALESCE(SUM({_qi(c)}), 0)" for c in keys)
-    return f"SELECT COUNT(*){sums} FROM {_qi(table.name)}", len(keys)
+def _checks(table: Table, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, SQL expression) of a table's verification figures, the same SQL on either dialect: the row
+    count, the sum of each integer key column (the ids), and the total length of each text or blob column
+    (characters of text, bytes of a blob, on both)."""
+    checks = [("rows", "COUNT(*)")]
+    for name in columns:
+        column = table.column(name)
+        if column is None:
+            continue
+        if name in (table.key or ("id",)) and _integer(column):
+            checks.append((f"sum of {name}", f"COALESCE(SUM({_qi(name)}), 0)"))
+        elif any(t in column.type for t in ("text", "char", "clob", "blob", "bytea")):
+            checks.append((f"length of {name}", f"COALESCE(SUM(LENGTH({_qi(name)})), 0)"))
+    return checks
+
+
+def _tally_sql(table: Table, columns: Sequence[str]) -> str:
+    return f"SELECT {', '.join(sql for _name, sql in _checks(table, columns))} FROM {_qi(table.name)}"
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
@@ -249,8 +264,7 @@ class SqliteSource:
     def tables(self) -> dict[str, Table]:
         return _sqlite_tables(self.conn)
 
-    def tally(self, table: Table, columns: Sequence[str]) -> Tally:
-        sql, _n = _tally_sql(table, columns)
+    def tally(self, sql: str) -> Tally:
         row = self.conn.execute(sql).fetchone()
         return Tally(int(row[0]), tuple(int(v) for v in row[1:]))
 
@@ -424,8 +438,7 @@ class PgSource:
     def tables(self) -> dict[str, Table]:
         return _pg_tables(self.conn)
 
-    def tally(self, table: Table, columns: Sequence[str]) -> Tally:
-        sql, _n = _tally_sql(table, columns)
+    def tally(self, sql: str) -> Tally:
         row = self.conn.execute(sql).fetchone()
         return Tally(int(row[0]), tuple(int(v) for v in row[1:]))
 
@@ -678,15 +691,18 @@ def _transfer(source: Side, source_tables: dict[str, Table], destination: Destin
 def _verify(
     source: Side, destination: Side, plan: list[tuple[Table, Table, list[str]]], reports: list[TableReport]
 ) -> None:
-    """Row counts and integer-key sums per table, read back on both sides; CopyError naming a mismatch."""
-    for n, (table, there, columns) in enumerate(plan):
-        before, after = source.tally(table, columns), destination.tally(there, columns)
+    """Each table's figures (:func:`_checks`) read back on both sides; CopyError naming the first that differs."""
+    for n, (table, _there, columns) in enumerate(plan):
+        sql = _tally_sql(table, columns)  # the source's column types decide; the same SQL on both sides
+        before, after = source.tally(sql), destination.tally(sql)
         reports[n] = TableReport(table.name, before.rows, after.rows, reports[n].seconds)
-        if before != after:
-            raise CopyError(
-                f"verification failed for table {table.name}: source {before.rows} rows (key sums {before.sums}), "
-                f"destination {after.rows} rows (key sums {after.sums}); nothing was committed"
-            )
+        names = [name for name, _sql in _checks(table, columns)]
+        for name, a, b in zip(names, (before.rows, *before.sums), (after.rows, *after.sums), strict=True):
+            if a != b:
+                raise CopyError(
+                    f"verification failed for table {table.name}: {name} {a:,} in the source, {b:,} in the "
+                    "destination; nothing was committed"
+                )
 
 
 def _remove(target: Target) -> None:

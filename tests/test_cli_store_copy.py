@@ -354,20 +354,38 @@ def test_a_password_in_the_url_is_refused_without_printing_it(tmp_path: Path) ->
     assert parse_target("postgresql://monitor@db.internal/monitor").dialect == "postgresql"
 
 
+def drop_a_vote(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return rows[1:] if table == "votes" else rows
+
+
+def cut_a_summary(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    if table != "items":
+        return rows
+    at = columns.index("summary")
+    return [(*rows[0][:at], rows[0][at][:-1], *rows[0][at + 1 :]), *rows[1:]]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (drop_a_vote, "verification failed for table votes: rows 2 in the source, 1 in the destination"),
+        (cut_a_summary, "verification failed for table items: length of summary"),
+    ],
+)
 def test_the_verification_names_the_table_that_differs_and_commits_nothing(
-    filled: Filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    filled: Filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Any, message: str
 ) -> None:
     import service.store_copy as module
 
     real = module.SqliteDestination.write
 
-    def lose_a_vote(self: Any, table: Any, columns: Any, rows: list[tuple[Any, ...]]) -> None:
-        real(self, table, columns, rows[1:] if table.name == "votes" else rows)  # a write that dropped a row
+    def faulty(self: Any, table: Any, columns: Any, rows: list[tuple[Any, ...]]) -> None:
+        real(self, table, columns, fault(table.name, list(columns), rows))  # a write that lost something
 
-    monkeypatch.setattr(module.SqliteDestination, "write", lose_a_vote)
+    monkeypatch.setattr(module.SqliteDestination, "write", faulty)
     code, out, err = run_copy(str(filled.store), str(tmp_path / "copy.sqlite3"))
-    assert code == 1 and out == ""
-    assert "verification failed for table votes" in err and "nothing was committed" in err
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert message in err and "nothing was committed" in err, err
     assert not (tmp_path / "copy.sqlite3").exists(), "the half-made destination this command created is removed"
 
 
