@@ -13,6 +13,7 @@
     python bot.py labels export [-o FILE] [--since 30d]   analysts' 👍/👎 votes as labelled JSON Lines
     python bot.py search QUERY [--days N] [--limit N]     search every stored item ("phrase", -exclude)
     python bot.py export --since 30d [--rule R] [--all] [--format csv|jsonl] [-o FILE]   items and why
+    python bot.py store copy --from SRC --to DST [--batch N]   every table into an empty store, verified
 
 The entry point only: the parser and the commands are in cli/ (cli/main.py; cli/__init__.py maps each
 command to its module), which calls into service/ (the running bot), which calls the pipeline stages.

@@ -14,4 +14,5 @@ calls into service/ (the running bot) and the stages below it — never the othe
     labels         labels.py (analysts' votes as labelled JSON Lines)
     search         search.py
     export         export.py (the file itself is store/export.py, shared with the chat's /export)
+    store copy     store_copy.py (every table of one store into an empty one, SQLite or PostgreSQL)
 """

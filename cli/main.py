@@ -164,6 +164,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    from cli.store_copy import copy_store
+
+    return copy_store(args.source, args.destination, batch=args.batch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=DESCRIPTION)
     parser.add_argument(
@@ -255,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="csv", help="csv (UTF-8 with BOM, for spreadsheets) or jsonl")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     export.set_defaults(func=cmd_export)
+
+    store = sub.add_parser("store", help="copy a store (SQLite file or PostgreSQL database) into an empty one")
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    store_copy = store_sub.add_parser("copy", help="copy every table into an empty store, verified by counts")
+    store_copy.add_argument(
+        "--from", dest="source", required=True, metavar="SRC", help="path, sqlite:/// or postgresql://"
+    )
+    store_copy.add_argument("--to", dest="destination", required=True, metavar="DST", help="an empty or new store")
+    store_copy.add_argument("--batch", type=_positive_int, default=5000, help="rows read and written at a time")
+    store_copy.set_defaults(func=cmd_store_copy)
     return parser
 
 

@@ -1,0 +1,145 @@
+"""Store backends side by side: one poll cycle of N feeds into SQLite and into PostgreSQL, then store copy.
+
+    python bench/store_backends.py [--feeds 5000] [--latency 0.05] [--every 16] [--backends sqlite,postgresql]
+
+The feeds are bench/poll.py's (20 items each, one in ``--every`` on topic) from its local server in its own
+process, 50 ms latency a request. Each backend gets the same thing the bot does each cycle, with one
+worker: ``Pipeline.run_cycle`` (fetch, parse and match in the thread pool, identity, stories, one store
+transaction per feed) into a fresh store, the first cycle (every item new) and the 304 cycle (nothing new).
+PostgreSQL is a throw-away cluster on 127.0.0.1 this script starts and stops (tests/pgserver.py: initdb in a
+temp folder; durability settings as the tests use them, ``fsync=off``, so its figure is a floor for the
+database's own work, not a disk's). Printed per backend: wall and CPU seconds of this process (the bot's
+side; PostgreSQL's server processes are not in it) and the ratio to SQLite; then ``store copy`` of the
+filled SQLite store into a new SQLite file and into PostgreSQL, and back, with items per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import multiprocessing
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from poll import cpu_seconds, serve  # the poll benchmark's feed server and CPU clock
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def cycles(spec: str, base: str, feeds: int, concurrency: int) -> list[tuple[str, float, float, str]]:
+    """(label, wall s, CPU s, summary) of the first and the 304 cycle into the store at ``spec``."""
+    from core.config import FeedConfig, PollingConfig, load_config
+    from core.workers import CpuPool
+    from delivery.encoder import NoEncoder
+    from rules import load_rules
+    from service.pipeline import Pipeline
+    from store import Store
+    from watchers import PollSettings, make_client
+
+    ruleset = load_rules(load_config(str(REPO / "config.yaml")).rule_files)
+    polling = PollingConfig(concurrency=concurrency, timeout=30, allow_private_urls=True)
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    pool = CpuPool("thread")
+    store = Store.open(spec)
+    out = []
+    try:
+        configs = [FeedConfig(url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(feeds)]
+        store.sync_feeds(configs, now)
+        async with make_client(PollSettings.from_config(polling)) as client:
+            pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())
+            for label, at in (("first cycle", now), ("304 cycle", now + timedelta(hours=1))):
+                cpu, started = cpu_seconds(), time.perf_counter()
+                report = await pipeline.run_cycle(at)
+                out.append((label, time.perf_counter() - started, cpu_seconds() - cpu, report.summary()))
+    finally:
+        store.close()
+        pool.close()
+    return out
+
+
+def copy_figures(source: str, destination: str) -> str:
+    from cli.store_copy import copy, parse_target
+
+    reports, seconds = copy(parse_target(source), parse_target(destination))
+    rows = sum(r.copied for r in reports)
+    items = next(r for r in reports if r.name == "items")
+    return (
+        f"{rows:>9,} rows in {seconds:6.2f} s ({rows / seconds:>9,.0f} rows/s); items table {items.copied:,} in "
+        f"{items.seconds:5.2f} s ({items.copied / items.seconds:>8,.0f} items/s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=5000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--every", type=int, default=16, help="one item in EVERY on topic (default 16 ≈ 6 %%)")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    ports: Any = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency, args.every), daemon=True)
+    server.start()
+    pg: Any = None
+    try:
+        base = f"http://127.0.0.1:{ports.get(timeout=60)}"
+        print(
+            f"{args.feeds} feeds × 20 items (1 in {args.every} on topic), {args.latency * 1000:.0f} ms latency, "
+            f"concurrency {args.concurrency}, 1 worker"
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            sqlite_path = str(Path(folder) / "bench.sqlite3")
+            urls: dict[str, str] = {"sqlite": sqlite_path}
+            if "postgresql" in backends:
+                pgserver: Any = importlib.import_module("tests.pgserver")  # the tests' throw-away cluster
+                bindir = pgserver.find_bindir()
+                if bindir is None:
+                    raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl) found")
+                pg = pgserver.PgServer(bindir).start()
+                import psycopg
+
+                with psycopg.connect(pg.url(), autocommit=True) as conn:
+                    for name in ("bench", "copy_target"):
+                        conn.execute(f"CREATE DATABASE {name}")
+                urls["postgresql"] = pg.url("bench")
+            results: dict[str, list[tuple[str, float, float, str]]] = {}
+            for backend in backends:
+                results[backend] = asyncio.run(cycles(urls[backend], base, args.feeds, args.concurrency))
+                for label, wall, cpu, _summary in results[backend]:
+                    print(f"  ({backend} {label}: {wall:.2f} s wall, {cpu:.2f} s CPU)", flush=True)
+            print(f"{'':<12}" + "".join(f"{b:>34}" for b in backends) + ("    ratio" if len(backends) > 1 else ""))
+            for n, label in enumerate(("first cycle", "304 cycle")):
+                cells = "".join(f"{results[b][n][1]:>14.2f} s wall {results[b][n][2]:>7.2f} s CPU" for b in backends)
+                ratio = (
+                    f"  {results[backends[1]][n][1] / results[backends[0]][n][1]:5.2f}× wall, "
+                    f"{results[backends[1]][n][2] / results[backends[0]][n][2]:4.2f}× CPU"
+                    if len(backends) > 1
+                    else ""
+                )
+                print(f"{label:<12}{cells}{ratio}")
+            for backend in backends:
+                print(f"  {backend}: {results[backend][0][3]}")
+            if "sqlite" in backends:
+                print("store copy of the filled store:")
+                print(f"  sqlite → sqlite      {copy_figures(sqlite_path, str(Path(folder) / 'copy.sqlite3'))}")
+                if "postgresql" in backends:
+                    print(f"  sqlite → postgresql  {copy_figures(sqlite_path, pg.url('copy_target'))}")
+                    back = str(Path(folder) / "back.sqlite3")
+                    print(f"  postgresql → sqlite  {copy_figures(pg.url('copy_target'), back)}")
+    finally:
+        if pg is not None:
+            pg.stop()
+        server.terminate()
+        server.join(5)
+
+
+if __name__ == "__main__":
+    main()
