@@ -144,7 +144,7 @@ def test_with_another_thread_running_the_workers_are_spawned_and_the_output_is_t
     import multiprocessing
     import threading
 
-    from service.match_cmd import run_match
+    from cli.match import run_match
 
     methods: list[str | None] = []
     real = multiprocessing.get_context
