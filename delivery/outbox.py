@@ -313,7 +313,12 @@ async def deliver_instant(
     if isinstance(sender, stories.StorySender) and report.store_error is None:
         try:
             report.edited = await stories.flush(
-                store, sender, now, telegram_chat_id, language_of=lambda chat: chat_language(store, chat, language)
+                store,
+                sender,
+                now,
+                telegram_chat_id,
+                language_of=lambda chat: chat_language(store, chat, language),
+                keyboard_of=(lambda item_id: vote_keyboard(item_id, votes)) if votes else lambda item_id: None,
             )
         except DB_ERRORS as exc:
             report.store_failed("story_edit", exc)

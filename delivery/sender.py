@@ -179,9 +179,18 @@ class Sender:
         except Exception as exc:  # a reply PTB cannot parse: the photo may have arrived
             return Unknown(repr(exc))
 
-    async def edit(self, chat_id: int | str, message_id: int, text: str, *, preview: bool = True) -> Outcome:
+    async def edit(
+        self,
+        chat_id: int | str,
+        message_id: int,
+        text: str,
+        *,
+        preview: bool = True,
+        reply_markup: Keyboard | None = None,
+    ) -> Outcome:
         """Replace the text of a message the bot sent, once (no in-call retries). "Message is not
-        modified" counts as done (a repeated edit after a crash)."""
+        modified" counts as done (a repeated edit after a crash). ``reply_markup``: the message's buttons,
+        which Telegram removes from an edited message unless the edit sends them again."""
         await self.pacer.wait(chat_id)
         try:
             await self.bot.edit_message_text(
@@ -190,6 +199,7 @@ class Sender:
                 message_id=message_id,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=not preview),
+                reply_markup=inline_markup(reply_markup),
             )
             return Sent((message_id,))
         except BadRequest as exc:

@@ -30,7 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from core import i18n
 from delivery.cluster import WINDOW
-from delivery.render import MAX_MESSAGE, escape, visible_length
+from delivery.render import MAX_MESSAGE, Keyboard, escape, visible_length
 from delivery.sender import Outcome, Retry, Sent
 from store import OutboxEntry, Store, StoryAlert
 
@@ -52,7 +52,15 @@ class StorySender(Protocol):
         reply_to: int | None = None,
     ) -> Outcome: ...
 
-    async def edit(self, chat_id: int | str, message_id: int, text: str, *, preview: bool = True) -> Outcome: ...
+    async def edit(
+        self,
+        chat_id: int | str,
+        message_id: int,
+        text: str,
+        *,
+        preview: bool = True,
+        reply_markup: Keyboard | None = None,
+    ) -> Outcome: ...
 
 
 def source_label(entry: OutboxEntry) -> str:
@@ -119,9 +127,12 @@ async def flush(
     *,
     every: timedelta = EDIT_EVERY,
     language_of: Callable[[str], str] = lambda chat: i18n.DEFAULT,
+    keyboard_of: Callable[[int], Keyboard | None] = lambda item_id: None,
 ) -> int:
     """Edit (or reply to) every alert with new sources whose last edit is ``every`` old; returns how many
-    messages were updated. ``language_of``: a chat's interface language (the sources line's words)."""
+    messages were updated. ``language_of``: a chat's interface language (the sources line's words);
+    ``keyboard_of``: the buttons an alert for that item carries (👍/👎), sent again with each edit since
+    Telegram drops the buttons of an edited message that does not repeat them."""
     updated = 0
     for alert in store.dirty_story_alerts():
         if alert.edited_at is not None and now() - alert.edited_at < every:
@@ -131,7 +142,11 @@ async def flush(
         replied = False
         outcome: Outcome
         if alert.replies == 0:
-            outcome = await sender.edit(chat, alert.message_id, edited_text(alert, lang), preview=False)
+            item_id = store.story_alert_item(alert)
+            keyboard = keyboard_of(item_id) if item_id is not None else None
+            outcome = await sender.edit(
+                chat, alert.message_id, edited_text(alert, lang), preview=False, reply_markup=keyboard
+            )
         else:
             outcome = Retry(0, "edits replaced by replies")
         if not isinstance(outcome, Sent) and not (isinstance(outcome, Retry) and alert.replies == 0):

@@ -1377,6 +1377,15 @@ class Store:
         ).fetchone()
         return self._story_alert(row) if row else None
 
+    def story_alert_item(self, alert: StoryAlert) -> int | None:
+        """The item whose alert message ``alert`` is (the story's first report in that chat), or None."""
+        row = self.conn.execute(
+            "SELECT item_id FROM outbox WHERE subscription_id = ? AND chat_id = ? AND message_id = ? "
+            "AND state = 'sent' ORDER BY id LIMIT 1",
+            (alert.subscription_id, alert.chat_id, alert.message_id),
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def record_story_alert(
         self,
         outbox_id: int,

@@ -197,6 +197,29 @@ async def test_edits_are_rate_limited_per_message_and_coalesced(
     assert alert.edits == 2  # nothing new: no edit
 
 
+async def test_an_edited_alert_keeps_its_vote_buttons(
+    store: Store, ruleset: RuleSet, telegram: tuple[BotApiEmulator, Sender]
+) -> None:
+    """Telegram drops an inline keyboard that editMessageText does not repeat: the 👍/👎 of a story alert
+    that later reports edited must be sent again with the edit, for the same (first) item."""
+    emu, sender = telegram
+    subscribe(store, STORY_CHAT, mode="instant")
+
+    def votes(item_id: int, verdict: int) -> str:
+        return f"v:{item_id}:{verdict}"
+
+    arrive(store, ruleset, report(0, NOW), NOW)
+    await deliver_instant(store, sender, lambda: NOW, votes=votes)
+    (alert,) = emu.sent(STORY_CHAT)
+    buttons = alert.reply_markup
+    assert buttons and [b["callback_data"] for b in buttons["inline_keyboard"][0]] == ["v:1:1", "v:1:0"]
+    later = NOW + timedelta(minutes=1)
+    arrive(store, ruleset, report(1, later), later)
+    await deliver_instant(store, sender, lambda: later, votes=votes)
+    assert alert.edits == 1 and "— 2 sources" in visible(alert)
+    assert alert.reply_markup == buttons
+
+
 async def test_a_russian_chats_edited_alert_names_its_sources_in_russian(
     store: Store, ruleset: RuleSet, telegram: tuple[BotApiEmulator, Sender]
 ) -> None:
