@@ -393,13 +393,13 @@ def test_compose_postgres_runs_one_web_and_n_workers_on_one_healthy_database() -
 
 
 def test_every_command_the_compose_files_run_is_a_bot_py_command() -> None:
-    import bot
+    from cli import main as cli
 
-    parser = bot.build_parser()
+    parser = cli.build_parser()
     text = COMPOSE_PG.read_text(encoding="utf-8")
     (shown,) = re.findall(r"^#\s+docker compose -f compose\.postgres\.yaml run --rm worker (.+)$", text, re.MULTILINE)
     copy = parser.parse_args(bot_argv(shlex.split(shown)))  # the way from the SQLite store, as the file shows it
-    assert copy.func is bot.cmd_store_copy and copy.source == "/data/monitor.sqlite3"
+    assert copy.func is cli.cmd_store_copy and copy.source == "/data/monitor.sqlite3"
     assert copy.destination == "postgresql://monitor@db:5432/monitor"
     commands = [s["command"] for s in yaml.safe_load(text)["services"].values() if "command" in s]
     assert [c[2:4] for c in commands] == [["run", "--role"], ["run", "--role"]]
@@ -409,7 +409,7 @@ def test_every_command_the_compose_files_run_is_a_bot_py_command() -> None:
         pytest.skip("bot.py run --role is not in this checkout yet (several workers, issue 14)")
     for command in commands:
         parsed = parser.parse_args(bot_argv(command))
-        assert parsed.func is bot.cmd_run and parsed.role, command
+        assert parsed.func is cli.cmd_run and parsed.role, command
 
 
 def test_the_switch_to_postgresql_is_the_one_storage_line_the_readme_shows(tmp_path: Path) -> None:
