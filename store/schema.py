@@ -259,4 +259,33 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE spikes ADD COLUMN texts TEXT NOT NULL DEFAULT '{}';
     """,
+    # v16 (several workers; issue 14): claims, so that workers sharing one store share the work and never
+    # both do one piece of it (store/claims.py). A feed is claimed for a poll (claimed_by/claim_until); an
+    # outbox entry in flight carries its worker and lease; a chat is claimed by one sender at a time (order
+    # and pacing per chat); a digest is claimed once per subscription per day; the Telegram rate limits are
+    # token buckets every sender takes from.
+    """
+    ALTER TABLE feeds ADD COLUMN claimed_by TEXT;
+    ALTER TABLE feeds ADD COLUMN claim_until TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until TEXT;
+    CREATE TABLE send_claims (
+        subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL
+    );
+    CREATE TABLE digest_claims (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        day             TEXT NOT NULL,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL,
+        done            INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (subscription_id, day)
+    );
+    CREATE TABLE rate_buckets (
+        name    TEXT PRIMARY KEY,
+        tokens  REAL NOT NULL,
+        at      REAL NOT NULL
+    );
+    """,
 )
