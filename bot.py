@@ -1,6 +1,7 @@
 """DPRK–Russia monitor: command line and composition root.
 
     python bot.py run                 the long-running Telegram bot (needs TELEGRAM_BOT_TOKEN)
+    python bot.py run --role poller,sender   one worker of several on PostgreSQL (roles: all poller sender web)
     python bot.py demo                one cycle over the bundled example feeds; prints what would be sent
     python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
     python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item
@@ -105,7 +106,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_format or config.logging.format, config.logging.level)
     from service.app import run_bot
 
-    return run_bot(config)
+    from core.config import parse_roles
+
+    return run_bot(config, parse_roles(args.role) if args.role else None)
+
+
+def _roles(text: str) -> list[str]:
+    from core.config import parse_roles
+
+    try:
+        return list(parse_roles(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -190,7 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the Telegram bot").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="run the Telegram bot")
+    run.add_argument(
+        "--role",
+        type=_roles,
+        action="extend",
+        metavar="ROLES",
+        help="all (default: run.roles), or poller / sender / web, repeatable or a comma list; several "
+        "workers need PostgreSQL (on SQLite one process runs at a time)",
+    )
+    run.set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="one cycle over bundled example feeds, printing what would be sent")
     demo.add_argument("--no-digest", action="store_true", help="show instant alerts only")
     demo.set_defaults(func=cmd_demo)

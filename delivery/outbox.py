@@ -45,6 +45,7 @@ from delivery.digest import build_digest_messages, digest_due
 from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent, Unknown
 from store import OutboxEntry, Store, Subscription
+from store.claims import Worker
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,6 @@ class StoreUnwritable(Exception):
 
 class Taken(Exception):
     """Another worker moved an entry of this message to in flight first: this worker sends nothing of it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Worker:
-    """Who delivers (a worker id, store/claims.py) and for how long its claims hold without renewal."""
-
-    id: str
-    lease: float = 300.0
 
 
 def telegram_chat_id(chat_id: str) -> int | str:

@@ -36,10 +36,20 @@ import secrets
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.models import Feed
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """Who does the work (:func:`worker_id`) and how long its claims hold (seconds) before another worker
+    may take them over: longer than any one poll batch or send, a few poll timeouts."""
+
+    id: str
+    lease: float = 120.0
 
 
 def worker_id() -> str:
