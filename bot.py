@@ -104,9 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     # The config's logging section; --log-format on the command line wins over its format.
     setup_logging(args.verbose, args.log_format or config.logging.format, config.logging.level)
-    from service.app import run_bot
-
     from core.config import parse_roles
+    from service.app import run_bot
 
     return run_bot(config, parse_roles(args.role) if args.role else None)
 

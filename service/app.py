@@ -456,7 +456,6 @@ def run_bot(config: Config, roles: tuple[str, ...] | None = None) -> int:
         return 1
     state.roles = roles
     state.worker = Worker(worker_id(), config.run.lease)
-    log.info("worker_starting worker=%s roles=%s", state.worker.id, ",".join(roles))
     if not state.store.shared and roles != ROLES:
         print(
             f"note: the store is SQLite, so this is the only process on it (the store lock): it runs the roles "
