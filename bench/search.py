@@ -211,13 +211,14 @@ def compare(folder: Path, corpus: Corpus, n: int) -> None:
     seconds = fill(keys, corpus, n)
     found = 0
     for q, text in CASES:
-        cur = keys.conn.execute(
-            "INSERT INTO items (feed_id, uid, title, summary, seen_at) VALUES (1, ?, ?, '', ?)", (q, text, ts(NOW))
-        )
+        (row_id,) = keys.conn.execute(
+            "INSERT INTO items (feed_id, uid, title, summary, seen_at) VALUES (1, ?, ?, '', ?) RETURNING id",
+            (q, text, ts(NOW)),
+        ).fetchall()[0]
         expr = fts_expression(parse_query(q))
         found += bool(
             keys.conn.execute(
-                "SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND rowid = ?", (expr, cur.lastrowid)
+                "SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND rowid = ?", (expr, row_id)
             ).fetchone()
         )
     fts_pages = keys.conn.execute("SELECT COUNT(*) FROM items_fts_data").fetchone()[0]

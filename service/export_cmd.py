@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,8 @@ from typing import IO, Any, Literal
 
 from service.checks import load_config_or_report, open_store_or_report
 from service.labels_cmd import parse_since
+from store import Store
+from store.backend import Connection
 from store.search import EXPORT_COLUMNS, export_rows
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -62,7 +63,7 @@ def write_rows(rows: Iterable[dict[str, Any]], out: IO[bytes], fmt: Format) -> i
 
 
 def export(
-    conn: sqlite3.Connection,
+    conn: Connection,
     out: IO[bytes],
     fmt: Format,
     *,
@@ -73,15 +74,14 @@ def export(
     return write_rows(export_rows(conn, since=since, rule=rule, matched_only=matched_only), out, fmt)
 
 
-def export_file(store_path: Path, target: Path, fmt: Format, *, since: datetime | None, rule: str | None = None) -> int:
-    """Export to ``target`` through a read-only connection of its own (``/export`` runs this in a worker
-    thread beside the running bot, which keeps using its own connection)."""
-    conn = sqlite3.connect(f"{store_path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        with target.open("wb") as out:
-            return export(conn, out, fmt, since=since, rule=rule)
-    finally:
-        conn.close()
+def export_file(
+    store_target: Path | str, target: Path, fmt: Format, *, since: datetime | None, rule: str | None = None
+) -> int:
+    """Export to ``target`` through a store connection of its own (``/export`` runs this in a worker
+    thread beside the running bot, which keeps using its own connection): ``store.target`` of either
+    backend. The export only reads; the store is opened without the one-process lock."""
+    with Store.open(store_target) as store, target.open("wb") as out:
+        return export(store.conn, out, fmt, since=since, rule=rule)
 
 
 def run_export(

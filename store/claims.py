@@ -34,8 +34,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -79,21 +79,21 @@ class Claims:
         conn: Any
         _FEED_COLUMNS: str
 
+        @property
+        def dialect(self) -> str: ...
+
+        @property
+        def skip_locked(self) -> str: ...
+
         def transaction(self) -> AbstractContextManager[Any]: ...
 
         @staticmethod
         def _feed(row: Sequence[Any]) -> Feed: ...
 
-    @contextmanager
-    def advisory_lock(self, name: str) -> Iterator[bool]:
-        """SQLite: one process per store (store/lock.py), so every once-only job may run (True); the
-        PostgreSQL backend overrides this with ``pg_try_advisory_lock``."""
-        yield True
-
     @property
     def shared(self) -> bool:
         """Several processes may use this store at once (PostgreSQL); on SQLite one process holds the lock."""
-        return getattr(self, "dialect", "sqlite") != "sqlite"
+        return self.dialect != "sqlite"
 
     def _free(self, by: str, until: str, worker: str, now: datetime) -> tuple[str, list[Any]]:
         """SQL (and its parameters) for "no live other worker holds this claim, nor do I": never claimed,
@@ -112,7 +112,7 @@ class Claims:
         """Up to ``limit`` due feeds nobody else polls now, claimed for ``worker`` until ``now + lease``
         (most overdue first). The poll's :meth:`Store.commit_poll` clears the claim."""
         free, params = self._free("claimed_by", "claim_until", worker, now)
-        skip = getattr(self, "skip_locked", "")
+        skip = self.skip_locked
         with self.transaction() as conn:
             rows = conn.execute(
                 "SELECT id FROM feeds WHERE enabled = 1 AND gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ?) "

@@ -1,7 +1,9 @@
-"""SQLite access: connection, migrations and the queries the bot needs, each a short transaction.
+"""The Store: migrations and the queries the bot needs, each a short transaction, on SQLite or PostgreSQL.
 
-Times are stored as fixed-width ISO-8601 UTC text (``2026-11-25T04:06:44.000000Z``) so that text order
-is time order, and every method that needs the clock takes ``now`` (tests drive the clock).
+The SQL here is one portable subset both databases run (store/backend.py lists its rules); the backend
+behind ``store.backend`` (store/sqlite.py, store/postgres.py) supplies the connection and the few
+dialect differences. Times are stored as fixed-width ISO-8601 UTC text (``2026-11-25T04:06:44.000000Z``)
+so that text order is time order, and every method that needs the clock takes ``now`` (tests drive it).
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from time import monotonic, sleep
 from types import TracebackType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -24,16 +24,20 @@ from zoneinfo import ZoneInfo
 from core.config import FeedConfig, SubscriptionConfig
 from core.identity import Known, Lookup, canonical_link, feed_key, fingerprint, legacy_uid
 from core.models import Feed, Hit, Item, Match, Priority
+from store.backend import DB_ERRORS, Backend, Connection, TargetError, backend_for
 from store.claims import Claims
-from store.lock import StoreLock, StoreLocked
+from store.lock import StoreLock
 from store.schema import MIGRATIONS
+from store.sqlite import damage
+
+__all__ = ["DB_ERRORS", "MIGRATIONS", "Store", "StoreError", "damage"]
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_UNCONFIRMED = 2  # sends Telegram may have accepted, unrecorded, before an entry is 'uncertain'
 
 
 class StoreError(Exception):
-    """The store cannot be opened or used; the message names the file and the reason."""
+    """The store cannot be opened or used; the message names the file (or URL) and the reason."""
 
 
 def ts(value: datetime | None) -> str | None:
@@ -180,67 +184,8 @@ def _match_from_row(rule: str, priority: str, hits_json: str, score: float | Non
     return Match(rule=rule, priority=prio, hits=hits, score=score)
 
 
-_HEADER = b"SQLite format 3\x00"
-
-
 def _labels(labels_json: str | None) -> tuple[str, ...]:
     return tuple(json.loads(labels_json or "[]"))
-
-
-def damage(path: Path) -> str | None:
-    """Why the existing file at ``path`` is not a sound SQLite store (not SQLite, truncated, corrupt per
-    ``PRAGMA quick_check``), or None. Read-only: ``bot.py check`` uses it beside a running bot."""
-    try:
-        with path.open("rb") as f:
-            header = f.read(100)
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"cannot read the store {path}: {exc.strerror}"
-    if size == 0:
-        return None  # a new, empty file: created on first run
-    if len(header) < 100 or not header.startswith(_HEADER):
-        return f"the store {path} is not an SQLite database (or its first page is damaged)"
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    if page_size < 512 or size % page_size or (pages and size < pages * page_size):
-        return f"the store {path} is truncated ({size} bytes; its header says {pages} pages of {page_size})"
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return f"the store {path} is corrupt ({exc}); restore it from a backup or move it away"
-    if rows != ["ok"]:
-        detail = "; ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
-        return f"the store {path} is corrupt ({detail}); restore it from a backup or move it away"
-    return None
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The statements of a migration script, split at the semicolons that end one (not those inside a
-    trigger's BEGIN … END), each then run inside the migration's transaction."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n\t;"):
-                yield pending.strip()
-            pending = ""
-    if pending.strip(" \n\t;"):
-        yield pending.strip()
-
-
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def chat_key(chat: int | str) -> str:
@@ -248,100 +193,115 @@ def chat_key(chat: int | str) -> str:
     return str(chat)
 
 
-def _set_wal(conn: sqlite3.Connection, wait: float = 5.0) -> None:
-    """``PRAGMA journal_mode = WAL``, waiting for another process that opens the same fresh file at the same
-    moment: switching the journal mode answers "database is locked" at once, without the busy handler."""
-    deadline = monotonic() + wait
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if monotonic() >= deadline:
-                raise
-            sleep(0.02)
-
-
 class Store(Claims):
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock: StoreLock | None = None) -> None:
+    """The bot's memory on one backend (``store.dialect``: "sqlite" | "postgresql"); ``store.conn`` runs the
+    portable SQL with ``?`` placeholders on both and returns tuples."""
+
+    def __init__(self, conn: Connection, backend: Backend, lock: StoreLock | None = None) -> None:
         self.conn = conn
-        self.path = path
+        self.backend = backend
         self.lock = lock
-        self._identity = _file_identity(path)
+
+    @property
+    def dialect(self) -> str:
+        return self.backend.name
+
+    @property
+    def target(self) -> Path | str:
+        """What :meth:`open` was given, in a form :meth:`open` takes again (a path, or the URL)."""
+        path = getattr(self.backend, "path", None)
+        return path if isinstance(path, Path) else str(getattr(self.backend, "url", ""))
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (StoreError on PostgreSQL, which has none: use :attr:`target`)."""
+        path = getattr(self.backend, "path", None)
+        if not isinstance(path, Path):
+            raise StoreError(f"the store {self.describe()} is not a file")
+        return path
+
+    def describe(self) -> str:
+        """The store as every message names it: the path, or the URL without a password."""
+        return self.backend.describe()
+
+    @property
+    def skip_locked(self) -> str:
+        """Appended to a claiming ``SELECT … FOR UPDATE``-style query: `` FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL (another worker's claimed rows are skipped, not waited for), ``""`` on SQLite."""
+        return self.backend.skip_locked
+
+    def advisory_lock(self, name: str) -> AbstractContextManager[bool]:
+        """``with store.advisory_lock("prune") as mine:`` — True for the one worker that got it (never waits).
+        PostgreSQL: a transaction lock inside :meth:`transaction`, else a session lock for the block;
+        SQLite: always True (the file lock already makes the store one process's)."""
+        return self.backend.advisory_lock(self.conn, name)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str, *, exclusive: bool = False) -> Store:
-        """Open (creating folders and file as needed), check its integrity (``PRAGMA quick_check``) and
-        migrate to the latest schema. ``exclusive``: take the one-process-per-store lock first (``run``,
-        ``backfill``, ``demo``); StoreError names the process holding it."""
-        p = Path(path)
+    def open(cls, target: Path | str, *, exclusive: bool = False) -> Store:
+        """Open the store at ``target`` and migrate it to the latest schema. ``target``: a path (SQLite,
+        folders and file created as needed, integrity checked first with ``PRAGMA quick_check``), a
+        ``sqlite:///…`` URL, or ``postgresql://user@host:port/db`` (no password in it: store/backend.py).
+        ``exclusive``: on SQLite take the one-process-per-store lock first (``run``, ``backfill``, ``demo``;
+        StoreError names the process holding it); on PostgreSQL it takes no lock, since several workers
+        share the database (claims and :meth:`advisory_lock` keep their work apart)."""
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the folder for the store {p}: {exc.strerror}") from None
-        lock = None
-        if exclusive:
-            try:
-                lock = StoreLock.acquire(p)
-            except StoreLocked as exc:
-                raise StoreError(str(exc)) from None
-            except OSError as exc:
-                raise StoreError(f"cannot lock the store {p}: {exc.strerror}") from None
+            backend = backend_for(target)
+        except TargetError as exc:
+            raise StoreError(str(exc)) from None
+        lock = backend.take_lock(exclusive)
         try:
-            return cls._open(p, lock)
+            return cls._open(backend, lock)
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
 
     @classmethod
-    def _open(cls, p: Path, lock: StoreLock | None) -> Store:
-        problem = damage(p) if p.exists() and p.stat().st_size else None
+    def _open(cls, backend: Backend, lock: StoreLock | None) -> Store:
+        problem = backend.damage()
         if problem:
             raise StoreError(problem)
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 5000")
-            _set_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the store {p}: {exc}") from None
-        from store.search import install  # store/search.py imports this module's helpers
-
-        install(conn)  # the search index's triggers call search_keys() (store/search.py)
-        store = cls(conn, p, lock)
+            conn = backend.connect()
+        except DB_ERRORS as exc:
+            raise StoreError(f"cannot open the store {backend.describe()}: {exc}") from None
+        store = cls(conn, backend, lock)
         try:
             store._migrate()
             store._backfill_identity()
-        except sqlite3.DatabaseError as exc:
+        except DB_ERRORS as exc:
             conn.close()
-            raise StoreError(f"cannot use the store {p}: {exc}") from None
+            raise StoreError(f"cannot use the store {backend.describe()}: {exc}") from None
         except StoreError:
             conn.close()
             raise
         return store
 
     def _migrate(self) -> None:
-        """Each script in its own BEGIN IMMEDIATE transaction, the version re-read inside it: two processes
-        opening a fresh store at once never both run the same script."""
+        """Each script in its own transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL under a transaction
+        advisory lock), the version re-read inside it: two processes opening a fresh store at once never
+        both run the same script. Versions are logical (store/schema.py says how the lists align)."""
+        from store.sqlite import statements
+
+        scripts, base = self.backend.migrations, self.backend.base
+        latest = base + len(scripts) - 1
         while True:
             with self.transaction() as conn:
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                if version > len(MIGRATIONS):
+                self.backend.lock_migrations(conn)
+                version = self.backend.read_version(conn)
+                if version > latest:
                     raise StoreError(
-                        f"the store {self.path} has schema version {version}, newer than this program knows "
-                        f"({len(MIGRATIONS)}); upgrade the bot or use another storage.path"
+                        f"the store {self.describe()} has schema version {version}, newer than this program knows "
+                        f"({latest}); upgrade the bot or use another storage.path or storage.url"
                     )
-                if version == len(MIGRATIONS):
+                if version == latest:
                     return
-                for statement in _statements(MIGRATIONS[version]):
+                index = 0 if version < base else version - base + 1
+                for statement in statements(scripts[index]):
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {version + 1}")
+                self.backend.write_version(conn, base + index)
 
     def _backfill_identity(self) -> None:
         """Give items stored before item identity (schema v2) their keys, once: canonical link, fingerprint,
@@ -362,7 +322,9 @@ class Store(Claims):
                 updates.append((guid, canonical_link(link) if web else None, fp, item_id))
             conn.executemany("UPDATE items SET guid = ?, link_key = ?, fingerprint = ? WHERE id = ?", updates)
             conn.execute(
-                "INSERT OR REPLACE INTO kv (key, value) VALUES ('identity_backfilled', ?)", (str(len(updates)),)
+                "INSERT INTO kv (key, value) VALUES ('identity_backfilled', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(len(updates)),),
             )
 
     def close(self) -> None:
@@ -374,31 +336,39 @@ class Store(Claims):
     # -- health --------------------------------------------------------------------------------------
 
     def file_problem(self) -> str | None:
-        """Why the file at ``path`` is no longer the one this connection writes (deleted, replaced), or None.
-        Writes to an unlinked file succeed and are lost at the next restart, so this is checked each tick."""
-        now_identity = _file_identity(self.path)
-        if now_identity is None:
-            return f"the store file {self.path} was deleted while the bot was running"
-        if self._identity is not None and now_identity != self._identity:
-            return f"the store file {self.path} was replaced by another file while the bot was running"
-        return None
+        """Why the store this connection writes is no longer the configured one, or None. SQLite: writes to
+        an unlinked file succeed and are lost at the next restart, so this is checked each tick; PostgreSQL
+        has no file (always None)."""
+        return self.backend.file_problem()
 
     def last_alive(self) -> datetime | None:
         """When a running bot last found this store healthy (its heartbeat, written by each health check)."""
         row = self.conn.execute("SELECT value FROM kv WHERE key = 'alive_at'").fetchone()
         return from_ts(row[0]) if row else None
 
+    def _heartbeat(self, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES ('alive_at', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (ts(now),),
+            )
+
     def health_problem(self, now: datetime) -> str | None:
-        """None when the store is the same file and a small write commits (the heartbeat, see
-        :meth:`last_alive`); else the reason."""
+        """None when the store is the configured one and a small write commits (the heartbeat, see
+        :meth:`last_alive`); else the reason. A lost PostgreSQL connection is reconnected once first."""
         problem = self.file_problem()
         if problem:
             return problem
         try:
-            with self.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('alive_at', ?)", (ts(now),))
-        except sqlite3.Error as exc:
-            return f"cannot write the store {self.path}: {exc}"
+            self._heartbeat(now)
+        except DB_ERRORS as exc:
+            try:
+                if not self.backend.reconnect(self.conn):
+                    return f"cannot write the store {self.describe()}: {exc}"
+                self._heartbeat(now)
+            except DB_ERRORS as again:
+                return f"cannot write the store {self.describe()}: {again}"
         return None
 
     def __enter__(self) -> Store:
@@ -410,8 +380,8 @@ class Store(Claims):
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+    def transaction(self) -> Iterator[Connection]:
+        """BEGIN (IMMEDIATE on SQLite) … COMMIT, or ROLLBACK on any exception."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -420,18 +390,19 @@ class Store(Claims):
             raise
         try:
             self.conn.execute("COMMIT")
-        except sqlite3.Error:  # e.g. SQLITE_FULL at commit: the transaction is still open; end it
+        except DB_ERRORS:  # e.g. SQLITE_FULL at commit: the transaction is still open; end it
             self._rollback()
             raise
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (I/O error)
+            with contextlib.suppress(*DB_ERRORS):  # the database may have rolled back already (I/O error)
                 self.conn.execute("ROLLBACK")
 
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        """The logical schema version (``len(MIGRATIONS)`` once migrated, on either backend)."""
+        return self.backend.read_version(self.conn)
 
     # -- feeds ---------------------------------------------------------------------------------------
 
@@ -466,14 +437,14 @@ class Store(Claims):
         )
 
     @staticmethod
-    def _urls_by_key(conn: sqlite3.Connection) -> dict[str, str]:
+    def _urls_by_key(conn: Connection) -> dict[str, str]:
         """Stored feed URLs by :func:`core.identity.feed_key` (enabled feeds first, then the oldest)."""
         out: dict[str, str] = {}
         for (url,) in conn.execute("SELECT url FROM feeds ORDER BY enabled DESC, id"):
             out.setdefault(feed_key(url), url)
         return out
 
-    def _stored_url(self, conn: sqlite3.Connection, url: str, by_key: dict[str, str]) -> str | None:
+    def _stored_url(self, conn: Connection, url: str, by_key: dict[str, str]) -> str | None:
         """The stored URL of the feed ``url`` spells, the exact spelling first."""
         if conn.execute("SELECT 1 FROM feeds WHERE url = ?", (url,)).fetchone():
             return url
@@ -501,7 +472,7 @@ class Store(Claims):
                     "interval = excluded.interval, ignore_params = excluded.ignore_params, enabled = 1, "
                     "kind = excluded.kind, spec = excluded.spec, labels = excluded.labels, "
                     # new selectors or another channel: what the old ones matched says nothing any more
-                    "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
+                    "source_state = CASE WHEN feeds.spec = excluded.spec THEN feeds.source_state ELSE '' END",
                     (
                         c.url,
                         c.name,
@@ -545,7 +516,7 @@ class Store(Claims):
                 "VALUES (?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(url) DO UPDATE SET enabled = 1, gone = 0, failures = 0, last_error = NULL, "
                 "next_poll_at = NULL, added_by = excluded.added_by, kind = excluded.kind, spec = excluded.spec, "
-                "source_state = CASE WHEN spec = excluded.spec THEN source_state ELSE '' END",
+                "source_state = CASE WHEN feeds.spec = excluded.spec THEN feeds.source_state ELSE '' END",
                 (url, name, lang, interval, added_by, ts(now), kind, spec),
             )
         feed = self.feed_by_url(url)
@@ -697,6 +668,7 @@ class Store(Claims):
                 "UPDATE items SET title = ?, summary = ?, updated_at = ? WHERE id = ?",
                 [(u.title, u.summary, ts(now), u.item_id) for u in updates],
             )
+            texts: list[tuple[int, str, str]] = [(u.item_id, u.title, u.summary) for u in updates]  # to index
             conn.executemany(
                 "INSERT INTO item_sources (item_id, feed_id, uid, seen_at) VALUES (?,?,?,?) "
                 "ON CONFLICT(item_id, feed_id) DO NOTHING",
@@ -718,10 +690,12 @@ class Store(Claims):
                         (it.title, it.summary, it.link, ts(now), p.stored_id),
                     )
                     item_id: int | None = p.stored_id
+                    texts.append((p.stored_id, it.title, it.summary))
                 else:
                     cur = conn.execute(
                         "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, "
-                        "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING",
+                        "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING "
+                        "RETURNING id",
                         (
                             feed_id,
                             it.uid,
@@ -736,10 +710,12 @@ class Store(Claims):
                             keys.fingerprint if keys else None,
                         ),
                     )
-                    if cur.rowcount == 0:
+                    inserted = cur.fetchall()  # all: SQLite finishes a RETURNING statement as its rows are read
+                    if not inserted:
                         continue  # seen before: never processed twice
-                    item_id = cur.lastrowid
+                    item_id = int(inserted[0][0])
                     new_items += 1
+                    texts.append((item_id, it.title, it.summary))
                 assert item_id is not None
                 if p.story is not None:  # the story decision is stored with the item, in its transaction
                     d = p.story
@@ -774,14 +750,31 @@ class Store(Claims):
                     for kind in kinds:
                         row = conn.execute(
                             "INSERT INTO outbox (subscription_id, item_id, kind, rules_json, created_at) "
-                            "VALUES (?,?,?,?,?) ON CONFLICT(subscription_id, item_id, kind) DO NOTHING",
+                            "VALUES (?,?,?,?,?) ON CONFLICT(subscription_id, item_id, kind) DO NOTHING RETURNING id",
                             (sub.id, item_id, kind, rules_json, ts(now)),
-                        )
-                        if row.rowcount:
+                        ).fetchall()
+                        if row:
                             n_outbox += 1
-                            if kind == "instant" and row.lastrowid is not None:
-                                instant_ids.append(row.lastrowid)
+                            if kind == "instant":
+                                instant_ids.append(int(row[0][0]))
+            self._index(conn, texts)
         return CommitResult(new_items, n_matches, n_outbox, tuple(instant_ids))
+
+    def _index(self, conn: Connection, texts: Sequence[tuple[int, str, str]]) -> None:
+        """Keep the search index of items just written, in their transaction. SQLite: its triggers already
+        did (store/search.py); PostgreSQL: the same keys, written here as a tsvector (``item_search``)."""
+        if self.dialect != "postgresql" or not texts:
+            return
+        from store.search import vector_text  # store/search.py imports this module
+
+        keep = [(i, vector_text(t, s)) for i, t, s in texts if t or s]
+        drop = [(i,) for i, t, s in texts if not (t or s)]
+        conn.executemany(
+            "INSERT INTO item_search (item_id, keys) VALUES (?, ?::tsvector) "
+            "ON CONFLICT(item_id) DO UPDATE SET keys = excluded.keys",
+            keep,
+        )
+        conn.executemany("DELETE FROM item_search WHERE item_id = ?", drop)
 
     def recent_items(self, since: datetime) -> list[Item]:
         rows = self.conn.execute(
@@ -793,7 +786,9 @@ class Store(Claims):
 
     def match_counts(self, since: datetime) -> dict[str, int]:
         rows = self.conn.execute(
-            "SELECT rule, COUNT(*) FROM matches WHERE created_at >= ? GROUP BY +rule", (ts(since),)
+            # rule || '': grouped by an expression, so SQLite keeps to the created_at index (v8)
+            "SELECT rule || '', COUNT(*) FROM matches WHERE created_at >= ? GROUP BY 1",
+            (ts(since),),
         )
         return {r[0]: r[1] for r in rows}
 
@@ -817,8 +812,8 @@ class Store(Claims):
         # SQL counts per UTC hour (per minute when a local midnight is not on the hour, e.g. UTC+05:30);
         # a bucket never straddles midnight, so each falls in one day, found by bisecting the midnights.
         width, pad = (13, ":00:00.000000Z") if all(s[14:16] == "00" for s in starts) else (16, ":00.000000Z")
-        key = "m.rule" if by == "rule" else "json_extract(j.value, '$[0]')"
-        source = "matches m" if by == "rule" else "matches m, json_each(m.hits_json) j"
+        key = "m.rule" if by == "rule" else self.backend.json_first("j.value")
+        source = "matches m" if by == "rule" else f"matches m, {self.backend.json_elements('m.hits_json', 'j')}"
         count = "COUNT(*)" if by == "rule" else "COUNT(DISTINCT m.item_id)"  # (item, rule) is unique
         where = "m.created_at >= ? AND m.created_at <= ?"
         params: list[Any] = [ts(since), ts(until)]
@@ -850,11 +845,13 @@ class Store(Claims):
             conn.execute("DELETE FROM story_keys WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM story_alerts WHERE created_at < ?", (cutoff,))
             conn.execute("UPDATE items SET embedding = NULL WHERE seen_at < ? AND embedding IS NOT NULL", (cutoff,))
-            return conn.execute(
+            blanked = conn.execute(
                 "UPDATE items SET title = '', summary = '', link = NULL WHERE seen_at < ? AND title != '' "
-                "AND id NOT IN (SELECT item_id FROM outbox WHERE state = 'pending')",
+                "AND id NOT IN (SELECT item_id FROM outbox WHERE state = 'pending') RETURNING id",
                 (cutoff,),
-            ).rowcount
+            ).fetchall()
+            self._index(conn, [(int(r[0]), "", "") for r in blanked])
+            return len(blanked)
 
     # -- subscriptions -------------------------------------------------------------------------------
 
@@ -883,7 +880,7 @@ class Store(Claims):
             stories=bool(row[14]),
         )
 
-    def _active_subscriptions(self, conn: sqlite3.Connection) -> list[Subscription]:
+    def _active_subscriptions(self, conn: Connection) -> list[Subscription]:
         rows = conn.execute(f"SELECT {self._SUB_COLUMNS} FROM subscriptions WHERE paused = 0 ORDER BY id")
         return [self._sub(r) for r in rows]
 
@@ -908,8 +905,8 @@ class Store(Claims):
                 "chat_title, chat_type, created_at, updated_at, stories) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(chat_id) DO UPDATE SET mode = excluded.mode, rules_json = excluded.rules_json, "
                 "digest_time = excluded.digest_time, timezone = excluded.timezone, "
-                "chat_title = COALESCE(excluded.chat_title, chat_title), "
-                "chat_type = COALESCE(excluded.chat_type, chat_type), updated_at = excluded.updated_at"
+                "chat_title = COALESCE(excluded.chat_title, subscriptions.chat_title), "
+                "chat_type = COALESCE(excluded.chat_type, subscriptions.chat_type), updated_at = excluded.updated_at"
                 + (", stories = excluded.stories" if stories is not None else ""),
                 (
                     chat_key(chat),
@@ -985,8 +982,10 @@ class Store(Claims):
     def migrate_chat(self, old: int | str, new: int | str, now: datetime) -> bool:
         """A group became a supergroup: its subscription (and queue) and its chosen language move to the new id."""
         with self.transaction() as conn:
-            conn.execute(
-                "UPDATE OR IGNORE chat_settings SET chat_id = ? WHERE chat_id = ?", (chat_key(new), chat_key(old))
+            conn.execute(  # unless the new id chose its own language already
+                "UPDATE chat_settings SET chat_id = ? WHERE chat_id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = ?)",
+                (chat_key(new), chat_key(old), chat_key(new)),
             )
             if conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ?", (chat_key(new),)).fetchone():
                 conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_key(old),))
@@ -1077,7 +1076,7 @@ class Store(Claims):
         self, ids: Sequence[int], now: datetime, *, worker: str | None = None, lease: float = 0.0
     ) -> list[int]:
         """Record that ``ids`` are being handed to Telegram (an attempt counted), in its own transaction,
-        BEFORE the send: when this write fails (sqlite3.Error), nothing may be sent. Returns the ids that
+        BEFORE the send: when this write fails (one of DB_ERRORS), nothing may be sent. Returns the ids that
         were still pending and are now in flight for ``worker`` (until ``now + lease``): only those may be
         sent (another worker took the others)."""
         until = ts(now + timedelta(seconds=lease)) if worker else None
@@ -1147,7 +1146,7 @@ class Store(Claims):
         return [i for i in ids if i not in set(uncertain)], uncertain
 
     @staticmethod
-    def _uncertain_among(conn: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
+    def _uncertain_among(conn: Connection, ids: Sequence[int]) -> list[int]:
         out: list[int] = []
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
@@ -1209,7 +1208,10 @@ class Store(Claims):
                 return False
             if row is None:
                 conn.execute("DELETE FROM kv WHERE key LIKE 'quota:%' AND key < ?", (f"quota:{day.isoformat()}",))
-            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, str(used + 1)))
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, str(used + 1)),
+            )
         return True
 
     def secret(self, name: str) -> bytes:
@@ -1458,11 +1460,10 @@ class Store(Claims):
                 )
             cur = conn.execute(
                 "INSERT INTO rule_history (file, content, action, author, created_at, subscriptions_json) "
-                "VALUES (?,?,?,?,?,?)",
+                "VALUES (?,?,?,?,?,?) RETURNING id",
                 (file, content, action, author, ts(now), json.dumps(previous) if previous else None),
             )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return int(cur.fetchall()[0][0])
 
     def pop_rule_change(self, now: datetime) -> tuple[str, str | None, str] | None:
         """The latest saved version (file, content, action), removed from the history; the subscriptions

@@ -29,6 +29,14 @@ triggers call the application function ``search_keys``, which :func:`install` re
 connection the store opens (before migrations, which backfill existing rows). It never raises: a
 failure falls back to the plain normalised tokens, so indexing can never make an item's commit fail.
 
+On PostgreSQL (store/postgres.py) the same keys are the index: the Store writes each item's keys, made by
+the same :func:`_search_keys`, into ``item_search`` as a ``tsvector`` (each key split at non-letters as
+FTS5's ``unicode61`` does, with its position) in the item's own transaction, behind a GIN index; a query
+becomes a ``tsquery`` of the same keys (``<->`` for a phrase's next token, ``:*`` for a prefix, ``!`` for
+an exclusion), so both backends find the same items in the same order (newest first). One edge differs:
+a tsvector keeps positions up to 16,383, so in a text longer than that many keys a phrase may also be found
+across the part beyond it (FTS5 keeps every position).
+
 Query language (:func:`parse_query`): words must all occur (AND); ``"a phrase"`` in order; ``-word``
 and ``-"a phrase"`` exclude; ``word*`` is an explicit prefix; ``rule:NAME`` keeps the items that rule
 matched (the why), ``-rule:NAME`` drops them; ``label:state-media`` keeps items from feeds with that label
@@ -42,17 +50,18 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 from core.models import Item, Match, label_problem
 from rules.morph import analyzer
 from rules.morph import stem as russian_stem
 from rules.text import TOKEN_RE, normalize, script_of
+from store.backend import Connection, dialect_of
 from store.db import Store, _match_from_row, from_ts, ts
 
 log = logging.getLogger(__name__)
@@ -112,9 +121,23 @@ def _search_keys(title: str | None, summary: str | None) -> str:
         return " ".join(tokens_of(f"{title or ''} {summary or ''}"))
 
 
-def install(conn: sqlite3.Connection) -> None:
-    """Register ``search_keys(title, summary)``, which the index triggers call, on ``conn``."""
+def install(conn: Any) -> None:
+    """Register ``search_keys(title, summary)``, which the index triggers call, on an sqlite3 ``conn``."""
     conn.create_function("search_keys", 2, _search_keys, deterministic=True)
+
+
+_RUN = re.compile(r"[^\W_]+")  # what FTS5's unicode61 keeps of a key: its runs of letters and digits
+_MAX_POSITION = 16383  # a tsvector's largest position
+
+
+def _lexeme(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def vector_text(title: str | None, summary: str | None) -> str:
+    """PostgreSQL: the ``tsvector`` literal of an item's keys (positions as FTS5 counts its tokens)."""
+    runs = _RUN.findall(_search_keys(title, summary))
+    return " ".join(f"{_lexeme(r)}:{min(n, _MAX_POSITION)}" for n, r in enumerate(runs, 1))
 
 
 # -- the query language ------------------------------------------------------------------------------
@@ -233,6 +256,24 @@ def _phrase(term: Term) -> str:
     return " + ".join(parts)
 
 
+def _ts_phrase(term: Term) -> str:
+    parts: list[str] = []
+    for tok, is_prefix in zip(term.tokens, term.prefix, strict=True):
+        runs = _RUN.findall(tok if is_prefix else key(tok))
+        parts.extend(_lexeme(r) + (":*" if is_prefix and n == len(runs) - 1 else "") for n, r in enumerate(runs))
+    return " <-> ".join(parts) or "''"
+
+
+def _ts_any(terms: tuple[Term, ...]) -> str:
+    return " | ".join(f"({_ts_phrase(t)})" for t in terms)
+
+
+def ts_expression(query: Query) -> str:
+    """PostgreSQL: the ``tsquery`` of a parsed query (the same meaning as :func:`fts_expression`)."""
+    include = " & ".join(f"({_ts_phrase(t)})" for t in query.include)
+    return f"({include}) & !({_ts_any(query.exclude)})" if query.exclude else include
+
+
 def fts_expression(query: Query) -> str:
     """The FTS5 MATCH expression of a parsed query."""
     include = " AND ".join(f"({_phrase(t)})" for t in query.include)
@@ -254,15 +295,20 @@ class Found:
 
 
 def search(
-    conn: sqlite3.Connection, query: Query, *, since: datetime | None = None, limit: int = 10, offset: int = 0
+    conn: Connection, query: Query, *, since: datetime | None = None, limit: int = 10, offset: int = 0
 ) -> tuple[list[Found], bool]:
     """Items matching ``query`` (seen at or after ``since``), newest first: ``limit`` of them from
-    ``offset``, and whether there are more."""
+    ``offset``, and whether there are more. ``conn`` is ``store.conn`` of either backend."""
+    pg = dialect_of(conn) == "postgresql"
     columns = "i.id, fd.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, fd.name, i.seen_at, fd.labels"
     where = ["i.seen_at >= ?"]
     params: list[Any] = [ts(since) if since else ""]
     rules = list(query.rules)
-    if query.include:
+    if query.include and pg:
+        source, order = "item_search s JOIN items i ON i.id = s.item_id", "i.id DESC"
+        where.insert(0, "s.keys @@ ?::tsquery")
+        params.insert(0, ts_expression(query))
+    elif query.include:
         # The FTS5 index walks its rowids (= items' ids) backwards: no sort, however many items match.
         source, order = "items_fts JOIN items i ON i.id = items_fts.rowid", "items_fts.rowid DESC"
         where.insert(0, "items_fts MATCH ?")
@@ -274,7 +320,10 @@ def search(
             params.insert(0, rules.pop(0))
         else:  # only labels: every item, newest first, of the labelled feeds
             source, order = "items i", "i.id DESC"
-        if query.exclude:
+        if query.exclude and pg:
+            where.append("i.id NOT IN (SELECT item_id FROM item_search WHERE keys @@ ?::tsquery)")
+            params.append(_ts_any(query.exclude))
+        elif query.exclude:
             where.append("i.id NOT IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             params.append(" OR ".join(f"({_phrase(t)})" for t in query.exclude))
     for rule in rules:
@@ -284,7 +333,8 @@ def search(
         where.append("NOT EXISTS (SELECT 1 FROM matches r WHERE r.item_id = i.id AND r.rule = ?)")
         params.append(rule)
     for label, wanted in [*((x, True) for x in query.labels), *((x, False) for x in query.not_labels)]:
-        where.append(("" if wanted else "NOT ") + "EXISTS (SELECT 1 FROM json_each(fd.labels) l WHERE l.value = ?)")
+        elements = _backend(conn).json_texts("fd.labels", "l")
+        where.append(("" if wanted else "NOT ") + f"EXISTS (SELECT 1 FROM {elements} WHERE l.value = ?)")
         params.append(label)
     rows = conn.execute(
         f"SELECT {columns} FROM {source} JOIN feeds fd ON fd.id = i.feed_id "
@@ -329,17 +379,33 @@ EXPORT_COLUMNS = (
 )
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+def _backend(conn: Connection) -> Any:
+    """The dialect helpers for a bare connection (json idioms, column lists)."""
+    from store.postgres import PostgresBackend
+    from store.sqlite import SqliteBackend
+
+    return PostgresBackend("") if dialect_of(conn) == "postgresql" else SqliteBackend(Path())
 
 
-def _story_sql(conn: sqlite3.Connection) -> str:
+def _columns(conn: Connection, table: str) -> set[str]:
+    return set(_backend(conn).columns(conn, table))
+
+
+def _tables(conn: Connection) -> list[str]:
+    if dialect_of(conn) == "postgresql":
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    return [str(r[0]) for r in conn.execute(sql)]
+
+
+def _story_sql(conn: Connection) -> str:
     """How to read an item's story id, whatever the stories' schema turned out to be: a ``story_id``
     column on ``items``, or a table with ``item_id`` and ``story_id`` columns; NULL when there is none."""
     if "story_id" in _columns(conn, "items"):
         return "i.story_id"
-    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"):
-        if not str(table).isidentifier():
+    for table in _tables(conn):
+        if not table.isidentifier():
             continue
         if {"item_id", "story_id"} <= _columns(conn, table):
             return f"(SELECT story_id FROM {table} WHERE item_id = i.id LIMIT 1)"
@@ -347,7 +413,7 @@ def _story_sql(conn: sqlite3.Connection) -> str:
 
 
 def export_rows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     since: datetime | None,
     rule: str | None = None,
@@ -430,7 +496,7 @@ def save_query(store: Store, text: str, days: int | None) -> str:
     return token
 
 
-def saved_query(conn: sqlite3.Connection, token: str) -> tuple[str, int | None] | None:
+def saved_query(conn: Connection, token: str) -> tuple[str, int | None] | None:
     row = conn.execute("SELECT value FROM kv WHERE key = ?", (f"search:{token}",)).fetchone()
     if row is None:
         return None

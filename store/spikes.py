@@ -49,15 +49,19 @@ def spike_rows(store: Store, since: datetime, window_start: datetime) -> list[Sp
     item's story; titles and links only for rows from ``window_start`` on."""
     sql = (
         "SELECT {key}, m.created_at, COALESCE('s' || i.story_id, 'i' || i.id), "
-        "CASE WHEN m.created_at >= :start THEN i.title ELSE '' END, "
-        "CASE WHEN m.created_at >= :start THEN i.link END "
-        "FROM {source} JOIN items i ON i.id = m.item_id WHERE m.created_at >= :since"
+        "CASE WHEN m.created_at >= ? THEN i.title ELSE '' END, "
+        "CASE WHEN m.created_at >= ? THEN i.link END "
+        "FROM {source} JOIN items i ON i.id = m.item_id WHERE m.created_at >= ?"
     )
-    params = {"since": ts(since), "start": ts(window_start)}
+    params = (ts(window_start), ts(window_start), ts(since))
     out: list[SpikeRow] = []
+    backend = store.backend
     for key, source in (
         ("'rule:' || m.rule", "matches m"),
-        ("DISTINCT 'entity:' || json_extract(j.value, '$[0]')", "matches m, json_each(m.hits_json) j"),
+        (
+            f"DISTINCT 'entity:' || {backend.json_first('j.value')}",
+            f"matches m, {backend.json_elements('m.hits_json', 'j')}",
+        ),
     ):
         for k, at, story, title, link in store.conn.execute(sql.format(key=key, source=source), params):
             when = from_ts(at)
@@ -95,11 +99,10 @@ def record_spike(
         if row is not None:
             return None
         cur = conn.execute(
-            "INSERT INTO spikes (key, at, items, mean, text, texts) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO spikes (key, at, items, mean, text, texts) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (key, ts(at), items, mean, text, json.dumps(dict(texts or {}), ensure_ascii=False)),
         )
-        spike_id = cur.lastrowid
-        assert spike_id is not None
+        spike_id = int(cur.fetchall()[0][0])
         if not send:
             return spike_id
         subs = conn.execute(

@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, atomic poll commits, fan-out to subscriptions, never twice."""
+"""The store on both backends (test ids say which): migrations, atomic poll commits, fan-out to
+subscriptions, never twice. Tests about the SQLite file itself say ``sqlite`` in their names."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 
 from core.config import FeedConfig
 from core.models import Hit, Item, Match
-from store import ProcessedItem, Store, StoreError, StoryDecision
-from store.schema import MIGRATIONS
+from store import DB_ERRORS, ProcessedItem, Store, StoreError, StoryDecision
+from store.schema import MIGRATIONS, PG_BASE, PG_MIGRATIONS
+from tests.pgserver import fail_writes
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 URL = "https://news.example/rss"
@@ -35,8 +37,8 @@ def item(uid: str, title: str = "КНДР и Россия") -> Item:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "db" / "bot.sqlite3")
+def store(store_target: Path | str) -> Store:
+    s = Store.open(store_target)
     s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
     yield s
     s.close()
@@ -61,13 +63,13 @@ def commit(store: Store, *items: ProcessedItem, ok: bool = True) -> object:
     )
 
 
-def test_new_store_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+def test_new_sqlite_store_is_migrated_in_wal_mode(tmp_path: Path) -> None:
     with Store.open(tmp_path / "a" / "b.sqlite3") as s:
         assert s.schema_version == len(MIGRATIONS)
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+def test_sqlite_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.sqlite3"
     Store.open(path).close()
     conn = sqlite3.connect(path)
@@ -77,7 +79,7 @@ def test_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
         Store.open(path)
 
 
-def test_unwritable_or_bogus_paths_give_clear_errors(tmp_path: Path) -> None:
+def test_unwritable_or_bogus_sqlite_paths_give_clear_errors(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot create the folder"):
@@ -93,8 +95,8 @@ def test_unwritable_or_bogus_paths_give_clear_errors(tmp_path: Path) -> None:
             Store.open(ro / "db.sqlite3")
 
 
-def test_items_are_never_processed_twice_across_restarts(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
+def test_items_are_never_processed_twice_across_restarts(store_target: Path | str) -> None:
+    path = store_target
     with Store.open(path) as s:
         s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
         s.upsert_subscription(42, NOW)
@@ -110,7 +112,7 @@ def test_items_are_never_processed_twice_across_restarts(tmp_path: Path) -> None
 def test_commit_is_all_or_nothing(store: Store) -> None:
     store.upsert_subscription(42, NOW)
     bad = Item(feed_url=URL, uid="bad", title=None, summary="s")  # type: ignore[arg-type]  # NOT NULL violation
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(DB_ERRORS):
         commit(store, ProcessedItem(item("ok"), (INSTANT,), True), ProcessedItem(bad, (), True))
     assert store.unseen_uids(feed_id(store), ["ok"]) == {"ok"}, "the first item was rolled back too"
     assert store.pending_instant(NOW) == []
@@ -282,15 +284,15 @@ def test_story_decisions_are_stored_with_their_items_and_found_through_their_buc
 
 def test_a_failed_commit_stores_no_story_either(store: Store) -> None:
     bad = ProcessedItem(item("a"), (INSTANT,), True, StoryDecision(keys=("w:ru:учен",)))
-    store.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk'); END")
+    fail_writes(store, "outbox")
     store.upsert_subscription(1, NOW)
-    with pytest.raises(sqlite3.DatabaseError):
+    with pytest.raises(DB_ERRORS):
         commit(store, bad)
     assert store.item_stories() == {} and store.story_candidates(["w:ru:учен"], NOW - timedelta(days=2)) == []
 
 
-def test_daily_quota_counts_per_name_and_day_and_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "q.sqlite3"
+def test_daily_quota_counts_per_name_and_day_and_survives_reopening(store_target: Path | str) -> None:
+    path = store_target
     day = datetime(2026, 5, 1, tzinfo=UTC).date()
     with Store.open(path) as store:
         assert [store.take_daily_quota("fulltext:a.example", day, 2) for _ in range(3)] == [True, True, False]
@@ -302,10 +304,12 @@ def test_daily_quota_counts_per_name_and_day_and_survives_reopening(tmp_path: Pa
         assert all(k.startswith(f"quota:{day + timedelta(days=1)}") for k in keys)  # old days dropped
 
 
-def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_state(tmp_path: Path) -> None:
+def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_state(
+    store_target: Path | str,
+) -> None:
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     spec = '{"channel": "kursk_front"}'
-    with Store.open(tmp_path / "s.sqlite3") as s:
+    with Store.open(store_target) as s:
         s.sync_feeds(
             [FeedConfig("https://t.me/s/kursk_front", "@kursk_front", "ru", 600, kind="telegram", spec=spec)], now
         )
@@ -326,7 +330,7 @@ def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_
         s.commit_poll(feed.id, now, ok=False, etag=None, last_modified=None, error="HTTP 500", next_poll_at=now)
         s.commit_poll(feed.id, now, ok=True, etag=None, last_modified=None, error=None, next_poll_at=now)
         assert s.all_feeds()[0].state == '{"last_id": 7}'
-    with Store.open(tmp_path / "s.sqlite3") as s:  # reopened: the migration does not run twice
+    with Store.open(store_target) as s:  # reopened: the migration does not run twice
         assert s.all_feeds()[0].kind == "telegram" and s.schema_version == len(MIGRATIONS)
         s.sync_feeds([FeedConfig("https://t.me/s/kursk_front", "@kf", "ru", 600, kind="telegram", spec=spec)], now)
         assert s.all_feeds()[0].state == '{"last_id": 7}', "a config re-read keeps the state"
@@ -346,7 +350,7 @@ def test_a_source_keeps_its_kind_spec_and_state_and_a_failed_poll_keeps_the_old_
         assert s.feed_by_url("https://x.example/news").state == "", "new selectors: the old count is forgotten"  # type: ignore[union-attr]
 
 
-def test_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) -> None:
+def test_sqlite_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     before = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN kind" in script)
@@ -363,14 +367,14 @@ def test_feeds_stored_before_the_source_kinds_migration_are_rss(tmp_path: Path) 
         assert (feed.kind, feed.spec, feed.state, feed.labels) == ("rss", "", "", ())
 
 
-def test_feed_labels_follow_the_config_and_reach_queued_alerts(tmp_path: Path) -> None:
+def test_feed_labels_follow_the_config_and_reach_queued_alerts(store_target: Path | str) -> None:
     from core.config import FeedConfig
     from core.models import Hit, Item, Match
     from store import ProcessedItem
 
     now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     url = "https://tass.example/rss"
-    with Store.open(tmp_path / "s.sqlite3") as s:
+    with Store.open(store_target) as s:
         s.sync_feeds([FeedConfig(url, "TASS", "ru", 600, labels=("state-media",))], now)
         feed = s.feed_by_url(url)
         assert feed is not None and feed.labels == ("state-media",)
@@ -383,3 +387,112 @@ def test_feed_labels_follow_the_config_and_reach_queued_alerts(tmp_path: Path) -
         assert entry.item.labels == ("state-media",)
         s.sync_feeds([FeedConfig(url, "TASS", "ru", 600, labels=("wire",))], now)  # a config edit
         assert s.all_feeds()[0].labels == ("wire",)
+
+
+# -- PostgreSQL only ---------------------------------------------------------------------------------
+
+
+def test_the_two_migration_lists_stay_aligned() -> None:
+    """store/schema.py's rule: a schema change adds one script to each list."""
+    assert PG_BASE + len(PG_MIGRATIONS) - 1 == len(MIGRATIONS), "add the PostgreSQL form of the new migration"
+
+
+def test_postgresql_store_is_migrated_and_names_its_dialect(pg_empty_url: str) -> None:
+    with Store.open(pg_empty_url, exclusive=True) as s:  # exclusive: no file lock on PostgreSQL
+        assert (s.dialect, s.schema_version, s.skip_locked) == (
+            "postgresql",
+            len(MIGRATIONS),
+            " FOR UPDATE SKIP LOCKED",
+        )
+        assert s.lock is None
+    with Store.open(pg_empty_url, exclusive=True) as a, Store.open(pg_empty_url, exclusive=True) as b:
+        assert a.schema_version == b.schema_version  # two workers share one database
+
+
+def test_two_workers_migrating_a_fresh_postgresql_database_at_once_run_each_script_once(pg_empty_url: str) -> None:
+    import threading
+
+    import psycopg
+
+    with psycopg.connect(pg_empty_url, autocommit=True) as conn:  # count every script run by its DDL
+        conn.execute("CREATE TABLE runs (n BIGINT)")
+        conn.execute(
+            "CREATE FUNCTION count_run() RETURNS event_trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO runs SELECT 1 FROM pg_event_trigger_ddl_commands() "
+            "WHERE object_identity = 'public.feeds'; END $$"
+        )
+        conn.execute("CREATE EVENT TRIGGER count_runs ON ddl_command_end WHEN TAG IN ('CREATE TABLE') "
+                     "EXECUTE FUNCTION count_run()")  # fmt: skip
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            Store.open(pg_empty_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with psycopg.connect(pg_empty_url, autocommit=True) as conn:
+        created = conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+        assert created == (1,), "the first script (which creates feeds) ran once, not twice"
+
+
+def test_postgresql_store_newer_than_the_code_is_refused(pg_url: str) -> None:
+    with Store.open(pg_url) as s:
+        s.conn.execute("UPDATE schema_version SET version = version + 1")
+    with pytest.raises(StoreError, match="newer than this program knows"):
+        Store.open(pg_url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://bot:s3cret@db.example:5432/monitor", "postgresql://bot@db.example:5432/monitor"),
+        (
+            "postgresql://bot@db.example/monitor?password=s3cret&sslmode=require",
+            "postgresql://bot@db.example/monitor?sslmode=require",
+        ),
+    ],
+)
+def test_a_password_in_the_url_is_refused_and_never_shown(url: str, shown: str) -> None:
+    with pytest.raises(StoreError) as err:
+        Store.open(url)
+    assert "PGPASSWORD" in str(err.value) and shown in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_an_unreachable_postgresql_server_is_a_clear_store_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(StoreError, match=f"cannot connect to postgresql://bot@127.0.0.1:{port}/monitor: "):
+        Store.open(f"postgresql://bot@127.0.0.1:{port}/monitor")
+
+
+def test_advisory_lock_is_held_by_one_worker_at_a_time(pg_url: str) -> None:
+    with Store.open(pg_url) as a, Store.open(pg_url) as b:
+        with a.advisory_lock("prune") as mine:
+            assert mine
+            with b.advisory_lock("prune") as theirs:
+                assert not theirs, "the other worker skips the job"
+            with b.advisory_lock("digest") as other:
+                assert other, "another name is another lock"
+        with b.advisory_lock("prune") as theirs:
+            assert theirs, "released when the block ended"
+        with a.transaction(), a.advisory_lock("prune") as mine:  # a transaction lock, held to COMMIT
+            assert mine
+            with b.advisory_lock("prune") as theirs:
+                assert not theirs
+
+
+def test_sqlite_advisory_lock_is_always_granted(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.sqlite3") as s, s.advisory_lock("prune") as mine:
+        assert mine and s.skip_locked == ""

@@ -24,8 +24,8 @@ def item(uid: str, title: str, summary: str = "") -> Item:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "bot.sqlite3")
+def store(store_target: Path | str) -> Store:
+    s = Store.open(store_target)
     s.sync_feeds([FeedConfig(URL, "News", None, 600)], NOW)
     yield s
     s.close()
@@ -150,7 +150,7 @@ def test_pruned_text_leaves_the_index_but_the_item_stays_seen(store: Store) -> N
     assert store.prune(NOW + timedelta(days=4000), keep_days=None) == 0, "forever keeps everything"
 
 
-def test_the_migration_backfills_items_stored_before_it(tmp_path: Path) -> None:
+def test_the_sqlite_migration_backfills_items_stored_before_it(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     before = next(i for i, script in enumerate(MIGRATIONS) if "items_fts" in script)  # the search migration
@@ -210,8 +210,8 @@ def test_a_failing_normaliser_never_fails_the_commit_and_logs_once(
     assert sum("search_keys_failed" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_label_filters_keep_or_drop_the_labelled_feeds_items(tmp_path: Path) -> None:
-    s = Store.open(tmp_path / "labels.sqlite3")
+def test_label_filters_keep_or_drop_the_labelled_feeds_items(store_target: Path | str) -> None:
+    s = Store.open(store_target)
     state = "https://state.example/rss"
     s.sync_feeds(
         [FeedConfig(URL, "News", None, 600), FeedConfig(state, "TASS", None, 600, labels=("state-media",))], NOW

@@ -1,0 +1,204 @@
+"""The PostgreSQL backend: one database several workers share (issue 14), through psycopg 3.
+
+The Store's SQL is written once, with ``?`` placeholders; :func:`translate` turns each distinct string
+into PostgreSQL's form once (a cache; the Store has a few dozen strings, plus the ``IN (?,?,…)`` variants):
+
+* ``?`` → ``%s`` outside string literals, and every literal ``%`` doubled (psycopg's placeholder syntax);
+* ``INSERT OR IGNORE INTO …`` → ``INSERT INTO … ON CONFLICT DO NOTHING`` (before any ``RETURNING``);
+* ``BEGIN IMMEDIATE`` → ``BEGIN``.
+
+Nothing else is rewritten: what SQLite spells its own way is written portably in the Store itself.
+
+The connection runs in autocommit mode and the Store's ``BEGIN`` … ``COMMIT`` make its transactions, as
+on SQLite; rows come back as tuples. No file lock: several workers share the database by design
+(``exclusive`` is accepted and ignored); a job that must run once takes :meth:`PostgresBackend.advisory_lock`,
+and claims use ``FOR UPDATE SKIP LOCKED`` (``store.skip_locked``). A lost connection makes every query fail
+with ``psycopg.OperationalError`` (one of ``store.DB_ERRORS``, handled as a failed write); the health check
+reconnects once, then reports.
+
+The URL never carries a password (store/backend.py refuses one): libpq reads ``PGPASSWORD``, ``~/.pgpass``
+and the other ``PG*`` variables itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from store.backend import Connection, redact
+from store.schema import PG_BASE, PG_MIGRATIONS
+
+_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
+_RETURNING = re.compile(r"\sRETURNING\s", re.IGNORECASE)
+_BEGIN_IMMEDIATE = re.compile(r"^\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """The PostgreSQL form of one of the Store's statements (see the module docstring)."""
+    if _BEGIN_IMMEDIATE.match(sql):
+        return "BEGIN"
+    out: list[str] = []
+    quoted = False
+    for c in sql:
+        if c == "'":
+            quoted = not quoted  # a doubled '' toggles twice: still inside
+            out.append(c)
+        elif c == "?" and not quoted:
+            out.append("%s")
+        elif c == "%":
+            out.append("%%")
+        else:
+            out.append(c)
+    text = "".join(out)
+    if _OR_IGNORE.search(text):
+        text = _OR_IGNORE.sub("INSERT INTO", text, count=1)
+        found = _RETURNING.search(text)
+        if found:
+            text = f"{text[: found.start()]} ON CONFLICT DO NOTHING{text[found.start() :]}"
+        else:
+            text = text.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
+    return text
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+class PgConnection:
+    """``store.conn`` on PostgreSQL: the sqlite3-style surface the Store uses, over one psycopg connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.raw = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        return self.raw.execute(translate(sql), tuple(parameters))
+
+    def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor()
+        rows = [tuple(p) for p in parameters]
+        if rows:
+            cur.executemany(translate(sql), rows)
+        return cur
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+    @property
+    def broken(self) -> bool:
+        return self.raw.closed or self.raw.broken
+
+    def reconnect(self) -> None:
+        with suppress(psycopg.Error):
+            self.raw.close()
+        self.raw = self._connect()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class PostgresBackend:
+    name = "postgresql"
+    migrations = PG_MIGRATIONS
+    base = PG_BASE
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    def take_lock(self, exclusive: bool) -> None:
+        """No file lock: workers share the database (claims and advisory locks keep work single)."""
+        return
+
+    def damage(self) -> str | None:
+        return None
+
+    def connect(self) -> Connection:
+        from store.db import StoreError
+
+        try:
+            return PgConnection(self.url)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {self.describe()}: {_reason(exc)}") from None
+
+    def read_version(self, conn: Connection) -> int:
+        exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return 0
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def write_version(self, conn: Connection, version: int) -> None:
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (int(version),))
+
+    def lock_migrations(self, conn: Connection) -> None:
+        """A transaction advisory lock (released at COMMIT), then the version table: a second worker
+        starting at the same moment waits here and then reads the version the first one wrote."""
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key("store:migrations"),))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+
+    def file_problem(self) -> str | None:
+        return None
+
+    def reconnect(self, conn: Connection) -> bool:
+        """Reconnect a lost connection once (True when it was lost); StoreError-free: psycopg.Error raises."""
+        if isinstance(conn, PgConnection) and conn.broken:
+            conn.reconnect()
+            return True
+        return False
+
+    @contextmanager
+    def advisory_lock(self, conn: Connection, name: str) -> Iterator[bool]:
+        """Inside a transaction: ``pg_try_advisory_xact_lock`` (held to its end); outside: a session lock,
+        released when the block ends. Yields whether this worker got it (never waits)."""
+        key = _lock_key(name)
+        if conn.in_transaction:
+            yield bool(conn.execute("SELECT pg_try_advisory_xact_lock(?)", (key,)).fetchone()[0])
+            return
+        got = bool(conn.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0])
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+
+    def json_elements(self, column: str, alias: str) -> str:
+        return f"jsonb_array_elements(({column})::jsonb) {alias}"
+
+    def json_texts(self, column: str, alias: str) -> str:
+        return f"jsonb_array_elements_text(({column})::jsonb) {alias}"
+
+    def json_first(self, expr: str) -> str:
+        return f"({expr} ->> 0)"
+
+    def columns(self, conn: Connection, table: str) -> set[str]:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ?",
+            (table,),
+        )
+        return {str(r[0]) for r in rows}
