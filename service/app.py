@@ -67,7 +67,7 @@ from service.quiet import quiet_notices
 from service.ratelimit import SharedRateLimiter
 from service.spikes import run_spikes
 from service.state import BotState, state_of, utcnow
-from store import Store, StoreError
+from store import DB_ERRORS, Store, StoreError
 from store.claims import Worker, worker_id
 from watchers import PollSettings, make_client
 
@@ -456,6 +456,13 @@ def run_bot(config: Config, roles: tuple[str, ...] | None = None) -> int:
         return 1
     state.roles = roles
     state.worker = Worker(worker_id(), config.run.lease)
+    if not state.store.shared:  # this process holds the store lock: any claim is a dead process's
+        try:
+            state.store.forget_claims()
+        except DB_ERRORS as exc:
+            state.store.close()
+            print(f"storage: cannot write the store {state.store.describe()}: {exc}", file=sys.stderr)
+            return 1
     if not state.store.shared and roles != ROLES:
         print(
             f"note: the store is SQLite, so this is the only process on it (the store lock): it runs the roles "

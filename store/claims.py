@@ -24,8 +24,8 @@ that must happen once is claimed in the store, in a short transaction, before it
     rate limits    ``take_token``: a token bucket per name updated in ONE statement (``rate_buckets``), so
                    the 30 messages/s per token and the per-chat pacing hold across all senders.
 
-On SQLite only one process runs (store/lock.py), so a claim held by another worker id is always a dead
-process's: it is taken at once. Once-only jobs (prune, spikes, quiet-feed checks, story edits) take
+The rules are the same on both databases. On SQLite only one process runs (store/lock.py), so at start
+it forgets every claim (``forget_claims``: they are a killed earlier process's). Once-only jobs (prune, spikes, quiet-feed checks, story edits) take
 ``Store.advisory_lock(name)`` instead; a worker that does not get it skips the pass.
 """
 
@@ -97,14 +97,21 @@ class Claims:
 
     def _free(self, by: str, until: str, worker: str, now: datetime) -> tuple[str, list[Any]]:
         """SQL (and its parameters) for "no live other worker holds this claim, nor do I": never claimed,
-        expired, a previous life's (shared store), or another process's (SQLite: that process is gone)."""
-        if not self.shared:
-            return f"({by} IS NULL OR {by} != ? OR {until} <= ?)", [worker, _ts(now)]
+        expired, or a previous life's."""
         life = _life(worker)
         return (
             f"({by} IS NULL OR {until} <= ? OR (substr({by}, 1, ?) = ? AND {by} != ?))",
             [_ts(now), len(life), life, worker],
         )
+
+    def forget_claims(self) -> None:
+        """Every claim expires now: for a process that knows it is alone on the store (SQLite, whose store
+        lock it holds), so whatever a killed earlier process held is taken at once, not after the lease."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE feeds SET claimed_by = NULL, claim_until = NULL WHERE claimed_by IS NOT NULL")
+            conn.execute("UPDATE outbox SET claim_until = NULL WHERE state = 'in_flight'")
+            conn.execute("DELETE FROM send_claims")
+            conn.execute("DELETE FROM digest_claims WHERE done = 0")
 
     # -- feeds ---------------------------------------------------------------------------------------
 
