@@ -25,8 +25,9 @@ that must happen once is claimed in the store, in a short transaction, before it
                    the 30 messages/s per token and the per-chat pacing hold across all senders.
 
 The rules are the same on both databases. On SQLite only one process runs (store/lock.py), so at start
-it forgets every claim (``forget_claims``: they are a killed earlier process's). Once-only jobs (prune, spikes, quiet-feed checks, story edits) take
-``Store.advisory_lock(name)`` instead; a worker that does not get it skips the pass.
+it forgets every claim (``forget_claims``: they are a killed earlier process's). Once-only jobs (prune,
+spikes, quiet-feed checks, story edits) take ``Store.advisory_lock(name)`` instead; a worker that does not
+get it skips the pass.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Claims:
         expired, or a previous life's."""
         life = _life(worker)
         return (
-            f"({by} IS NULL OR {until} <= ? OR (substr({by}, 1, ?) = ? AND {by} != ?))",
+            f"({by} IS NULL OR {until} IS NULL OR {until} <= ? OR (substr({by}, 1, ?) = ? AND {by} != ?))",
             [_ts(now), len(life), life, worker],
         )
 
