@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -57,9 +56,10 @@ from service.export_cmd import export_file
 from service.labels_cmd import parse_since
 from service.quiet import quiet_feeds
 from service.state import BotState, state_of
-from store import StoreError
+from store import DB_ERRORS, StoreError
 
 log = logging.getLogger(__name__)
+_STORE_ERRORS: tuple[type[Exception], ...] = (StoreError, *DB_ERRORS)  # either backend's
 
 Context: TypeAlias = ContextTypes.DEFAULT_TYPE
 Answer: TypeAlias = str | tuple[str, InlineKeyboardMarkup]
@@ -135,7 +135,7 @@ def reply_language(state: BotState, chat: Chat | None, user: User | None) -> str
     (locked, disk error) is no reason not to answer: then the default."""
     try:
         stored = state.store.chat_language(chat.id) if chat is not None else None
-    except (StoreError, sqlite3.Error):
+    except _STORE_ERRORS:
         stored = None
     code = user.language_code if user is not None else None
     return i18n.chat_language(stored, chat.type if chat else None, code, state.config.interface.language)
@@ -220,7 +220,7 @@ async def subscribe(update: Update, context: Context, state: BotState, target: s
     try:  # alerts and digests have no user to ask: a private chat keeps the language its user's app speaks
         if type_ == "private" and state.store.chat_language(target) is None:
             state.store.set_chat_language(target, i18n.current(), state.clock())
-    except (StoreError, sqlite3.Error) as exc:  # the subscription is stored; its alerts speak the default
+    except _STORE_ERRORS as exc:  # the subscription is stored; its alerts speak the default
         log.warning("chat_language_not_stored chat=%s error=%r", target, exc)
     return answer
 
@@ -389,7 +389,7 @@ def apply(state: BotState, proposal: Proposal) -> str:
         state.store.push_rule_version(
             str(proposal.file), current, proposal.action, str(proposal.author), state.clock(), follow=updates
         )
-    except (StoreError, sqlite3.Error) as exc:  # nothing is written that /undo could not revert
+    except _STORE_ERRORS as exc:  # nothing is written that /undo could not revert
         log.error("rule_history_failed file=%s error=%r", proposal.file, exc)
         return i18n.t("rule_edit.store_failed", error=escape(str(exc)))
     try:
@@ -823,7 +823,7 @@ async def export(update: Update, context: Context, state: BotState, target: str,
     name = f"export-{state.clock():%Y%m%d}{'-' + rule if rule else ''}.{fmt}"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
-        count = await asyncio.to_thread(export_file, state.store.path, path, fmt, since=since, rule=rule)
+        count = await asyncio.to_thread(export_file, state.store.target, path, fmt, since=since, rule=rule)
         size = path.stat().st_size
         if size > MAX_EXPORT_BYTES:
             return (

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.dburl import password_problem, redact, scheme_of
 from core.durations import format_duration, parse_duration
 from core.errors import ConfigError, Problem
 from core.i18n import LANGUAGES
@@ -227,6 +228,34 @@ class SubscriptionConfig:
 DEFAULT_RETENTION_DAYS = 365.0
 
 
+def _storage_url(r: _Reader, sm: dict[str, Any]) -> tuple[str | None, Path | None]:
+    """``storage.url``: (the PostgreSQL URL, None) or (None, the SQLite path it names); (None, None) unset.
+    Both storage.url and storage.path set, a password inside the URL or another scheme is a problem."""
+    url = r.get(sm, "url", ("storage",), str, None)
+    if url is None:
+        return None, None
+    shown = redact(url)
+    if sm.get("path") is not None:
+        r.fail(("storage", "url"), f"storage.url ({shown}) and storage.path ({sm['path']}) are both set: keep one "
+               "(storage.path is the short form of storage.url: sqlite:///path)")  # fmt: skip
+        return None, None
+    scheme = scheme_of(url)
+    if scheme == "sqlite":
+        rest = url[len("sqlite://") :]
+        if not rest.startswith("/") or len(rest) < 2:
+            r.fail(("storage", "url"), f"{url!r}: write sqlite:///relative/path or sqlite:////absolute/path")
+            return None, None
+        return None, Path(rest[1:])
+    if scheme in ("postgresql", "postgres"):
+        problem = password_problem(url)
+        if problem:
+            r.fail(("storage", "url"), problem)
+            return None, None
+        return url, None
+    r.fail(("storage", "url"), f"{shown}: must be sqlite:///path or postgresql://user@host[:port]/database")
+    return None, None
+
+
 def _retention(r: _Reader, sm: dict[str, Any]) -> float | None:
     """``storage.retention``: a duration of at least a day, or ``null`` / ``forever`` (keep all text)."""
     if "retention" not in sm:
@@ -295,7 +324,7 @@ class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
     rule_files: tuple[Path, ...]
-    storage_path: Path
+    storage_path: Path  # the SQLite file (storage.path, or a sqlite:/// storage.url)
     admins: tuple[int, ...] = ()
     polling: PollingConfig = field(default_factory=PollingConfig)
     digest: DigestDefaults = field(default_factory=DigestDefaults)
@@ -310,6 +339,12 @@ class Config:
     spikes: SpikeSettings = field(default_factory=SpikeSettings)
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    storage_url: str | None = None  # storage.url when it is postgresql://… (no password: core/dburl.py)
+
+    @property
+    def storage_target(self) -> Path | str:
+        """What ``Store.open`` takes: the PostgreSQL URL when one is configured, else the SQLite file."""
+        return self.storage_url if self.storage_url is not None else self.storage_path
 
 
 class _Reader:
@@ -744,9 +779,12 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
     rule_files = _rule_files(r, top, base_dir)
 
     # storage
-    sm = r.mapping(top.get("storage"), ("storage",), {"path", "retention"})
+    sm = r.mapping(top.get("storage"), ("storage",), {"path", "url", "retention"})
     storage_raw = r.get(sm, "path", ("storage",), str, "data/monitor.sqlite3")
     storage_path = Path(storage_raw) if Path(storage_raw).is_absolute() else base_dir / storage_raw
+    storage_url, url_path = _storage_url(r, sm)
+    if url_path is not None:
+        storage_path = url_path if url_path.is_absolute() else base_dir / url_path
     retention = _retention(r, sm)
 
     # admins
@@ -895,6 +933,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         feeds=tuple(feeds),
         rule_files=tuple(rule_files),
         storage_path=storage_path,
+        storage_url=storage_url,
         admins=tuple(admins),
         polling=polling,
         digest=digest,

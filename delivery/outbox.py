@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -44,7 +43,7 @@ from delivery.cluster import Entry
 from delivery.digest import build_digest_messages, digest_due
 from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent, Unknown
-from store import OutboxEntry, Store, Subscription
+from store import DB_ERRORS, OutboxEntry, Store, Subscription
 from store.claims import Worker
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ class DeliveryReport:
     store_error: str | None = None  # a store write failed: the pass stopped, nothing unrecorded was sent
     edited: int = 0  # story alerts edited (or replied to) with new sources
 
-    def store_failed(self, what: str, exc: sqlite3.Error) -> None:
+    def store_failed(self, what: str, exc: Exception) -> None:
         if self.store_error is None:
             self.store_error = f"{what}: {exc}"
         log.error("delivery_store_write_failed what=%s error=%r", what, exc)
@@ -164,7 +163,7 @@ async def send_tracked(
             _unconfirmed(store, chat_id, ids, outcome.error, report)
         else:
             store.release(ids)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("record_send", exc)
         raise StoreUnwritable(str(exc)) from exc
     return outcome
@@ -177,7 +176,7 @@ def _begin(store: Store, ids: Sequence[int], at: datetime, report: DeliveryRepor
         moved = store.begin_send(ids, at, worker=worker.id if worker else None, lease=worker.lease if worker else 0)
         if len(moved) != len(ids):
             store.release(moved)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("begin_send", exc)
         raise StoreUnwritable(str(exc)) from exc
     if len(moved) != len(ids):
@@ -206,7 +205,7 @@ def resolve_interrupted(
             resent, uncertain = store.resolve_in_flight()
         else:
             resent, uncertain = store.resolve_in_flight(worker.id, now)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("resolve_in_flight", exc)
         return False
     if resent or uncertain:
@@ -225,7 +224,7 @@ def chat_language(store: Store, chat_id: str, default: str) -> str:
     ``interface.language``); a store that cannot say (locked, disk error) is no reason to hold a message."""
     try:
         stored = store.chat_language(chat_id)
-    except sqlite3.Error:
+    except DB_ERRORS:
         stored = None
     return i18n.chat_language(stored, None, None, default)
 
@@ -269,7 +268,7 @@ async def deliver_instant(
     try:
         chats = store.claim_chats(worker.id, now(), worker.lease, limit) if worker else None
         pending = store.pending_instant(now(), limit, subscriptions=chats)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("claim_chats", exc)
         return report
     try:
@@ -292,7 +291,7 @@ async def deliver_instant(
         if worker is not None and chats:
             try:
                 store.release_chats(worker.id)
-            except sqlite3.Error as exc:  # they expire after the lease
+            except DB_ERRORS as exc:  # they expire after the lease
                 report.store_failed("release_chats", exc)
     return report
 
@@ -320,7 +319,7 @@ async def _deliver_chats(
         at = now()
         try:  # a later report of a story this chat was already alerted to joins that alert (edited, not sent)
             absorbed = {e.id for e in entries if stories.absorb(store, e, at)}
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             report.store_failed("absorb", exc)
             return
         report.sent += len(absorbed)
@@ -365,7 +364,7 @@ async def _deliver_chats(
                     record=record,
                     worker=worker,
                 )
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:
                 report.store_failed("absorb", exc)
                 return
             except StoreUnwritable:
@@ -397,7 +396,7 @@ async def _deliver_chats(
                         telegram_chat_id,
                         language_of=lambda chat: chat_language(store, chat, language),
                     )
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             report.store_failed("story_edit", exc)
 
 
@@ -498,7 +497,7 @@ async def send_digest(
         if not parts:
             store.complete_digest(sub.id, ids, now())
             return True
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("complete_digest", exc)
         return False
     try:
@@ -530,7 +529,7 @@ async def send_digest(
         else:
             report.sent += len(delivered)
             store.release(rest)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         report.store_failed("record_digest", exc)
         return False
     if isinstance(outcome, Sent):
@@ -608,7 +607,7 @@ async def deliver_digests(
             try:
                 if not store.claim_digest(plan.subscription.id, day, worker.id, now(), worker.lease):
                     continue
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:
                 report.store_failed("claim_digest", exc)
                 return report
         send = functools.partial(
@@ -648,7 +647,7 @@ async def _claimed_digest(
     if worker is not None:
         try:
             store.finish_digest(plan.subscription.id, day, worker.id, done=done, now=now())
-        except sqlite3.Error as exc:  # a done digest is not due any more (last_digest_at); a claim expires
+        except DB_ERRORS as exc:  # a done digest is not due any more (last_digest_at); a claim expires
             report.store_failed("finish_digest", exc)
 
 

@@ -35,7 +35,6 @@ import contextlib
 import functools
 import logging
 import signal
-import sqlite3
 import sys
 from datetime import datetime, timedelta
 
@@ -405,12 +404,12 @@ def prepare(config: Config, now: datetime | None = None, *, exclusive: bool = Fa
     except ProblemError as exc:
         print_problems("rules", exc)
         return None
-    unwritable = storage_problem(config.storage_path)
+    unwritable = storage_problem(config.storage_path) if config.storage_url is None else None
     if unwritable:
         print(f"storage: {unwritable}", file=sys.stderr)
         return None
     try:
-        store = Store.open(config.storage_path, exclusive=exclusive)
+        store = Store.open(config.storage_target, exclusive=exclusive)
     except StoreError as exc:
         print(f"storage: {exc}", file=sys.stderr)
         return None
@@ -418,9 +417,9 @@ def prepare(config: Config, now: datetime | None = None, *, exclusive: bool = Fa
     try:
         store.sync_feeds(config.feeds, now)
         store.sync_config_subscriptions(config.subscriptions, now)
-    except sqlite3.Error as exc:  # a full disk at start: one clear line, not a traceback
+    except DB_ERRORS as exc:  # a full disk at start: one clear line, not a traceback
         store.close()
-        print(f"storage: cannot write the store {config.storage_path}: {exc}", file=sys.stderr)
+        print(f"storage: cannot write the store {store.describe()}: {exc}", file=sys.stderr)
         return None
     return BotState(config=config, store=store, rules=ruleset, offline_since=store.last_alive())
 

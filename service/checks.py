@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from core.config import Config, config_doc, load_config, rule_files_despite_problems
+from core.dburl import redact
 from core.errors import Problem, ProblemError
 from core.yamlsrc import PathKey, YamlDoc, format_path
 from store import Store, StoreError
@@ -38,10 +39,25 @@ def load_config_or_report(path: str | Path, errors: IO[str] | None = None) -> Co
 def open_store_or_report(config: Config, errors: IO[str] | None = None) -> Store | None:
     """The config's store, or None after printing why it cannot be opened (for the CLI commands)."""
     try:
-        return Store.open(config.storage_path)
+        return Store.open(config.storage_target)
     except StoreError as exc:
         print(f"storage: {exc}", file=errors or sys.stderr)
         return None
+
+
+def store_problem(config: Config) -> str | None:
+    """Why the configured store cannot be used: for PostgreSQL, whether it answers at all ("cannot
+    connect to postgresql://user@host/db: <reason>"; nothing is migrated, ``check`` only reads); for
+    SQLite, :func:`storage_problem`."""
+    if config.storage_url is None:
+        return storage_problem(config.storage_path)
+    from store.backend import backend_for
+
+    try:
+        backend_for(config.storage_url).connect().close()
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 def storage_problem(path: Path) -> str | None:
@@ -144,9 +160,10 @@ def check_all(config_path: str | Path) -> int:
     if config is not None:
         if ruleset is not None:
             problems.extend(subscription_rule_problems(config, {rule.name for rule in ruleset.rules}))
-        message = storage_problem(config.storage_path)
+        message = store_problem(config)
         if message:
-            problems.append(Problem(str(config.path), None, "storage.path", message))
+            key = "storage.url" if config.storage_url is not None else "storage.path"
+            problems.append(Problem(str(config.path), None, key, message))
         warnings = config_warnings(config, ruleset)
     if warnings:
         print(f"{len(warnings)} warning(s):", file=sys.stderr)
@@ -161,7 +178,7 @@ def check_all(config_path: str | Path) -> int:
     print(
         f"OK: {config.path}: {len(config.feeds)} feeds, {len(config.subscriptions)} configured "
         f"subscriptions; {len(config.rule_files)} rule file(s) with {len(ruleset.rules)} rules and "
-        f"{len(ruleset.groups)} groups; store at {config.storage_path}"
+        f"{len(ruleset.groups)} groups; store at {redact(str(config.storage_target))}"
         + (f"; {len(warnings)} warning(s)" if warnings else "")
     )
     return 0

@@ -11,7 +11,6 @@ nothing here raises into the job queue.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from core.config import SpikeSettings
 from delivery.outbox import MessageSender, Notify, chat_language, telegram_chat_id
 from delivery.sender import Failed, Gone, Migrated, Retry, Sent, Unknown
 from delivery.spikes import Story, find_spikes, key_title, render_spike
-from store.db import Store
+from store.db import DB_ERRORS, Store
 from store.spikes import (
     SpikeSend,
     begin_spike_send,
@@ -89,7 +88,7 @@ async def run_spikes(
                 log.info("spike_found key=%s stories=%d mean=%.2f", spike.key, d.count, d.mean)
         for send in pending_spike_sends(store, now):
             await _send(store, sender, send, now, report, notify, chat_language(store, send.chat_id, language))
-    except sqlite3.Error as exc:  # the store is unwell: the store check tells admins; next pass tries again
+    except DB_ERRORS as exc:  # the store is unwell: the store check tells admins; next pass tries again
         log.error("spikes_store_failed error=%r", exc)
     return report
 

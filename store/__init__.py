@@ -26,7 +26,8 @@ once; then the entry is "uncertain" (delivery/outbox.py). On SQLite ``<store>.lo
 process (store/lock.py); on PostgreSQL ``exclusive`` takes no lock (several workers share the database).
 """
 
-from store.backend import DB_ERRORS, redact
+from core.dburl import redact
+from store.backend import DB_ERRORS
 from store.db import (
     CommitResult,
     ItemUpdate,

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from core.dburl import password_problem, redact, scheme_of
 
 if TYPE_CHECKING:
     from store.lock import StoreLock
@@ -35,32 +36,6 @@ DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 class TargetError(ValueError):
     """A storage target (URL or path) that cannot name a store; the message says what to write instead."""
-
-
-def redact(url: str) -> str:
-    """``url`` with any password taken out (``postgresql://user:secret@host/db`` → ``postgresql://user@host/db``),
-    and ``password=`` options dropped: every message that names the store goes through this."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    query = "&".join(q for q in parts.query.split("&") if q and not q.lower().startswith("password="))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def password_problem(url: str) -> str | None:
-    """Why ``url`` must not be used as written (it carries a password), or None."""
-    parts = urlsplit(url)
-    has_password = parts.password is not None or any(q.lower().startswith("password=") for q in parts.query.split("&"))
-    if not has_password:
-        return None
-    return (
-        f"the storage URL {redact(url)} contains a password: leave it out and set PGPASSWORD, a ~/.pgpass "
-        "entry or the other PG* environment variables (libpq reads them), so it is never in config.yaml or a log"
-    )
 
 
 class Cursor(Protocol):
@@ -155,7 +130,7 @@ def backend_for(target: Path | str) -> Backend:
     if isinstance(target, Path):
         return SqliteBackend(target)
     text = str(target)
-    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    scheme = scheme_of(text)
     if not scheme:
         return SqliteBackend(Path(text))
     if scheme == "sqlite":

@@ -32,7 +32,8 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from store.backend import Connection, redact
+from core.dburl import redact
+from store.backend import Connection
 from store.schema import PG_BASE, PG_MIGRATIONS
 
 _OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)

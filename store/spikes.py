@@ -51,17 +51,14 @@ def spike_rows(store: Store, since: datetime, window_start: datetime) -> list[Sp
         "SELECT {key}, m.created_at, COALESCE('s' || i.story_id, 'i' || i.id), "
         "CASE WHEN m.created_at >= ? THEN i.title ELSE '' END, "
         "CASE WHEN m.created_at >= ? THEN i.link END "
-        "FROM {source} JOIN items i ON i.id = m.item_id WHERE m.created_at >= ?"
+        "FROM matches m JOIN items i ON i.id = m.item_id{source} WHERE m.created_at >= ?"
     )
     params = (ts(window_start), ts(window_start), ts(since))
     out: list[SpikeRow] = []
     backend = store.backend
     for key, source in (
-        ("'rule:' || m.rule", "matches m"),
-        (
-            f"DISTINCT 'entity:' || {backend.json_first('j.value')}",
-            f"matches m, {backend.json_elements('m.hits_json', 'j')}",
-        ),
+        ("'rule:' || m.rule", ""),
+        (f"DISTINCT 'entity:' || {backend.json_first('j.value')}", f", {backend.json_elements('m.hits_json', 'j')}"),
     ):
         for k, at, story, title, link in store.conn.execute(sql.format(key=key, source=source), params):
             when = from_ts(at)

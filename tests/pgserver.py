@@ -71,25 +71,34 @@ class PgServer:
                          "--locale=C.UTF-8")  # fmt: skip
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
+        atexit.register(self.stop)
+        return self.resume()
+
+    def resume(self) -> PgServer:
+        """Start (again) on the same port and data."""
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+        data = self.folder / "data"
         done = self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
         if done.returncode:
             log = (self.folder / "log").read_text(errors="replace") if (self.folder / "log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {done.stderr or done.stdout}\n{log}")
         self.running = True
-        atexit.register(self.stop)
         return self
+
+    def pause(self) -> None:
+        """Stop the server as an outage would (connections cut at once), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+        self.running = False
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
         if self.running:
-            self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
-            self.running = False
+            self.pause()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

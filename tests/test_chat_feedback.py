@@ -115,8 +115,8 @@ def test_a_digest_message_never_carries_more_buttons_than_telegram_allows() -> N
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "bot.sqlite3")
+def store(store_target: Path | str) -> Iterator[Store]:
+    s = Store.open(store_target)
     s.sync_feeds([FeedConfig(URL, "News", "en", 600)], NOW)
     yield s
     s.close()

@@ -51,8 +51,8 @@ class GatedSender:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "bot.sqlite3")
+def store(store_target: Path | str) -> Iterator[Store]:
+    s = Store.open(store_target)
     s.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
     yield s
     s.close()

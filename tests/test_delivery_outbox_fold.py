@@ -62,11 +62,12 @@ def served(httpserver: HTTPServer) -> list[bytes]:
     return body
 
 
-def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str) -> Path:
+def write_config(tmp_path: Path, emu: BotApiEmulator, feed_url: str, store_target: Path | str) -> Path:
     config = tmp_path / "config.yaml"
+    storage = f"path: '{store_target}'" if isinstance(store_target, Path) else f"url: '{store_target}'"
     config.write_text(
         f"telegram: {{base_url: '{emu.base_url}'}}\n"
-        f"storage: {{path: '{tmp_path / 'bot.sqlite3'}'}}\n"
+        f"storage: {{{storage}}}\n"
         f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\n"
         "polling: {allow_private_urls: true, timeout: 5, default_interval: 5m, "
         "backlog: {max_items: 1000, max_age: null}}\n"
@@ -95,9 +96,14 @@ def digest_states(state: BotState) -> set[str]:
 
 
 async def test_after_three_days_down_the_late_alerts_fold_into_one_message(
-    tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, served: list[bytes], figure: Callable[[str], None]
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    served: list[bytes],
+    figure: Callable[[str], None],
+    store_target: Path | str,
 ) -> None:
-    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"))
+    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"), store_target)
     async with running_app(config, TOKEN, T0) as (app, _state):
         await run_poll(app)  # the bot runs, all quiet; then it is down for three days
     back = T0 + timedelta(days=3)
@@ -122,10 +128,15 @@ async def test_after_three_days_down_the_late_alerts_fold_into_one_message(
 
 
 async def test_a_burst_sends_the_first_alerts_and_one_summary_for_the_rest(
-    tmp_path: Path, emu: BotApiEmulator, httpserver: HTTPServer, served: list[bytes], figure: Callable[[str], None]
+    tmp_path: Path,
+    emu: BotApiEmulator,
+    httpserver: HTTPServer,
+    served: list[bytes],
+    figure: Callable[[str], None],
+    store_target: Path | str,
 ) -> None:
     served[0] = feed([(4000 + n, T0 - timedelta(minutes=n)) for n in range(30)])
-    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"))
+    config = write_config(tmp_path, emu, httpserver.url_for("/feed.xml"), store_target)
     async with running_app(config, TOKEN, T0) as (app, state):
         assert state.sender is not None
         state.sender.pacer = ChatPacer(0.0, 0.0)

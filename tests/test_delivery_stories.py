@@ -52,8 +52,8 @@ async def telegram() -> AsyncIterator[tuple[BotApiEmulator, Sender]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "bot.sqlite3")
+def store(store_target: Path | str) -> Iterator[Store]:
+    s = Store.open(store_target)
     yield s
     s.close()
 

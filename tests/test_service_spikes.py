@@ -113,8 +113,8 @@ async def test_each_subscriber_gets_the_spike_alert_in_its_chats_language(emu: B
     assert russian.text.splitlines()[1:] == english.text.splitlines()[1:]  # the same three stories
 
 
-async def test_an_entity_groups_own_surge_goes_to_the_chats_that_follow_every_rule(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
+async def test_an_entity_groups_own_surge_goes_to_the_chats_that_follow_every_rule(store_target: Path | str) -> None:
+    store = Store.open(store_target)
     seed_spike(store)  # RULE: 8 stories over 1 a day
     for i in range(2):  # DPRK news of another rule, the latest of all: DPRK's top stories differ from RULE's
         seed(store, NOW - timedelta(minutes=1 + i), f"kursk{i}", rule=OTHER)
@@ -127,8 +127,8 @@ async def test_an_entity_groups_own_surge_goes_to_the_chats_that_follow_every_ru
     store.close()
 
 
-async def test_a_later_window_may_alert_again(emu: BotApiEmulator, tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
+async def test_a_later_window_may_alert_again(emu: BotApiEmulator, store_target: Path | str) -> None:
+    store = Store.open(store_target)
     seed_spike(store)
     store.upsert_subscription(FOLLOWER, NOW, rules=[RULE])
     sender = RecordingSender([Sent((1,))] * 4)
@@ -156,8 +156,8 @@ class RecordingSender:
         raise AssertionError("no photos")
 
 
-async def test_a_send_interrupted_by_a_crash_is_never_repeated(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
+async def test_a_send_interrupted_by_a_crash_is_never_repeated(store_target: Path | str) -> None:
+    store = Store.open(store_target)
     seed_spike(store)
     store.upsert_subscription(FOLLOWER, NOW, rules=[RULE])
     sender = RecordingSender([])
@@ -186,8 +186,8 @@ class CrashingSender:
         raise AssertionError
 
 
-async def test_a_refused_send_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
+async def test_a_refused_send_is_retried_a_bounded_number_of_times(store_target: Path | str) -> None:
+    store = Store.open(store_target)
     seed_spike(store)
     store.upsert_subscription(FOLLOWER, NOW, rules=[RULE])
     sender = RecordingSender([Retry(1.0, "502 Bad Gateway")] * 10)
