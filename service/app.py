@@ -7,6 +7,7 @@ Jobs (named, on the Application's JobQueue, which runs on APScheduler), by the r
     prune     poller   daily: drop the text of items older than ``storage.retention`` (ids stay; 365d)
     deliver   sender   every min(10, ``run.tick``) s: instant alerts due (new, or whose back-off passed)
     digests   sender   every ``run.tick`` s: each subscription's digest when its local time has come
+    renew     every    every third of ``run.lease``: renew this worker's claims (store/claims.py)
 The ``web`` role receives Telegram updates and answers commands; a process without it receives none.
 
 Several workers (``bot.py run --role …``) may share one PostgreSQL store: each has an id
@@ -240,6 +241,17 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await run_digests(context.application)
 
 
+async def _renew_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Renew this worker's claims; not under the bot's lock, since the passes holding it are the ones
+    whose claims must not expire. A failed write is logged: the claims then expire after the lease."""
+    state = state_of(context.application)
+    assert state.worker is not None
+    try:
+        state.store.renew_claims(state.worker.id, state.clock(), state.worker.lease)
+    except DB_ERRORS as exc:
+        log.warning("claims_renew_failed worker=%s error=%r", state.worker.id, exc)
+
+
 async def _prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     state = state_of(context.application)
     async with state.lock:
@@ -312,6 +324,8 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     if not state.schedule_jobs:
         return
     tick = state.config.run.tick
+    if state.worker is not None:  # a live worker keeps its claims (store/claims.py)
+        jq.run_repeating(_renew_job, interval=state.worker.lease / 3, first=state.worker.lease / 3, name="renew")
     if "poller" in state.roles:
         jq.run_repeating(_poll_job, interval=tick, first=1, name="poll")
         jq.run_repeating(_prune_job, interval=86400, first=600, name="prune")

@@ -1,7 +1,10 @@
 """Claims: how several workers on one store share the work and never both do one piece of it (issue 14).
 
 A worker is one ``bot.py run`` process, named ``host:pid:random`` (:func:`worker_id`). Every piece of work
-that must happen once is claimed in the store, in a short transaction, before it is done:
+that must happen once is claimed in the store, in a short transaction, before it is done. A claim is a
+lease (``run.lease``, 120 s): the live worker renews all of its claims every third of it
+(``renew_claims``), so a slow batch or a send paced for seconds keeps them, and a killed worker's claims
+expire one lease after its last renewal, when another worker takes them over.
 
     feeds          ``claim_due_feeds``: due feeds no live worker holds, ``SELECT … FOR UPDATE SKIP LOCKED``
                    on PostgreSQL, then ``claimed_by``/``claim_until`` set in the same transaction; the poll's
@@ -104,6 +107,19 @@ class Claims:
             f"({by} IS NULL OR {until} IS NULL OR {until} <= ? OR (substr({by}, 1, ?) = ? AND {by} != ?))",
             [_ts(now), len(life), life, worker],
         )
+
+    def renew_claims(self, worker: str, now: datetime, lease: float) -> None:
+        """Extend every claim ``worker`` holds to ``now + lease``: a live worker renews (service/app.py's
+        ``renew`` job, every third of the lease), so a long send or a slow batch never loses its claims;
+        a dead one stops renewing and loses them after the lease."""
+        until = _ts(now + timedelta(seconds=lease))
+        with self.transaction() as conn:
+            conn.execute("UPDATE feeds SET claim_until = ? WHERE claimed_by = ?", (until, worker))
+            conn.execute(
+                "UPDATE outbox SET claim_until = ? WHERE claimed_by = ? AND state = 'in_flight'", (until, worker)
+            )
+            conn.execute("UPDATE send_claims SET until = ? WHERE worker = ?", (until, worker))
+            conn.execute("UPDATE digest_claims SET until = ? WHERE worker = ? AND done = 0", (until, worker))
 
     def forget_claims(self) -> None:
         """Every claim expires now: for a process that knows it is alone on the store (SQLite, whose store
