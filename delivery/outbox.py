@@ -265,12 +265,36 @@ async def deliver_instant(
     report = DeliveryReport()
     if not resolve_interrupted(store, report, worker, now()):  # once, before any send of this pass is in flight
         return report
-    try:
-        chats = store.claim_chats(worker.id, now(), worker.lease, limit) if worker else None
-        pending = store.pending_instant(now(), limit, subscriptions=chats)
-    except DB_ERRORS as exc:
-        report.store_failed("claim_chats", exc)
+    options = (notify, parallel_chats, stale_after, offline_since, max_per_chat, votes, language, worker)
+    if worker is None:
+        try:
+            pending = store.pending_instant(now(), limit)
+        except DB_ERRORS as exc:
+            report.store_failed("pending_instant", exc)
+            return report
+        await _deliver_chats(store, sender, pending, now, report, *options)
         return report
+    # Several senders share the chats: this one claims a few at a time (as many as it sends at once, twice),
+    # sends them, releases them and claims again, so idle senders take the rest meanwhile.
+    handled: set[int] = set()
+    while report.store_error is None:
+        try:
+            chats = store.claim_chats(worker.id, now(), worker.lease, 2 * max(parallel_chats, 1), exclude=handled)
+            pending = store.pending_instant(now(), limit, subscriptions=chats) if chats else []
+        except DB_ERRORS as exc:
+            report.store_failed("claim_chats", exc)
+            break
+        if not chats:
+            break
+        handled.update(chats)
+        try:
+            await _deliver_chats(store, sender, pending, now, report, *options)
+        finally:
+            try:
+                store.release_chats(worker.id)
+            except DB_ERRORS as exc:  # they expire after the lease
+                report.store_failed("release_chats", exc)
+    return report
     try:
         await _deliver_chats(
             store,

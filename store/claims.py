@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -174,16 +174,22 @@ class Claims:
 
     # -- chats (instant alerts) ----------------------------------------------------------------------
 
-    def claim_chats(self, worker: str, now: datetime, lease: float, limit: int = 5000) -> list[int]:
-        """The subscriptions with due instant alerts that ``worker`` now sends alone (until ``now + lease``,
-        renewed by each claim, released by :meth:`release_chats`)."""
+    def claim_chats(
+        self, worker: str, now: datetime, lease: float, limit: int = 5000, *, exclude: Collection[int] = ()
+    ) -> list[int]:
+        """Up to ``limit`` subscriptions (not in ``exclude``) with due instant alerts that ``worker`` now sends
+        alone (until ``now + lease``, renewed by ``renew_claims``, released by :meth:`release_chats`); the
+        chats other workers hold are passed over."""
         stamp = _ts(now)
+        free, params = self._free("c.worker", "c.until", worker, now)
+        skip = f" AND o.subscription_id NOT IN ({','.join(str(int(i)) for i in exclude)})" if exclude else ""
         candidates = self.conn.execute(
             "SELECT DISTINCT o.subscription_id FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
+            "LEFT JOIN send_claims c ON c.subscription_id = o.subscription_id "
             "WHERE o.state = 'pending' AND o.kind = 'instant' AND s.paused = 0 "
             "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) "
-            "AND (s.muted_until IS NULL OR s.muted_until <= ?) ORDER BY o.subscription_id LIMIT ?",
-            (stamp, stamp, int(limit)),
+            f"AND (s.muted_until IS NULL OR s.muted_until <= ?) AND {free}{skip} ORDER BY o.subscription_id LIMIT ?",
+            [stamp, stamp, *params, int(limit)],
         ).fetchall()
         free, params = self._free("send_claims.worker", "send_claims.until", worker, now)
         free = free.replace("send_claims.worker IS NULL OR ", "")  # the row exists when there is a conflict
