@@ -59,10 +59,10 @@ def pg_databases() -> Iterator[Databases]:
 
 @pytest.fixture
 def pg_url(pg_databases: Databases) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database (dropped after the test)."""
-    url = pg_databases.create()
-    yield url
-    pg_databases.drop(url)
+    """A migrated PostgreSQL database holding no rows: one reused database, emptied after each test (or
+    replaced by a fresh copy when the test changed its schema; tests/pgserver.py)."""
+    yield pg_databases.reused()
+    pg_databases.reset()
 
 
 @pytest.fixture

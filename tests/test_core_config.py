@@ -444,3 +444,36 @@ def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
         for p in problems(write(tmp_path, "feeds: []\ninterface: {language: de}\n"))
     )
     assert any("interface" in p for p in problems(write(tmp_path, "feeds: []\ninterface: {lang: ru}\n")))
+
+
+@pytest.mark.parametrize(
+    ("storage", "target"),
+    [
+        ("path: data/bot.sqlite3", "data/bot.sqlite3"),
+        ("url: sqlite:///data/bot.sqlite3", "data/bot.sqlite3"),  # relative to the config's folder, as path
+        ("url: sqlite:////srv/bot.sqlite3", "/srv/bot.sqlite3"),
+        ("url: 'postgresql://bot@db.example:5432/monitor?sslmode=require'", "postgresql://bot@db.example:5432/monitor?sslmode=require"),
+    ],
+)  # fmt: skip
+def test_storage_url_or_path_names_the_store(tmp_path: Path, storage: str, target: str) -> None:
+    cfg = load_config(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  {storage}\n"))
+    expected = target if target.startswith("postgresql") else Path(target) if target.startswith("/") else tmp_path / target
+    assert cfg.storage_target == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "storage", "fragments"),
+    [
+        ("both keys", "{path: x.sqlite3, url: 'postgresql://bot@db/monitor'}", ["storage.url", "storage.path", "both set"]),
+        ("a password", "{url: 'postgresql://bot:s3cret@db/monitor'}", ["PGPASSWORD", "postgresql://bot@db/monitor"]),
+        ("a password option", "{url: 'postgresql://bot@db/monitor?password=s3cret'}", ["PGPASSWORD", "~/.pgpass"]),
+        ("another database", "{url: 'mysql://bot@db/monitor'}", ["sqlite:///path or postgresql://"]),
+        ("a relative sqlite URL without its third slash", "{url: 'sqlite://x.sqlite3'}", ["sqlite:///relative/path"]),
+    ],
+)  # fmt: skip
+def test_storage_url_problems_are_clear_and_never_show_the_password(
+    tmp_path: Path, name: str, storage: str, fragments: list[str]
+) -> None:
+    found = problems(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage: {storage}\n"))
+    assert any(all(f in p for f in fragments) for p in found), (name, found)
+    assert not any("s3cret" in p for p in found), "the password is never repeated"

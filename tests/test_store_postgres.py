@@ -142,3 +142,29 @@ async def test_postgresql_stopped_mid_run_sends_nothing_unrecorded_and_delivery_
     assert len(copies) == 3 and max(copies.values()) == 1, f"each alert once: {dict(copies)}"
     assert states == ["sent"] * 3
     assert sum("Store problem" in m.text for m in emu.sent(ADMIN)) == 1, "told once per incident"
+
+
+def test_bot_check_says_it_cannot_connect_to_postgresql_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"storage: {{url: 'postgresql://bot@127.0.0.1:{port}/monitor'}}\n"
+        f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\nfeeds: [https://example.org/rss]\n",
+        encoding="utf-8",
+    )
+    check = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "--config", str(config), "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert check.returncode == 1, check.stdout
+    assert f"storage.url: cannot connect to postgresql://bot@127.0.0.1:{port}/monitor: " in check.stderr, check.stderr
+    assert "Traceback" not in check.stderr
