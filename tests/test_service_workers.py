@@ -28,6 +28,8 @@ import psycopg
 import pytest
 
 from rules import load_rules
+from service.app import UPDATES_LOCK
+from store import Store
 from tests.feedhttp import FeedServer, Response, ok, rss
 from tgemu import BotApiEmulator
 
@@ -252,3 +254,30 @@ def test_three_workers_deliver_every_alert_once_and_a_killed_one_loses_nothing(
         f"{len(second) * len(CHATS)} alerts; repeats {repeats}, unconfirmed sends "
         f"{sum(len(v) for v in maybe_sent.values())}"
     )
+
+
+@pytest.mark.timeout(120)
+def test_a_second_web_worker_polling_for_updates_exits_with_a_line_pointing_to_webhook_mode(
+    tmp_path: Path, emu: BotApiEmulator, pg_url: str
+) -> None:
+    """Telegram allows one getUpdates consumer per token: a second one would steal the first one's updates."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"telegram: {{base_url: '{emu.base_url}'}}\nstorage: {{url: '{pg_url}'}}\n"
+        f"rules: {{files: ['{REPO / 'rules'}/*.yaml']}}\nfeeds: []\n",
+        encoding="utf-8",
+    )
+    with Store.open(pg_url) as other, other.advisory_lock(UPDATES_LOCK) as receiving:  # a web worker polls
+        assert receiving
+        result = subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "--config", str(config), "run", "--role", "web"],
+            cwd=REPO,
+            env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=100,
+        )
+    assert result.returncode == 1, result.stderr
+    assert "another worker already receives Telegram updates" in result.stderr
+    assert "--role poller,sender" in result.stderr and "telegram.webhook" in result.stderr
+    assert not [r for r in emu.requests if r[1] == "getUpdates"], "it never asked Telegram for updates"
