@@ -34,8 +34,8 @@ the same :func:`_search_keys`, into ``item_search`` as a ``tsvector`` (each key 
 FTS5's ``unicode61`` does, with its position) in the item's own transaction, behind a GIN index; a query
 becomes a ``tsquery`` of the same keys (``<->`` for a phrase's next token, ``:*`` for a prefix, ``!`` for
 an exclusion), so both backends find the same items in the same order (newest first). One edge differs:
-a tsvector keeps positions up to 16,383, so in a text longer than that many keys a phrase may also be found
-across the part beyond it (FTS5 keeps every position).
+a tsvector keeps positions up to 16,383, so a phrase lying wholly beyond that many keys of one item's text
+is not found on PostgreSQL (its words are; FTS5 keeps every position). tests/test_store_search.py names it.
 
 Query language (:func:`parse_query`): words must all occur (AND); ``"a phrase"`` in order; ``-word``
 and ``-"a phrase"`` exclude; ``word*`` is an explicit prefix; ``rule:NAME`` keeps the items that rule

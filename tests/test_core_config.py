@@ -457,14 +457,16 @@ def test_interface_language_is_a_known_language(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_storage_url_or_path_names_the_store(tmp_path: Path, storage: str, target: str) -> None:
     cfg = load_config(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage:\n  {storage}\n"))
-    expected = target if target.startswith("postgresql") else Path(target) if target.startswith("/") else tmp_path / target
+    expected = (
+        target if target.startswith("postgresql") else Path(target) if target.startswith("/") else tmp_path / target
+    )
     assert cfg.storage_target == expected
 
 
 @pytest.mark.parametrize(
     ("name", "storage", "fragments"),
     [
-        ("both keys", "{path: x.sqlite3, url: 'postgresql://bot@db/monitor'}", ["storage.url", "storage.path", "both set"]),
+        ("both keys", "{path: x.sqlite3, url: 'postgresql://bot@db/m'}", ["storage.url", "storage.path", "both set"]),
         ("a password", "{url: 'postgresql://bot:s3cret@db/monitor'}", ["PGPASSWORD", "postgresql://bot@db/monitor"]),
         ("a password option", "{url: 'postgresql://bot@db/monitor?password=s3cret'}", ["PGPASSWORD", "~/.pgpass"]),
         ("another database", "{url: 'mysql://bot@db/monitor'}", ["sqlite:///path or postgresql://"]),

@@ -116,8 +116,8 @@ def seen(store: Store, at: datetime, uid: str, *matches: Match) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "bot.sqlite3")
+def store(store_target: Path | str) -> Iterator[Store]:
+    s = Store.open(store_target)
     s.sync_feeds([FeedConfig(URL, "News", "en", 600)], datetime(2026, 11, 1, tzinfo=UTC))
     yield s
     s.close()

@@ -230,3 +230,13 @@ def test_label_filters_keep_or_drop_the_labelled_feeds_items(store_target: Path 
     with pytest.raises(QueryError, match="label:State"):
         parse_query("label:State")
     s.close()
+
+
+def test_the_known_difference_a_phrase_beyond_the_16383rd_key_is_found_on_sqlite_only(store: Store) -> None:
+    """A tsvector keeps positions up to 16,383 (PostgreSQL's limit): a phrase lying wholly beyond that
+    many keys of one item's text is not found there; its words still are. FTS5 keeps every position."""
+    long_summary = "шум " * 16_400 + "ядерное оружие"
+    add(store, item("long", "Длинный текст", long_summary))
+    assert titles(store, "оружие") == ["Длинный текст"], "a word is found on both"
+    found = titles(store, '"ядерное оружие"')
+    assert found == ([] if store.dialect == "postgresql" else ["Длинный текст"])
