@@ -26,7 +26,7 @@ from telegram.ext import AIORateLimiter
 log = logging.getLogger(__name__)
 
 PER_TOKEN = 30.0  # messages a second for one bot token (Telegram's broadcast limit)
-TOKEN_BURST = 5.0  # tokens a bucket may store: a short burst, never 2× the rate in any second
+TOKEN_BURST = 1.0  # tokens the token bucket may store: none saved up, so no second ever holds more than 30 (+1)
 PRIVATE_CHAT = 1.0  # messages a second to one private chat
 GROUP_CHAT = 1 / 3  # to a group or channel: 20 a minute
 COUNTED = frozenset(
