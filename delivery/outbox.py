@@ -295,29 +295,6 @@ async def deliver_instant(
             except DB_ERRORS as exc:  # they expire after the lease
                 report.store_failed("release_chats", exc)
     return report
-    try:
-        await _deliver_chats(
-            store,
-            sender,
-            pending,
-            now,
-            report,
-            notify,
-            parallel_chats,
-            stale_after,
-            offline_since,
-            max_per_chat,
-            votes,
-            language,
-            worker,
-        )
-    finally:
-        if worker is not None and chats:
-            try:
-                store.release_chats(worker.id)
-            except DB_ERRORS as exc:  # they expire after the lease
-                report.store_failed("release_chats", exc)
-    return report
 
 
 async def _deliver_chats(
