@@ -434,7 +434,8 @@ def export_rows(
         params.append(rule)
     elif matched_only:
         where.append("EXISTS (SELECT 1 FROM matches r WHERE r.item_id = i.id)")
-    cur = conn.execute(
+    batches = _batches(
+        conn,
         "SELECT i.id, i.title, i.link, fd.name, fd.url, i.lang, i.published, i.seen_at, "
         f"m.rule, m.priority, m.hits_json, {score}, {_story_sql(conn)}, "
         "(SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.label = 1), "
@@ -442,11 +443,12 @@ def export_rows(
         "FROM items i JOIN feeds fd ON fd.id = i.feed_id LEFT JOIN matches m ON m.item_id = i.id "
         f"WHERE {' AND '.join(where)} ORDER BY i.id, m.id",
         params,
+        batch,
     )
     current: dict[str, Any] | None = None
     whys: list[str] = []
     scores: list[float] = []
-    while rows := cur.fetchmany(batch):
+    for rows in batches:
         for r in rows:
             if current is None or current["item_id"] != r[0]:
                 if current is not None:
@@ -473,6 +475,18 @@ def export_rows(
                     scores.append(float(r[11]))
     if current is not None:
         yield _finish(current, whys, scores)
+
+
+def _batches(conn: Connection, sql: str, params: list[Any], size: int) -> Iterator[list[Any]]:
+    """The rows of one query, ``size`` at a time, never all in memory: SQLite steps its statement;
+    PostgreSQL reads a server-side cursor (psycopg's plain cursor would fetch every row at once)."""
+    stream = getattr(conn, "stream", None)
+    if stream is not None:
+        yield from stream(sql, params, size)
+        return
+    cur = conn.execute(sql, params)
+    while rows := cur.fetchmany(size):
+        yield rows
 
 
 def _finish(row: dict[str, Any], whys: list[str], scores: list[float]) -> dict[str, Any]:

@@ -496,3 +496,18 @@ def test_advisory_lock_is_held_by_one_worker_at_a_time(pg_url: str) -> None:
 def test_sqlite_advisory_lock_is_always_granted(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.sqlite3") as s, s.advisory_lock("prune") as mine:
         assert mine and s.skip_locked == ""
+
+
+def test_a_sqlite_url_opens_the_same_file_as_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "u.sqlite3"
+    with Store.open(path) as s:
+        s.upsert_subscription(7, NOW)
+    with Store.open(f"sqlite:///{path}") as s:  # sqlite:////abs/path: the path follows the third slash
+        assert (s.dialect, [x.chat_id for x in s.subscriptions()]) == ("sqlite", ["7"])
+    monkeypatch.chdir(tmp_path)
+    with Store.open("sqlite:///u.sqlite3") as s:  # relative
+        assert [x.chat_id for x in s.subscriptions()] == ["7"]
+    with pytest.raises(StoreError, match="sqlite:///relative/path"):
+        Store.open("sqlite://u.sqlite3")
+    with pytest.raises(StoreError, match="postgresql://user@host/db"):
+        Store.open("mysql://bot@db/monitor")
