@@ -1,6 +1,7 @@
 """DPRK–Russia monitor: command line and composition root.
 
     python bot.py run                 the long-running Telegram bot (needs TELEGRAM_BOT_TOKEN)
+    python bot.py run --role poller,sender   one worker of several on PostgreSQL (roles: all poller sender web)
     python bot.py demo                one cycle over the bundled example feeds; prints what would be sent
     python bot.py check               validate config.yaml and the rule files; non-zero exit on any problem
     python bot.py match --input FILE  match a JSON Lines or RSS/Atom/RDF file; one JSON object per item

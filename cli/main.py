@@ -90,9 +90,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     # The config's logging section; --log-format on the command line wins over its format.
     setup_logging(args.verbose, args.log_format or config.logging.format, config.logging.level)
+    from core.config import parse_roles
     from service.app import run_bot
 
-    return run_bot(config)
+    return run_bot(config, parse_roles(args.role) if args.role else None)
+
+
+def _roles(text: str) -> list[str]:
+    from core.config import parse_roles
+
+    try:
+        return list(parse_roles(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -183,7 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the Telegram bot").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="run the Telegram bot")
+    run.add_argument(
+        "--role",
+        type=_roles,
+        action="extend",
+        metavar="ROLES",
+        help="all (default: run.roles), or poller / sender / web, repeatable or a comma list; several "
+        "workers need PostgreSQL (on SQLite one process runs at a time)",
+    )
+    run.set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="one cycle over bundled example feeds, printing what would be sent")
     demo.add_argument("--no-digest", action="store_true", help="show instant alerts only")
     demo.set_defaults(func=cmd_demo)

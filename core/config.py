@@ -334,6 +334,37 @@ def _retention(r: _Reader, sm: dict[str, Any]) -> float | None:
     return seconds / 86400
 
 
+ROLES = ("poller", "sender", "web")  # what a `bot.py run` process does (service/app.py)
+
+
+def parse_roles(values: str | Sequence[str]) -> tuple[str, ...]:
+    """``all``, ``poller``, ``sender``, ``web``, as a comma list or several values, in :data:`ROLES` order;
+    ValueError names an unknown one."""
+    words = [values] if isinstance(values, str) else list(values)
+    out: set[str] = set()
+    for word in words:
+        for part in str(word).split(","):
+            role = part.strip().lower()
+            if role == "all":
+                out.update(ROLES)
+            elif role in ROLES:
+                out.add(role)
+            elif role:
+                raise ValueError(f"unknown role {part.strip()!r} (expected all, {', '.join(ROLES)})")
+    if not out:
+        raise ValueError(f"no role given (expected all, {', '.join(ROLES)})")
+    return tuple(r for r in ROLES if r in out)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """``run:`` — what this process does and how long its claims hold (several workers, issue 14)."""
+
+    roles: tuple[str, ...] = ROLES  # `bot.py run --role` wins
+    lease: float = 120.0  # s: a dead worker's claims (feeds, chats, sends in flight, digests) expire after this
+    tick: float = 30.0  # s: how often the poll and digest jobs run (the deliver job: every min(10, tick) s)
+
+
 @dataclass(frozen=True, slots=True)
 class SpikeSettings:
     """``spikes:`` in config.yaml (delivery/spikes.py decides with it)."""
@@ -364,6 +395,7 @@ class Config:
     retention_days: float | None = DEFAULT_RETENTION_DAYS
     spikes: SpikeSettings = field(default_factory=SpikeSettings)
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     storage_url: str | None = None  # storage.url when it is postgresql://… (no password: core/dburl.py)
 
     @property
@@ -670,6 +702,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "full_text",
             "spikes",
             "interface",
+            "run",
         },
     )
 
@@ -956,6 +989,8 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         r.fail(("interface", "language"), f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
         language = "en"
 
+    run = _run(r, top)
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -976,6 +1011,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         retention_days=retention,
         spikes=spikes,
         interface=InterfaceConfig(language=language),
+        run=run,
     )
 
 
@@ -1042,6 +1078,22 @@ def _webhook(r: _Reader, tm: dict[str, Any]) -> WebhookConfig | None:
         secret_token_env=secret_env,
         max_connections=max_connections,
     )
+
+
+def _run(r: _Reader, top: dict[str, Any]) -> RunConfig:
+    path: PathKey = ("run",)
+    m = r.mapping(top.get("run"), path, {"roles", "lease", "tick"})
+    d = RunConfig()
+    roles = d.roles
+    raw = r.get(m, "roles", path, (str, list), None)
+    if raw is not None:
+        try:
+            roles = parse_roles(raw)
+        except ValueError as exc:
+            r.fail((*path, "roles"), str(exc))
+    lease = r.bounded(m, "lease", path, float, d.lease, lambda v: 1 <= v <= 86400, "between 1 and 86400 seconds")
+    tick = r.bounded(m, "tick", path, float, d.tick, lambda v: 0.1 <= v <= 3600, "between 0.1 and 3600 seconds")
+    return RunConfig(roles=roles, lease=lease, tick=tick)
 
 
 def _full_text(r: _Reader, top: dict[str, Any]) -> FullTextConfig:

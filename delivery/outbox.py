@@ -33,7 +33,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from core import i18n
@@ -44,6 +44,7 @@ from delivery.digest import build_digest_messages, digest_due
 from delivery.render import Keyboard, VoteData, digest_vote_keyboard, render_alert, render_fold, vote_keyboard
 from delivery.sender import Failed, Gone, Migrated, Outcome, Retry, Sent, Unknown
 from store import DB_ERRORS, OutboxEntry, Store, Subscription
+from store.claims import Worker
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class DeliveryReport:
 
 class StoreUnwritable(Exception):
     """A store write the delivery needs failed; the pass stops (nothing is sent that cannot be recorded)."""
+
+
+class Taken(Exception):
+    """Another worker moved an entry of this message to in flight first: this worker sends nothing of it."""
 
 
 def telegram_chat_id(chat_id: str) -> int | str:
@@ -138,16 +143,14 @@ async def send_tracked(
     preview: bool = True,
     reply_markup: Sequence[Keyboard | None] = (),
     record: Callable[[Sent, datetime], None] | None = None,
+    worker: Worker | None = None,
 ) -> Outcome:
     """One message (``chunks``) covering outbox ``ids``, through the state machine. Sent: recorded with its
     message id; Unknown: counted as an unconfirmed send (uncertain at the second); a refusal: the ids are
     back to pending for the caller to handle. Raises StoreUnwritable when "in flight" cannot be recorded
-    (nothing was sent) or when the record after the send fails (the ids stay in flight: maybe sent)."""
-    try:
-        store.begin_send(ids, now())
-    except DB_ERRORS as exc:
-        report.store_failed("begin_send", exc)
-        raise StoreUnwritable(str(exc)) from exc
+    (nothing was sent) or when the record after the send fails (the ids stay in flight: maybe sent).
+    Raises Taken when another worker began sending one of ``ids`` first (this one sends nothing)."""
+    _begin(store, ids, now(), report, worker)
     outcome = await sender.send(telegram_chat_id(chat_id), chunks, preview=preview, reply_markup=reply_markup)
     try:
         if isinstance(outcome, Sent) and record is not None:
@@ -166,6 +169,21 @@ async def send_tracked(
     return outcome
 
 
+def _begin(store: Store, ids: Sequence[int], at: datetime, report: DeliveryReport, worker: Worker | None) -> None:
+    """``ids`` pending → in flight for ``worker``; StoreUnwritable when that cannot be recorded, Taken
+    (the ones this call moved put back) when another worker holds one of them."""
+    try:
+        moved = store.begin_send(ids, at, worker=worker.id if worker else None, lease=worker.lease if worker else 0)
+        if len(moved) != len(ids):
+            store.release(moved)
+    except DB_ERRORS as exc:
+        report.store_failed("begin_send", exc)
+        raise StoreUnwritable(str(exc)) from exc
+    if len(moved) != len(ids):
+        log.info("delivery_taken outbox_ids=%s: another worker is sending them", sorted(set(ids) - set(moved)))
+        raise Taken(str(sorted(set(ids) - set(moved))))
+
+
 def _unconfirmed(store: Store, chat_id: str, ids: Sequence[int], error: str, report: DeliveryReport) -> None:
     uncertain = store.mark_unconfirmed(ids, error)
     report.unconfirmed += len(ids)
@@ -176,11 +194,17 @@ def _unconfirmed(store: Store, chat_id: str, ids: Sequence[int], error: str, rep
         log.warning("delivery_unconfirmed chat=%s outbox_ids=%s error=%r; sent again once", chat_id, list(ids), error)
 
 
-def resolve_interrupted(store: Store, report: DeliveryReport) -> bool:
+def resolve_interrupted(
+    store: Store, report: DeliveryReport, worker: Worker | None = None, now: datetime | None = None
+) -> bool:
     """Entries left in flight by an earlier pass (its record failed, or the process died): maybe sent, so
-    each is resent once at most. False when the store cannot be written (the pass must not send)."""
+    each is resent once at most. False when the store cannot be written (the pass must not send). With
+    ``worker`` on a shared store: only expired, own and previous-life entries (store/claims.py)."""
     try:
-        resent, uncertain = store.resolve_in_flight()
+        if worker is None or now is None:
+            resent, uncertain = store.resolve_in_flight()
+        else:
+            resent, uncertain = store.resolve_in_flight(worker.id, now)
     except DB_ERRORS as exc:
         report.store_failed("resolve_in_flight", exc)
         return False
@@ -230,17 +254,66 @@ async def deliver_instant(
     max_per_chat: int | None = None,
     votes: VoteData | None = None,
     language: str = i18n.DEFAULT,
+    worker: Worker | None = None,
 ) -> DeliveryReport:
     """Send every pending instant alert that is due, in order per chat; up to ``parallel_chats`` chats at
     once (each chat is paced on its own, the rate limiter caps the total); one chat's failure (its later
     alerts wait with it, keeping their order) never stops the others. Alerts older than ``stale_after``
     are folded into one message a chat, and beyond ``max_per_chat`` fresh ones the rest go in one summary.
-    With ``votes`` (the callback data signer) each alert carries 👍/👎 buttons."""
+    With ``votes`` (the callback data signer) each alert carries 👍/👎 buttons. With ``worker`` (several
+    workers on one store) only the chats this worker claimed are sent (store/claims.py), released after."""
     report = DeliveryReport()
-    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
+    if not resolve_interrupted(store, report, worker, now()):  # once, before any send of this pass is in flight
         return report
+    options = (notify, parallel_chats, stale_after, offline_since, max_per_chat, votes, language, worker)
+    if worker is None:
+        try:
+            pending = store.pending_instant(now(), limit)
+        except DB_ERRORS as exc:
+            report.store_failed("pending_instant", exc)
+            return report
+        await _deliver_chats(store, sender, pending, now, report, *options)
+        return report
+    # Several senders share the chats: this one claims a few at a time (as many as it sends at once, twice),
+    # sends them, releases them and claims again, so idle senders take the rest meanwhile.
+    handled: set[int] = set()
+    while report.store_error is None:
+        try:
+            chats = store.claim_chats(worker.id, now(), worker.lease, 2 * max(parallel_chats, 1), exclude=handled)
+            pending = store.pending_instant(now(), limit, subscriptions=chats) if chats else []
+        except DB_ERRORS as exc:
+            report.store_failed("claim_chats", exc)
+            break
+        if not chats:
+            break
+        handled.update(chats)
+        try:
+            await _deliver_chats(store, sender, pending, now, report, *options)
+        finally:
+            try:
+                store.release_chats(worker.id)
+            except DB_ERRORS as exc:  # they expire after the lease
+                report.store_failed("release_chats", exc)
+    return report
+
+
+async def _deliver_chats(
+    store: Store,
+    sender: MessageSender,
+    pending: Sequence[OutboxEntry],
+    now: Callable[[], datetime],
+    report: DeliveryReport,
+    notify: Notify | None,
+    parallel_chats: int,
+    stale_after: timedelta | None,
+    offline_since: datetime | None,
+    max_per_chat: int | None,
+    votes: VoteData | None,
+    language: str,
+    worker: Worker | None,
+) -> None:
     by_chat: dict[str, list[OutboxEntry]] = {}
-    for entry in store.pending_instant(now(), limit):
+    for entry in pending:
         by_chat.setdefault(entry.chat_id, []).append(entry)
 
     async def one_chat(chat_id: str, entries: list[OutboxEntry]) -> None:
@@ -290,12 +363,15 @@ async def deliver_instant(
                     preview=preview,
                     reply_markup=buttons,
                     record=record,
+                    worker=worker,
                 )
             except DB_ERRORS as exc:
                 report.store_failed("absorb", exc)
                 return
             except StoreUnwritable:
                 return
+            except Taken:
+                continue  # another worker sends it
             if isinstance(outcome, Sent):
                 report.sent += len(ids)
                 report.folded += 0 if preview else len(ids)
@@ -312,17 +388,18 @@ async def deliver_instant(
     await per_chat([(c, functools.partial(one_chat, c, entries)) for c, entries in by_chat.items()], parallel_chats)
     if isinstance(sender, stories.StorySender) and report.store_error is None:
         try:
-            report.edited = await stories.flush(
-                store,
-                sender,
-                now,
-                telegram_chat_id,
-                language_of=lambda chat: chat_language(store, chat, language),
-                keyboard_of=(lambda item_id: vote_keyboard(item_id, votes)) if votes else lambda item_id: None,
-            )
+            with store.advisory_lock("story_edits") as mine:  # one worker edits story alerts at a time
+                if mine:
+                    report.edited = await stories.flush(
+                        store,
+                        sender,
+                        now,
+                        telegram_chat_id,
+                        language_of=lambda chat: chat_language(store, chat, language),
+                        keyboard_of=(lambda item_id: vote_keyboard(item_id, votes)) if votes else lambda item_id: None,
+                    )
         except DB_ERRORS as exc:
             report.store_failed("story_edit", exc)
-    return report
 
 
 def _story_recorder(store: Store, entry: OutboxEntry, text: str) -> Callable[[Sent, datetime], None]:
@@ -408,8 +485,9 @@ async def send_digest(
     rule_titles: dict[str, str] | None = None,
     votes: VoteData | None = None,
     language: str = i18n.DEFAULT,
-) -> None:
-    """Send one subscription's digest now (or record an empty period) and complete it on success.
+    worker: Worker | None = None,
+) -> bool:
+    """Send one subscription's digest now (or record an empty period) and complete it on success (True).
 
     When Telegram fails part-way (a 429 on the third message), the items of the messages that arrived
     are marked sent; the digest stays due and its next attempt carries only the rest (a paused or moved
@@ -420,11 +498,14 @@ async def send_digest(
     try:
         if not parts:
             store.complete_digest(sub.id, ids, now())
-            return
-        store.begin_send(ids, now())
+            return True
     except DB_ERRORS as exc:
-        report.store_failed("begin_send", exc)
-        return
+        report.store_failed("complete_digest", exc)
+        return False
+    try:
+        _begin(store, ids, now(), report, worker)
+    except (StoreUnwritable, Taken):
+        return False
     outcome = await sender.send(
         telegram_chat_id(sub.chat_id),
         [text for text, _, _ in parts],
@@ -452,14 +533,16 @@ async def send_digest(
             store.release(rest)
     except DB_ERRORS as exc:
         report.store_failed("record_digest", exc)
-        return
+        return False
     if isinstance(outcome, Sent):
         if defaults.trend and ids:
             await send_trend(store, sender, plan, now(), list(rule_titles) if rule_titles else None, lang)
-    elif not isinstance(outcome, Unknown):
+        return True
+    if not isinstance(outcome, Unknown):
         await _handle_failure(  # a Retry marks the rest with its time, which deliver_digests waits for
             store, sub.chat_id, outcome, rest if isinstance(outcome, Failed | Retry) else [], now(), report, notify
         )
+    return False
 
 
 TREND_DAYS = 14
@@ -508,18 +591,30 @@ async def deliver_digests(
     parallel_chats: int = 8,
     votes: VoteData | None = None,
     language: str = i18n.DEFAULT,
+    worker: Worker | None = None,
 ) -> DeliveryReport:
-    """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once."""
+    """Send every digest that is due at its subscription's local time, up to ``parallel_chats`` at once.
+    With ``worker``, each digest is claimed first (once per subscription per local day, store/claims.py):
+    a digest another worker claimed is skipped."""
     report = DeliveryReport()
-    if not resolve_interrupted(store, report):  # once, before any send of this pass is in flight
+    if not resolve_interrupted(store, report, worker, now()):  # once, before any send of this pass is in flight
         return report
     jobs = []
     for plan in due_digests(store, defaults, now()):
         retry_at = store.digest_retry_at(plan.subscription.id)
         if retry_at is not None and retry_at > now():  # Telegram asked us to wait (429) or could not be reached
             continue
+        day = plan.scheduled.astimezone(plan.tz).date().isoformat()
+        if worker is not None:
+            try:
+                if not store.claim_digest(plan.subscription.id, day, worker.id, now(), worker.lease):
+                    continue
+            except DB_ERRORS as exc:
+                report.store_failed("claim_digest", exc)
+                return report
         send = functools.partial(
-            send_digest,
+            _claimed_digest,
+            day,
             store,
             sender,
             plan,
@@ -530,10 +625,32 @@ async def deliver_digests(
             rule_titles=rule_titles,
             votes=votes,
             language=language,
+            worker=worker,
         )
         jobs.append((plan.subscription.chat_id, send))
     await per_chat(jobs, parallel_chats)
     return report
+
+
+async def _claimed_digest(
+    day: str,
+    store: Store,
+    sender: MessageSender,
+    plan: DigestPlan,
+    defaults: DigestDefaults,
+    now: Callable[[], datetime],
+    report: DeliveryReport,
+    *,
+    worker: Worker | None,
+    **options: Any,
+) -> None:
+    """:func:`send_digest`, then the digest's claim is done (never sent again) or released (tried again)."""
+    done = await send_digest(store, sender, plan, defaults, now, report, worker=worker, **options)
+    if worker is not None:
+        try:
+            store.finish_digest(plan.subscription.id, day, worker.id, done=done, now=now())
+        except DB_ERRORS as exc:  # a done digest is not due any more (last_digest_at); a claim expires
+            report.store_failed("finish_digest", exc)
 
 
 async def per_chat(jobs: Sequence[tuple[str, Callable[[], Awaitable[None]]]], parallel: int) -> None:

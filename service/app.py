@@ -1,10 +1,22 @@
 """The running bot: python-telegram-bot's Application, its JobQueue, and the pipeline wired together.
 
-Jobs (named, on the Application's JobQueue, which runs on APScheduler):
-    poll      every ``TICK`` s: poll the due feeds, match, queue; then send instant alerts at once
-    deliver   every ``DELIVER_EVERY`` s: retry instant alerts whose back-off has passed
-    digests   every ``TICK`` s: send each subscription's digest when its local time has come
-    prune     daily: drop the text of items older than ``storage.retention`` (their ids stay; default 365d)
+Jobs (named, on the Application's JobQueue, which runs on APScheduler), by the role that runs them:
+    poll      poller   every ``run.tick`` s (30): poll the due feeds, match, queue; then (with the sender
+                       role too) send instant alerts at once; quiet-feed checks
+    spikes    poller   every 10 minutes: spike alerts
+    prune     poller   daily: drop the text of items older than ``storage.retention`` (ids stay; 365d)
+    deliver   sender   every min(10, ``run.tick``) s: instant alerts due (new, or whose back-off passed)
+    digests   sender   every ``run.tick`` s: each subscription's digest when its local time has come
+    renew     every    every third of ``run.lease``: renew this worker's claims (store/claims.py)
+The ``web`` role receives Telegram updates and answers commands; a process without it receives none.
+
+Several workers (``bot.py run --role …``) may share one PostgreSQL store: each has an id
+(``host:pid:random``, logged at start, shown by /healthz) and claims its work in the store
+(store/claims.py): feeds per poll, chats and in-flight entries per send, digests per day; the once-only
+jobs (prune, spikes, quiet checks, story edits) take an advisory lock and skip when another worker holds
+it; the Telegram rate limits are shared buckets (service/ratelimit.py). At most one process receives
+updates by polling (Telegram allows one getUpdates consumer): it holds the advisory lock
+``telegram_updates``. On SQLite one process runs at a time (the store lock), whatever its roles.
 
 Shared clients are opened in ``post_init`` and closed in ``post_shutdown``; SIGINT/SIGTERM stop the
 updater, let the job in flight finish, then close the store.
@@ -26,6 +38,7 @@ per store, store/lock.py) until it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
@@ -42,7 +55,7 @@ from chat import feedback
 from chat.handlers import bot_commands, register
 from chat.limits import PerUserUpdates
 from core import i18n
-from core.config import Config, secret_token_problem
+from core.config import ROLES, Config, secret_token_problem
 from core.errors import ProblemError, print_problems
 from delivery.outbox import (
     DeliveryReport,
@@ -55,16 +68,19 @@ from delivery.sender import Sender
 from rules import load_rules
 from service.metrics import MetricsServer
 from service.quiet import quiet_notices
+from service.ratelimit import SharedRateLimiter
 from service.spikes import run_spikes
 from service.state import BotState, state_of, utcnow
 from store import DB_ERRORS, Store, StoreError
+from store.claims import Worker, worker_id
 from store.db import storage_problem
 from watchers import PollSettings, make_client
 
 log = logging.getLogger(__name__)
 
-TICK = 30.0
+TICK = 30.0  # the default of run.tick
 DELIVER_EVERY = 10.0
+UPDATES_LOCK = "telegram_updates"  # held by the one process that polls Telegram for updates
 SPIKES_EVERY = 600.0  # the spikes job: every 10 minutes (a window is hours long)
 
 
@@ -136,13 +152,15 @@ async def run_poll(app: Application) -> None:  # type: ignore[type-arg]
     async with state.lock, state.metrics.busy(state.clock()):
         if not await store_ok(app):
             return
-        report = await state.pipeline.run_cycle(state.clock())
+        report = await state.pipeline.run_cycle(state.clock(), worker=state.worker)
         state.metrics.observe_cycle(report, state.clock())
-        await run_deliver_locked(app)
+        if "sender" in state.roles:
+            await run_deliver_locked(app)
         quiet: list[str] = []
         if report.feeds_due:
             try:
-                quiet = quiet_notices(state.store, state.config, state.clock())
+                with state.store.advisory_lock("quiet_checks") as mine:  # one worker tells the admins
+                    quiet = quiet_notices(state.store, state.config, state.clock()) if mine else []
             except Exception as exc:  # a failed check must never stop polling or delivery
                 log.error("quiet_check_failed error=%r", exc, exc_info=exc)
     for url, name in report.retired:
@@ -171,6 +189,7 @@ async def run_deliver_locked(app: Application) -> None:  # type: ignore[type-arg
         max_per_chat=state.config.delivery.max_instant_per_pass,
         votes=feedback.signer(state.store),
         language=state.config.interface.language,
+        worker=state.worker,
     )
     state.metrics.observe_delivery(report, state.clock())
     await after_delivery(app, report)
@@ -205,6 +224,7 @@ async def run_digests(app: Application) -> None:  # type: ignore[type-arg]
             rule_titles=state.rule_titles(),
             votes=feedback.signer(state.store),
             language=state.config.interface.language,
+            worker=state.worker,
         )
         await after_delivery(app, report)
     state.metrics.observe_digests(report)
@@ -226,30 +246,49 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await run_digests(context.application)
 
 
+async def _renew_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Renew this worker's claims; not under the bot's lock, since the passes holding it are the ones
+    whose claims must not expire. A failed write is logged: the claims then expire after the lease."""
+    state = state_of(context.application)
+    assert state.worker is not None
+    try:
+        state.store.renew_claims(state.worker.id, state.clock(), state.worker.lease)
+    except DB_ERRORS as exc:
+        log.warning("claims_renew_failed worker=%s error=%r", state.worker.id, exc)
+
+
 async def _prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     state = state_of(context.application)
     async with state.lock:
-        removed = state.store.prune(state.clock(), keep_days=state.config.retention_days)
+        with state.store.advisory_lock("prune") as mine:  # once, by one worker
+            if not mine:
+                log.info("store_prune_skipped: another worker is pruning")
+                return
+            removed = state.store.prune(state.clock(), keep_days=state.config.retention_days)
     log.info("store_pruned items=%d", removed)
 
 
 async def run_spike_pass(app: Application) -> None:  # type: ignore[type-arg]
-    """The ``spikes`` job: spike alerts (service/spikes.py) under the bot's lock, like every other pass."""
+    """The ``spikes`` job: spike alerts (service/spikes.py) under the bot's lock, like every other pass, and
+    under the advisory lock ``spikes`` (one worker finds and sends them; the others skip the pass)."""
     state = state_of(app)
     assert state.sender is not None
     async with state.lock:
         if not await store_ok(app):
             return
-        report = await run_spikes(
-            state.store,
-            state.sender,
-            state.config.spikes,
-            state.rule_titles(),
-            state.clock(),
-            notify=lambda text: _notify(app, text),
-            entities=[name for name, group in state.rules.groups.items() if group.kind == "entity"],
-            language=state.config.interface.language,
-        )
+        with state.store.advisory_lock("spikes") as mine:
+            if not mine:
+                return
+            report = await run_spikes(
+                state.store,
+                state.sender,
+                state.config.spikes,
+                state.rule_titles(),
+                state.clock(),
+                notify=lambda text: _notify(app, text),
+                entities=[name for name, group in state.rules.groups.items() if group.kind == "entity"],
+                language=state.config.interface.language,
+            )
     if report.found or report.sent or report.failed or report.uncertain:
         log.info(
             "spikes found=%s sent=%d retried=%d failed=%d uncertain=%d",
@@ -274,29 +313,45 @@ async def post_init(app: Application) -> None:  # type: ignore[type-arg]
     settings = PollSettings.from_config(state.config.polling)
     state.client = make_client(settings)
     state.sender = Sender(app.bot)
-    try:
-        await app.bot.set_my_commands(bot_commands(i18n.DEFAULT))  # users of any other app language
-        for lang in i18n.LANGUAGES:  # the menu in the user's app language (Telegram picks by language_code)
-            await app.bot.set_my_commands(bot_commands(lang), language_code=lang)
-    except Exception as exc:
-        log.warning("set_my_commands_failed error=%r", exc)
+    if "web" in state.roles:  # the process that answers commands publishes them
+        try:
+            await app.bot.set_my_commands(bot_commands(i18n.DEFAULT))  # users of any other app language
+            for lang in i18n.LANGUAGES:  # the menu in the user's app language (Telegram picks by language_code)
+                await app.bot.set_my_commands(bot_commands(lang), language_code=lang)
+        except Exception as exc:
+            log.warning("set_my_commands_failed error=%r", exc)
+    state.metrics.roles = state.roles
+    state.metrics.worker = state.worker.id if state.worker else None
+    state.metrics.show_worker = state.worker is not None and (state.store.shared or state.roles != ROLES)
     await start_metrics(state)
     jq = app.job_queue
     assert jq is not None
     if not state.schedule_jobs:
         return
-    jq.run_repeating(_poll_job, interval=TICK, first=1, name="poll")
-    jq.run_repeating(_deliver_job, interval=DELIVER_EVERY, first=DELIVER_EVERY, name="deliver")
-    jq.run_repeating(_digest_job, interval=TICK, first=5, name="digests")
-    jq.run_repeating(_prune_job, interval=86400, first=600, name="prune")
-    if state.config.spikes.enabled:
-        jq.run_repeating(_spikes_job, interval=SPIKES_EVERY, first=60, name="spikes")
+    tick = state.config.run.tick
+    if state.worker is not None:  # a live worker keeps its claims (store/claims.py)
+        jq.run_repeating(_renew_job, interval=state.worker.lease / 3, first=state.worker.lease / 3, name="renew")
+    if "poller" in state.roles:
+        jq.run_repeating(_poll_job, interval=tick, first=1, name="poll")
+        jq.run_repeating(_prune_job, interval=86400, first=600, name="prune")
+        if state.config.spikes.enabled:
+            jq.run_repeating(_spikes_job, interval=SPIKES_EVERY, first=60, name="spikes")
+    if "sender" in state.roles:
+        every = deliver_every(state)
+        jq.run_repeating(_deliver_job, interval=every, first=every, name="deliver")
+        jq.run_repeating(_digest_job, interval=tick, first=min(5.0, tick), name="digests")
     log.info(
-        "bot_started feeds=%d rules=%d subscriptions=%d",
+        "bot_started worker=%s roles=%s feeds=%d rules=%d subscriptions=%d",
+        state.worker.id if state.worker else "-",
+        ",".join(state.roles),
         len(state.config.feeds),
         len(state.rules.rules),
         len(state.store.subscriptions()),
     )
+
+
+def deliver_every(state: BotState) -> float:
+    return min(DELIVER_EVERY, state.config.run.tick)
 
 
 async def start_metrics(state: BotState) -> None:
@@ -310,8 +365,8 @@ async def start_metrics(state: BotState) -> None:
         listen.port,
         clock=state.clock,
         queue_sizes=state.store.queue_sizes,
-        poll_every=TICK,
-        deliver_every=DELIVER_EVERY,
+        poll_every=state.config.run.tick,
+        deliver_every=deliver_every(state),
     )
     try:
         await server.start()
@@ -338,7 +393,10 @@ def build_application(state: BotState, token: str) -> Application:  # type: igno
         ApplicationBuilder()
         .token(token)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        # several senders on one store share Telegram's limits through buckets in it (service/ratelimit.py)
+        .rate_limiter(
+            SharedRateLimiter(state.store.take_token) if state.store.shared else AIORateLimiter(max_retries=0)
+        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .concurrent_updates(PerUserUpdates())  # one user's updates in order, users in parallel (chat/limits.py)
@@ -419,9 +477,11 @@ def receiver_summary(config: Config, receiver: UpdateReceiver) -> str | None:
     return "none (this process runs jobs only)" if receiver == "none" else None
 
 
-def run_bot(config: Config, *, receive_updates: bool = True) -> int:
-    """``bot.py run``: the start-up checks, then the Application with its jobs until SIGINT/SIGTERM, getting
-    updates as :func:`update_receiver` says. 0 on a clean stop, 1 with one line on stderr otherwise."""
+def run_bot(config: Config, roles: tuple[str, ...] | None = None, *, receive_updates: bool = True) -> int:
+    """``bot.py run [--role …]``: the start-up checks, then the Application with this process's roles'
+    jobs (``roles``, else ``run.roles``) until SIGINT/SIGTERM, getting updates as :func:`update_receiver`
+    says (none without the web role). 0 on a clean stop, 1 with one line on stderr otherwise."""
+    roles = roles or config.run.roles
     token = config.telegram.token()
     if not token:
         print(
@@ -430,7 +490,7 @@ def run_bot(config: Config, *, receive_updates: bool = True) -> int:
             file=sys.stderr,
         )
         return 1
-    receiver = update_receiver(config, receive_updates=receive_updates)
+    receiver = update_receiver(config, receive_updates=receive_updates and "web" in roles)
     hook = config.telegram.webhook
     secret = hook.secret() if hook is not None and receiver == "webhook" else None
     if hook is not None and receiver == "webhook":
@@ -445,6 +505,32 @@ def run_bot(config: Config, *, receive_updates: bool = True) -> int:
         install_token_redaction(secret)
     state = prepare(config, exclusive=True)
     if state is None:
+        return 1
+    state.roles = roles
+    state.worker = Worker(worker_id(), config.run.lease)
+    if not state.store.shared:  # this process holds the store lock: any claim is a dead process's
+        try:
+            state.store.forget_claims()
+        except DB_ERRORS as exc:
+            state.store.close()
+            print(f"storage: cannot write the store {state.store.describe()}: {exc}", file=sys.stderr)
+            return 1
+    if not state.store.shared and roles != ROLES:
+        print(
+            f"note: the store is SQLite, so this is the only process on it (the store lock): it runs the roles "
+            f"{','.join(roles)} and nothing runs the others ({','.join(r for r in ROLES if r not in roles)}); "
+            "several workers need PostgreSQL (storage.url)",
+            file=sys.stderr,
+        )
+    held = contextlib.ExitStack()
+    if receiver == "polling" and not held.enter_context(state.store.advisory_lock(UPDATES_LOCK)):
+        state.store.close()
+        print(
+            "error: another worker already receives Telegram updates by polling (Telegram allows one getUpdates "
+            "consumer per token); run this one without the web role (--role poller,sender), or use webhook "
+            "mode (telegram.webhook) for several web workers",
+            file=sys.stderr,
+        )
         return 1
     app = build_application(state, token)
     state.metrics.updates = receiver_summary(config, receiver)
@@ -467,6 +553,9 @@ def run_bot(config: Config, *, receive_updates: bool = True) -> int:
             raise
         print(f"error: telegram.webhook.listen: cannot listen on {hook.host}:{hook.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        with contextlib.suppress(Exception):  # the store (and with it a PostgreSQL session lock) is closed
+            held.close()
     return 0
 
 

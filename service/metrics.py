@@ -5,7 +5,10 @@
                    the last delivery pass within 3 delivery intervals, and the store can be written (and
                    is still the file at storage.path); else 503 with the reason. A second line says how
                    the process receives updates when it is not the default, long polling (``updates: webhook
-                   URL (serving HOST:PORT/PATH)``, ``updates: none (this process runs jobs only)``)
+                   URL (serving HOST:PORT/PATH)``, ``updates: none (this process runs jobs only)``). A worker runs only
+                   the loops of its roles (``bot.py run --role``), so only those are watched; with
+                   several workers (or roles other than all) the answer names the worker and its roles:
+                   ``ok (worker host:1234:9f3a1c, roles poller,sender)``
 
 The jobs in service/app.py feed their reports (CycleReport, DeliveryReport) in after each run, so the
 pipeline and delivery code stay free of metrics calls. The outbox depth is read from the store at scrape
@@ -75,6 +78,10 @@ class Metrics:
         self.busy_since: datetime | None = None  # a poll cycle or digest pass holds the bot's lock
         self.store_problem: str | None = None  # set while the store cannot be written: /healthz is 503
         self.updates: str | None = None  # how this process receives updates (service.app.receiver_summary)
+        # this process as a worker (service/app.py): which loops /healthz watches, and what it names
+        self.roles: tuple[str, ...] = ("poller", "sender", "web")
+        self.worker: str | None = None
+        self.show_worker = False  # name the worker and its roles in /healthz (several workers, or not all roles)
 
     @contextlib.asynccontextmanager
     async def busy(self, now: datetime) -> AsyncIterator[None]:
@@ -123,10 +130,12 @@ class Metrics:
         STALL_FACTOR poll intervals."""
         problems = [f"store: {self.store_problem}"] if self.store_problem else []
         waiting = self.busy_since is not None and (now - self.busy_since).total_seconds() <= STALL_FACTOR * poll_every
-        for what, last, every in (
-            ("poll loop", self.last_cycle_at, poll_every),
-            ("delivery loop", self.last_delivery_at, deliver_every),
+        for what, last, every, role in (
+            ("poll loop", self.last_cycle_at, poll_every, "poller"),
+            ("delivery loop", self.last_delivery_at, deliver_every, "sender"),
         ):
+            if role not in self.roles:  # a worker without that role runs no such loop
+                continue
             if what == "delivery loop" and waiting:
                 continue
             since = last or self.started_at
@@ -136,7 +145,10 @@ class Metrics:
             age = (now - since).total_seconds()
             if age > STALL_FACTOR * every:
                 problems.append(f"{what} stalled for {age:.0f} s" + ("" if last else " (no run finished yet)"))
-        return (not problems, "; ".join(problems) or "ok")
+        reason = "; ".join(problems) or "ok"
+        if self.show_worker:
+            reason += f" (worker {self.worker}, roles {','.join(self.roles)})"
+        return (not problems, reason)
 
 
 class MetricsServer:

@@ -36,6 +36,7 @@ from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_
 from rules import RuleSet
 from service.enrich import Enricher, EnrichPolicy
 from store import ItemUpdate, ProcessedItem, Store, StoryDecision, StoryMember
+from store.claims import Worker
 from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
 from watchers.fetch import FeedClient
 
@@ -96,14 +97,35 @@ class Pipeline:
         *,
         feeds: Sequence[Feed] | None = None,
         on_feed_done: Callable[[FeedPoll], object] | None = None,
+        worker: Worker | None = None,
     ) -> CycleReport:
-        """Poll the due feeds (or exactly ``feeds``, due or not); ``on_feed_done`` hears each fetch finish."""
+        """Poll the due feeds (or exactly ``feeds``, due or not); ``on_feed_done`` hears each fetch finish.
+        With ``worker`` (several workers on one store), the due feeds are claimed in batches of a few times
+        ``polling.concurrency`` (store/claims.py), so each is polled by one worker only."""
         started = time.perf_counter()
         report = CycleReport()
-        due = self.store.due_feeds(now) if feeds is None else list(feeds)
-        report.feeds_due = len(due)
+        if worker is not None and feeds is None:
+            batch = max(self.polling.concurrency * 4, 1)
+            while claimed := self.store.claim_due_feeds(worker.id, now, worker.lease, batch):
+                report.feeds_due += len(claimed)
+                await self._poll(claimed, now, report, on_feed_done)
+        else:
+            due = self.store.due_feeds(now) if feeds is None else list(feeds)
+            report.feeds_due = len(due)
+            await self._poll(due, now, report, on_feed_done)
+        report.seconds = time.perf_counter() - started
+        log.info("poll_cycle %s", report.summary())
+        return report
+
+    async def _poll(
+        self,
+        due: Sequence[Feed],
+        now: datetime,
+        report: CycleReport,
+        on_feed_done: Callable[[FeedPoll], object] | None,
+    ) -> None:
         if due:
-            ruleset = self.rules()  # one rule set for the whole cycle, even if an edit lands meanwhile
+            ruleset = self.rules()  # one rule set for the whole batch, even if an edit lands meanwhile
             async for fetched in iter_polls(self.client, due, self.settings, self.pool):
                 if on_feed_done is not None:
                     on_feed_done(fetched)
@@ -114,9 +136,6 @@ class Pipeline:
                     log.exception("feed_commit_failed url=%s", poll.feed.url)
                     report.feeds_failed += 1
                     report.errors.append((poll.feed.url, "internal error while storing results"))
-        report.seconds = time.perf_counter() - started
-        log.info("poll_cycle %s", report.summary())
-        return report
 
     async def _commit(self, poll: FeedPoll, ruleset: RuleSet, now: datetime, report: CycleReport) -> None:
         feed = poll.feed

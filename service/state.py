@@ -12,13 +12,14 @@ from telegram.ext import Application
 from chat.feeds import FetchLimits
 from chat.limits import CommandLimits
 from chat.rule_edits import Pending
-from core.config import Config
+from core.config import ROLES, Config
 from delivery.sender import Sender
 from rules import RuleSet
 from service.enrich import EnrichPolicy
 from service.metrics import Metrics, MetricsServer
 from service.pipeline import Pipeline
 from store import Store
+from store.claims import Worker
 from watchers.fetch import FeedClient
 
 
@@ -54,6 +55,8 @@ class BotState:
     metrics_server: MetricsServer | None = None
     incidents: Incidents = field(default_factory=Incidents)
     offline_since: datetime | None = None  # the store's last heartbeat before this start (None: first run)
+    roles: tuple[str, ...] = ROLES  # what this process does (bot.py run --role; core.config.ROLES)
+    worker: Worker | None = None  # set by run_bot: the jobs claim their work (store/claims.py)
 
     @property
     def pipeline(self) -> Pipeline:

@@ -27,6 +27,7 @@ from core.config import FeedConfig, SubscriptionConfig
 from core.identity import Known, Lookup, canonical_link, feed_key, fingerprint, legacy_uid
 from core.models import Feed, Hit, Item, Match, Priority
 from store.backend import DB_ERRORS, Backend, Connection, TargetError, backend_for
+from store.claims import Claims
 from store.lock import StoreLock
 from store.schema import MIGRATIONS
 from store.sqlite import damage
@@ -212,7 +213,7 @@ def chat_key(chat: int | str) -> str:
     return str(chat)
 
 
-class Store:
+class Store(Claims):
     """The bot's memory on one backend (``store.dialect``: "sqlite" | "postgresql"); ``store.conn`` runs the
     portable SQL with ``?`` placeholders on both and returns tuples."""
 
@@ -674,13 +675,13 @@ class Store:
                 conn.execute(
                     "UPDATE feeds SET etag = ?, last_modified = ?, failures = 0, last_error = NULL, "
                     "next_poll_at = ?, last_polled_at = ?, last_ok_at = ?, initialised = 1, "
-                    "source_state = COALESCE(?, source_state) WHERE id = ?",
+                    "source_state = COALESCE(?, source_state), claimed_by = NULL, claim_until = NULL WHERE id = ?",
                     (etag, last_modified, ts(next_poll_at), ts(now), ts(now), source_state, feed_id),
                 )
             else:
                 conn.execute(
                     "UPDATE feeds SET failures = failures + 1, last_error = ?, next_poll_at = ?, "
-                    "last_polled_at = ?, gone = ? WHERE id = ?",
+                    "last_polled_at = ?, gone = ?, claimed_by = NULL, claim_until = NULL WHERE id = ?",
                     (error, ts(next_poll_at), ts(now), int(gone), feed_id),
                 )
             if guids_unstable is not None:
@@ -1058,11 +1059,19 @@ class Store:
             )
         return out
 
-    def pending_instant(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+    def pending_instant(
+        self, now: datetime, limit: int = 100, *, subscriptions: Sequence[int] | None = None
+    ) -> list[OutboxEntry]:
+        """Due instant alerts (of ``subscriptions`` only, when given: the chats a worker claimed)."""
+        only = ""
+        if subscriptions is not None:
+            if not subscriptions:
+                return []
+            only = f" AND o.subscription_id IN ({','.join(str(int(i)) for i in subscriptions)})"
         return self._entries(
             "o.state = 'pending' AND o.kind = 'instant' AND s.paused = 0 "
             "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) "
-            "AND (s.muted_until IS NULL OR s.muted_until <= ?)",
+            "AND (s.muted_until IS NULL OR s.muted_until <= ?)" + only,
             (ts(now), ts(now)),
             limit,
         )
@@ -1085,15 +1094,25 @@ class Store:
 
     # The delivery state machine: pending → in_flight → sent | uncertain | dropped (see delivery/outbox.py).
 
-    def begin_send(self, ids: Sequence[int], now: datetime) -> None:
+    def begin_send(
+        self, ids: Sequence[int], now: datetime, *, worker: str | None = None, lease: float = 0.0
+    ) -> list[int]:
         """Record that ``ids`` are being handed to Telegram (an attempt counted), in its own transaction,
-        BEFORE the send: when this write fails (one of DB_ERRORS), nothing may be sent."""
+        BEFORE the send: when this write fails (one of DB_ERRORS), nothing may be sent. Returns the ids that
+        were still pending and are now in flight for ``worker`` (until ``now + lease``): only those may be
+        sent (another worker took the others)."""
+        until = ts(now + timedelta(seconds=lease)) if worker else None
+        moved: list[int] = []
         with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE outbox SET state = 'in_flight', in_flight_at = ?, attempts = attempts + 1 "
-                "WHERE id = ? AND state = 'pending'",
-                [(ts(now), i) for i in ids],
-            )
+            for i in ids:
+                cur = conn.execute(
+                    "UPDATE outbox SET state = 'in_flight', in_flight_at = ?, attempts = attempts + 1, "
+                    "claimed_by = ?, claim_until = ? WHERE id = ? AND state = 'pending'",
+                    (ts(now), worker, until, i),
+                )
+                if cur.rowcount:
+                    moved.append(i)
+        return moved
 
     def mark_sent(
         self, ids: Sequence[int], now: datetime, *, chat_id: str | None = None, message_id: int | None = None
@@ -1129,10 +1148,20 @@ class Store:
             )
             return self._uncertain_among(conn, ids)
 
-    def resolve_in_flight(self) -> tuple[list[int], list[int]]:
+    def resolve_in_flight(self, worker: str | None = None, now: datetime | None = None) -> tuple[list[int], list[int]]:
         """Entries left in flight (the process died during a send, or the write after it failed): each is a
-        send Telegram may have accepted (:meth:`mark_unconfirmed`). Returns (resent later, uncertain)."""
-        ids = [r[0] for r in self.conn.execute("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")]
+        send Telegram may have accepted (:meth:`mark_unconfirmed`). Returns (resent later, uncertain).
+        With ``worker`` (and ``now``) on a shared store, only entries whose lease expired, ``worker``'s own
+        and its previous life's are resolved: another live worker's sends are its own business."""
+        where, params = "", list[Any]()
+        if worker is not None and now is not None:
+            free, params = self._free("claimed_by", "claim_until", worker, now)
+            where = f" AND (claimed_by = ? OR {free})"
+            params = [worker, *params]
+        ids = [
+            r[0]
+            for r in self.conn.execute(f"SELECT id FROM outbox WHERE state = 'in_flight'{where} ORDER BY id", params)
+        ]
         if not ids:
             return [], []
         uncertain = self.mark_unconfirmed(ids, "in flight when the delivery was interrupted")

@@ -273,6 +273,35 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE spikes ADD COLUMN texts TEXT NOT NULL DEFAULT '{}';
     """,
+    # v16 (several workers; issue 14): claims, so that workers sharing one store share the work and never
+    # both do one piece of it (store/claims.py). A feed is claimed for a poll (claimed_by/claim_until); an
+    # outbox entry in flight carries its worker and lease; a chat is claimed by one sender at a time (order
+    # and pacing per chat); a digest is claimed once per subscription per day; the Telegram rate limits are
+    # token buckets every sender takes from.
+    """
+    ALTER TABLE feeds ADD COLUMN claimed_by TEXT;
+    ALTER TABLE feeds ADD COLUMN claim_until TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until TEXT;
+    CREATE TABLE send_claims (
+        subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL
+    );
+    CREATE TABLE digest_claims (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        day             TEXT NOT NULL,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL,
+        done            INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (subscription_id, day)
+    );
+    CREATE TABLE rate_buckets (
+        name    TEXT PRIMARY KEY,
+        tokens  REAL NOT NULL,
+        at      REAL NOT NULL
+    );
+    """,
 )
 
 # The logical version PG_MIGRATIONS[0] creates: the SQLite schema as of the first PostgreSQL release.
@@ -465,6 +494,32 @@ PG_MIGRATIONS: tuple[str, ...] = (
         chat_id TEXT PRIMARY KEY,
         language TEXT NOT NULL,
         updated_at TEXT NOT NULL
+    );
+    """,
+    # v16 (several workers; issue 14): MIGRATIONS' v16 — feed and in-flight claims, chat send claims, digest
+    # claims per day, shared rate buckets (wall-clock seconds: DOUBLE PRECISION, not REAL's 24 bits)
+    """
+    ALTER TABLE feeds ADD COLUMN claimed_by TEXT;
+    ALTER TABLE feeds ADD COLUMN claim_until TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until TEXT;
+    CREATE TABLE send_claims (
+        subscription_id BIGINT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL
+    );
+    CREATE TABLE digest_claims (
+        subscription_id BIGINT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        day             TEXT NOT NULL,
+        worker          TEXT NOT NULL,
+        until           TEXT NOT NULL,
+        done            BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (subscription_id, day)
+    );
+    CREATE TABLE rate_buckets (
+        name    TEXT PRIMARY KEY,
+        tokens  DOUBLE PRECISION NOT NULL,
+        at      DOUBLE PRECISION NOT NULL
     );
     """,
 )

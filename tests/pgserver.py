@@ -93,7 +93,11 @@ class PgServer:
         return self
 
     def pause(self) -> None:
-        """Stop the server as an outage would (connections cut at once), keeping its data."""
+        """Stop the server as an outage would (connections cut at once), keeping its data. A CHECKPOINT
+        first: with ``synchronous_commit=off`` an immediate stop loses the last commits (up to ~0.6 s of
+        them), which a real server (synchronous commit on) would have kept."""
+        with contextlib.suppress(psycopg.Error), psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
         self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
         self.running = False
 

@@ -555,3 +555,26 @@ def test_storage_url_problems_are_clear_and_never_show_the_password(
     found = problems(write(tmp_path, f"feeds:\n  - https://example.org/rss\nstorage: {storage}\n"))
     assert any(all(f in p for f in fragments) for p in found), (name, found)
     assert not any("s3cret" in p for p in found), "the password is never repeated"
+
+
+@pytest.mark.parametrize(
+    ("name", "run", "roles", "fragment"),
+    [
+        ("default: everything", "", ("poller", "sender", "web"), None),
+        ("a comma list", "run: {roles: 'sender, poller'}", ("poller", "sender"), None),
+        ("a list with all", "run: {roles: [web, all]}", ("poller", "sender", "web"), None),
+        ("a misspelt role", "run: {roles: [pollr]}", None, "run.roles: unknown role 'pollr' (expected all, poller"),
+        ("no role", "run: {roles: []}", None, "run.roles: no role given"),
+        ("a lease under a second", "run: {lease: 0.5}", None, "run.lease: must be between 1 and 86400 seconds"),
+    ],
+)
+def test_run_roles_and_lease(
+    tmp_path: Path, name: str, run: str, roles: tuple[str, ...] | None, fragment: str | None
+) -> None:
+    path = write(tmp_path, f"feeds:\n  - https://example.org/rss\n{run}\n")
+    if fragment is None:
+        assert load_config(path).run.roles == roles, name
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert fragment in str(err.value), name

@@ -403,10 +403,6 @@ def test_every_command_the_compose_files_run_is_a_bot_py_command() -> None:
     assert copy.destination == "postgresql://monitor@db:5432/monitor"
     commands = [s["command"] for s in yaml.safe_load(text)["services"].values() if "command" in s]
     assert [c[2:4] for c in commands] == [["run", "--role"], ["run", "--role"]]
-    try:
-        parser.parse_args(["run", "--role", "web"])
-    except SystemExit:
-        pytest.skip("bot.py run --role is not in this checkout yet (several workers, issue 14)")
     for command in commands:
         parsed = parser.parse_args(bot_argv(command))
         assert parsed.func is cli.cmd_run and parsed.role, command
