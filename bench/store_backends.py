@@ -1,16 +1,20 @@
 """Store backends side by side: one poll cycle of N feeds into SQLite and into PostgreSQL, then store copy.
 
     python bench/store_backends.py [--feeds 5000] [--latency 0.05] [--every 16] [--backends sqlite,postgresql]
+                                  [--pg-fsync-off]
 
 The feeds are bench/poll.py's (20 items each, one in ``--every`` on topic) from its local server in its own
 process, 50 ms latency a request. Each backend gets the same thing the bot does each cycle, with one
 worker: ``Pipeline.run_cycle`` (fetch, parse and match in the thread pool, identity, stories, one store
 transaction per feed) into a fresh store, the first cycle (every item new) and the 304 cycle (nothing new).
 PostgreSQL is a throw-away cluster on 127.0.0.1 this script starts and stops (tests/pgserver.py: initdb in a
-temp folder; durability settings as the tests use them, ``fsync=off``, so its figure is a floor for the
-database's own work, not a disk's). Printed per backend: wall and CPU seconds of this process (the bot's
-side; PostgreSQL's server processes are not in it) and the ratio to SQLite; then ``store copy`` of the
-filled SQLite store into a new SQLite file and into PostgreSQL, and back, with items per second.
+temp folder) with the durability SQLite has here (WAL, ``synchronous = NORMAL``: a crash may lose the last
+commits, never the store): ``fsync`` and full-page writes on, ``synchronous_commit = off``;
+``--pg-fsync-off`` runs it as the tests do (nothing reaches the disk), a floor for the database's own work.
+Printed per backend: wall and CPU seconds of this process (the bot's side) and the ratio to SQLite, and
+the PostgreSQL server's own CPU seconds (its processes, read from /proc: work the client's figure does not
+show, and that shares the machine's cores); then ``store copy`` of the filled SQLite store into a new SQLite
+file and into PostgreSQL, and back, with items per second.
 """
 
 from __future__ import annotations
@@ -106,6 +110,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--every", type=int, default=16, help="one item in EVERY on topic (default 16 ≈ 6 %%)")
+    parser.add_argument(
+        "--pg-fsync-off",
+        action="store_true",
+        help="PostgreSQL as the tests run it (fsync, full-page writes off); default: like SQLite's WAL NORMAL",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -127,7 +136,7 @@ def main() -> None:
                 bindir = pgserver.find_bindir()
                 if bindir is None:
                     raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl) found")
-                pg = pgserver.PgServer(bindir).start()
+                pg = pgserver.PgServer(bindir, durable=not args.pg_fsync_off).start()
                 import psycopg
 
                 with psycopg.connect(pg.url(), autocommit=True) as conn:
