@@ -1322,20 +1322,15 @@ class Store:
         ids: set[int] = set()
         distinct = list(dict.fromkeys(keys))
         for start in range(0, len(distinct), 50):  # one statement (round trip) for a new item's keys, not one a key
-            part = distinct[start : start + 50]
+            some = distinct[start : start + 50]
             params: list[Any] = []
-            for key in part:
+            for key in some:
                 params += (key, ts(since), cross if key == cross_key else per_key)
-            rows = self.conn.execute(
-                " UNION ALL ".join(
-                    [
-                        "SELECT item_id FROM (SELECT item_id FROM story_keys WHERE key = ? AND at >= ? "
-                        "ORDER BY at DESC LIMIT ?) k"
-                    ]
-                    * len(part)
-                ),
-                params,
+            arm = (
+                "SELECT item_id FROM (SELECT item_id FROM story_keys WHERE key = ? AND at >= ? "
+                "ORDER BY at DESC LIMIT ?) k"
             )
+            rows = self.conn.execute(" UNION ALL ".join([arm] * len(some)), params)
             ids.update(r[0] for r in rows)
         cache = self._story_members
         out: list[StoryMember] = []
