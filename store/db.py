@@ -621,18 +621,24 @@ class Store(Claims):
             ("i.feed_id = ? AND i.fingerprint", [feed_id], wanted.fingerprints),
             ("i.link_key", [], wanted.links),
         ]
-        found: dict[int, Known] = {}
+        arms: list[tuple[str, list[Any]]] = []
         for where, params, values in queries:
             chunk = sorted(values)
             for start in range(0, len(chunk), 500):
                 part = chunk[start : start + 500]
-                rows = self.conn.execute(
-                    "SELECT i.id, i.feed_id, i.uid, i.guid, i.link_key, i.fingerprint, i.title, i.summary "
-                    f"FROM items i WHERE {where} IN ({','.join('?' * len(part))})",
-                    (*params, *part),
+                arms.append(
+                    (
+                        "SELECT i.id, i.feed_id, i.uid, i.guid, i.link_key, i.fingerprint, i.title, i.summary "
+                        f"FROM items i WHERE {where} IN ({','.join('?' * len(part))})",
+                        [*params, *part],
+                    )
                 )
-                for r in rows:
-                    found[r[0]] = Known(*r)
+        found: dict[int, Known] = {}
+        for start in range(0, len(arms), 4):  # a poll's look-ups in one statement (one round trip), not four
+            some = arms[start : start + 4]
+            rows = self.conn.execute(" UNION ALL ".join(a[0] for a in some), [p for a in some for p in a[1]])
+            for r in rows:
+                found[r[0]] = Known(*r)
         return [found[k] for k in sorted(found)]
 
     def item_sources(self, item_id: int) -> list[str]:
@@ -697,10 +703,10 @@ class Store(Claims):
                 [(item_id, feed_id, uid, ts(now)) for item_id, uid in sources],
             )
             subs = self._active_subscriptions(conn) if any(p.deliver and p.matches for p in items) else []
+            inserted = self._insert_items(conn, feed_id, now, [p.item for p in items if p.stored_id is None])
             stories: dict[int, int] = {}  # position in this poll → story id
             for position, p in enumerate(items):
                 it = p.item
-                keys = it.keys
                 if p.stored_id is not None:
                     # a known item matches only if it never matched before: then it is matched (and alerted)
                     # once, with the text that matched; an item that matched already is never alerted again
@@ -714,28 +720,9 @@ class Store(Claims):
                     item_id: int | None = p.stored_id
                     texts.append((p.stored_id, it.title, it.summary))
                 else:
-                    cur = conn.execute(
-                        "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, "
-                        "link_key, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(feed_id, uid) DO NOTHING "
-                        "RETURNING id",
-                        (
-                            feed_id,
-                            it.uid,
-                            it.title,
-                            it.summary,
-                            it.link,
-                            ts(it.published),
-                            it.lang,
-                            ts(now),
-                            keys.guid if keys else None,
-                            keys.link if keys else None,
-                            keys.fingerprint if keys else None,
-                        ),
-                    )
-                    inserted = cur.fetchall()  # all: SQLite finishes a RETURNING statement as its rows are read
-                    if not inserted:
+                    item_id = inserted.pop(it.uid, None)
+                    if item_id is None:
                         continue  # seen before: never processed twice
-                    item_id = int(inserted[0][0])
                     new_items += 1
                     texts.append((item_id, it.title, it.summary))
                 assert item_id is not None
@@ -781,6 +768,37 @@ class Store(Claims):
                                 instant_ids.append(int(row[0][0]))
             self._index(conn, texts)
         return CommitResult(new_items, n_matches, n_outbox, tuple(instant_ids))
+
+    def _insert_items(self, conn: Connection, feed_id: int, now: datetime, items: Sequence[Item]) -> dict[str, int]:
+        """Insert a poll's new items, a few hundred a statement (one round trip each on PostgreSQL, not one
+        an item); uid → id of those inserted (a uid stored before, or twice in the poll, inserts once)."""
+        out: dict[str, int] = {}
+        for start in range(0, len(items), 500):  # 11 parameters a row: far below either database's limit
+            part = items[start : start + 500]
+            params: list[Any] = []
+            for it in part:
+                keys = it.keys
+                params += (
+                    feed_id,
+                    it.uid,
+                    it.title,
+                    it.summary,
+                    it.link,
+                    ts(it.published),
+                    it.lang,
+                    ts(now),
+                    keys.guid if keys else None,
+                    keys.link if keys else None,
+                    keys.fingerprint if keys else None,
+                )
+            rows = conn.execute(
+                "INSERT INTO items (feed_id, uid, title, summary, link, published, lang, seen_at, guid, link_key, "
+                f"fingerprint) VALUES {','.join(['(?,?,?,?,?,?,?,?,?,?,?)'] * len(part))} "
+                "ON CONFLICT(feed_id, uid) DO NOTHING RETURNING id, uid",
+                params,
+            ).fetchall()  # all: SQLite finishes a RETURNING statement as its rows are read
+            out.update((str(r[1]), int(r[0])) for r in rows)
+        return out
 
     def _index(self, conn: Connection, texts: Sequence[tuple[int, str, str]]) -> None:
         """Keep the search index of items just written, in their transaction. SQLite: its triggers already
@@ -1331,12 +1349,17 @@ class Store(Claims):
         feed's items share most candidates with the items before them. Decoding each candidate's matches on
         every call was a 425 ms stretch of a 5,000-feed cycle on the event loop (issue 16)."""
         ids: set[int] = set()
-        for key in keys:
-            limit = cross if key == cross_key else per_key
-            rows = self.conn.execute(
-                "SELECT item_id FROM story_keys WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT ?",
-                (key, ts(since), limit),
+        distinct = list(dict.fromkeys(keys))
+        for start in range(0, len(distinct), 50):  # one statement (round trip) for a new item's keys, not one a key
+            some = distinct[start : start + 50]
+            params: list[Any] = []
+            for key in some:
+                params += (key, ts(since), cross if key == cross_key else per_key)
+            arm = (
+                "SELECT item_id FROM (SELECT item_id FROM story_keys WHERE key = ? AND at >= ? "
+                "ORDER BY at DESC LIMIT ?) k"
             )
+            rows = self.conn.execute(" UNION ALL ".join([arm] * len(some)), params)
             ids.update(r[0] for r in rows)
         cache = self._story_members
         out: list[StoryMember] = []

@@ -135,9 +135,13 @@ def _lexeme(text: str) -> str:
 
 
 def vector_text(title: str | None, summary: str | None) -> str:
-    """PostgreSQL: the ``tsvector`` literal of an item's keys (positions as FTS5 counts its tokens)."""
+    """PostgreSQL: the ``tsvector`` literal of an item's keys (positions as FTS5 counts its tokens). A run
+    is letters and digits only, so it is quoted as it is (no ``'`` or ``\\`` to escape): this runs for
+    every item a poll stores, on the event loop."""
     runs = _RUN.findall(_search_keys(title, summary))
-    return " ".join(f"{_lexeme(r)}:{min(n, _MAX_POSITION)}" for n, r in enumerate(runs, 1))
+    if len(runs) > _MAX_POSITION:
+        return " ".join(f"'{r}':{min(n, _MAX_POSITION)}" for n, r in enumerate(runs, 1))
+    return " ".join([f"'{r}':{n}" for n, r in enumerate(runs, 1)])
 
 
 # -- the query language ------------------------------------------------------------------------------

@@ -52,8 +52,9 @@ def _free_port() -> int:
 class PgServer:
     """One cluster, started by :meth:`start`, stopped (and its folder removed) by :meth:`stop`."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync and full-page writes on (bench/store_backends.py); tests: off
         self.folder = Path(tempfile.mkdtemp(prefix="pgtest-"))
         self.port = _free_port()
         self.running = False
@@ -80,10 +81,12 @@ class PgServer:
 
     def resume(self) -> PgServer:
         """Start (again) on the same port and data."""
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        durability = (
+            "-c synchronous_commit=off"  # a crash loses the last commits, never the database: SQLite's WAL NORMAL
+            if self.durable
+            else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} {durability} -c max_connections=200"
         data = self.folder / "data"
         done = self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
         if done.returncode:

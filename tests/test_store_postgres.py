@@ -3,22 +3,28 @@ the running bot (real servers: tests/pgserver.py)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.pq import Trace
 from pytest_httpserver import HTTPServer
 
 from core.config import FeedConfig
+from core.identity import Lookup
+from core.models import Hit, Item, Match
 from delivery.sender import ChatPacer
 from service.app import run_deliver_locked, run_poll
-from store import DB_ERRORS, Store
+from store import DB_ERRORS, ProcessedItem, Store, StoryDecision
 from store.postgres import translate
+from store.search import parse_query, search
 from tests.pgserver import PgServer, find_bindir
 from tests.running import running_app
 from tgemu import BotApiEmulator
@@ -61,6 +67,73 @@ def test_a_lost_connection_fails_writes_with_a_db_error_and_the_health_check_rec
         assert store.last_alive() == NOW
         store.upsert_subscription(1, NOW)
         assert [s.chat_id for s in store.subscriptions()] == ["1"]
+
+
+# -- round trips: what one poll waits for ------------------------------------------------------------
+
+URL = "https://news.example/rss"
+INSTANT = Match("military", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"),))
+
+
+def _item(uid: str) -> Item:
+    return Item(URL, uid, f"КНДР и Россия {uid}", "s", f"https://news.example/{uid}", NOW, "ru", "News")
+
+
+@contextmanager
+def _round_trips(store: Store, tmp_path: Path) -> Iterator[list[int]]:
+    """How many times the client waited for the server inside the block: libpq's protocol trace, one
+    round trip per turn from sending (F lines) to receiving (B lines)."""
+    raw = store.conn.raw  # type: ignore[attr-defined]
+    out: list[int] = []
+    trace = tmp_path / f"trace{len(list(tmp_path.glob('trace*')))}.txt"
+    with trace.open("w") as f:
+        raw.pgconn.trace(f.fileno())
+        raw.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+        try:
+            yield out
+        finally:
+            raw.pgconn.untrace()
+    sides = [line[0] for line in trace.read_text().splitlines() if line[:1] in ("F", "B")]
+    out.append(sum(1 for a, b in itertools.pairwise(sides) if (a, b) == ("F", "B")))
+
+
+def _poll(store: Store, uids: list[str]) -> None:
+    feed_id = store.feed_by_url(URL).id  # type: ignore[union-attr]
+    items = [ProcessedItem(_item(u), (INSTANT,), True, StoryDecision(keys=(f"w:ru:{u}",))) for u in uids]
+    store.commit_poll(feed_id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, items=items)
+
+
+def test_a_polls_commit_waits_for_the_server_twice_however_many_items_it_stores(pg_url: str, tmp_path: Path) -> None:
+    with Store.open(pg_url) as store:
+        store.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
+        _poll(store, ["warm-up"])  # the first use of each statement
+        with _round_trips(store, tmp_path) as few:
+            _poll(store, [f"a{n}" for n in range(3)])
+        with _round_trips(store, tmp_path) as many:
+            _poll(store, [f"b{n}" for n in range(30)])
+        # the feed's row (the test's), the subscriptions, the items' INSERT and the COMMIT: the rest is pipelined
+        assert few == many == [4]
+        found, _ = search(store.conn, parse_query("Россия"), limit=100)  # type: ignore[arg-type]
+        assert len(found) == 34, "every item stored, and indexed"
+
+
+def test_identity_and_story_look_ups_are_one_round_trip_whatever_their_keys(pg_url: str, tmp_path: Path) -> None:
+    with Store.open(pg_url) as store:
+        store.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
+        _poll(store, [f"a{n}" for n in range(20)])
+        feed = store.feed_by_url(URL)
+        assert feed is not None
+        uids = frozenset(f"a{n}" for n in range(20))
+        links = frozenset(f"https://news.example/a{n}" for n in range(20))
+        wanted = Lookup(uids=uids, guids=frozenset({"g1", "g2"}), links=links, fingerprints=frozenset({"f1"}))
+        with _round_trips(store, tmp_path) as identity:
+            known = store.known_items(feed.id, wanted)
+        assert len(known) == 20 and identity == [1]
+        keys = [f"w:ru:a{n}" for n in range(12)]
+        with _round_trips(store, tmp_path) as stories:
+            members = store.story_candidates(keys, NOW - timedelta(days=1))
+        assert len(members) == 12
+        assert stories == [3], "the keys' buckets, then the candidates' rows and their matches"
 
 
 # -- the server goes away under the running bot --------------------------------------------------------
