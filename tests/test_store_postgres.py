@@ -103,7 +103,7 @@ def _poll(store: Store, uids: list[str]) -> None:
     store.commit_poll(feed_id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, items=items)
 
 
-def test_a_polls_commit_waits_for_the_server_the_same_few_times_however_many_items_it_stores(pg_url: str, tmp_path: Path) -> None:
+def test_a_polls_commit_waits_for_the_server_four_times_for_3_items_or_30(pg_url: str, tmp_path: Path) -> None:
     with Store.open(pg_url) as store:
         store.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
         _poll(store, ["warm-up"])  # the first use of each statement
