@@ -42,6 +42,13 @@ def open_store_or_report(config: Config, errors: IO[str] | None = None) -> Store
         return None
 
 
+def configured_store_or_report(config_path: str, errors: IO[str] | None = None) -> Store | None:
+    """The store of the config at ``config_path``, or None after printing why the config or the store
+    cannot be used (the commands that need only the store: search, export, labels)."""
+    config = load_config_or_report(config_path, errors)
+    return None if config is None else open_store_or_report(config, errors)
+
+
 def store_problem(config: Config) -> str | None:
     """Why the configured store cannot be used: for PostgreSQL, whether it answers at all ("cannot
     connect to postgresql://user@host/db: <reason>"; nothing is migrated, ``check`` only reads); for

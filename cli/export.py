@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from cli.checks import load_config_or_report, open_store_or_report
+from cli.checks import configured_store_or_report
 from core.durations import parse_since
 from store.export import FORMATS, export
 
@@ -40,10 +40,7 @@ def run_export(
     except ValueError as exc:
         print(f"error: --since: {exc}", file=errors)
         return EXIT_PROBLEM
-    config = load_config_or_report(config_path, errors)
-    if config is None:
-        return EXIT_PROBLEM
-    store = open_store_or_report(config, errors)
+    store = configured_store_or_report(config_path, errors)
     if store is None:
         return EXIT_PROBLEM
     start = (now or datetime.now(UTC)) - period if period else None

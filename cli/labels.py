@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from chat.feedback import Label, item_labels
-from cli.checks import load_config_or_report, open_store_or_report
+from cli.checks import configured_store_or_report
 from core.durations import parse_since
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -55,10 +55,7 @@ def run_export(
     except ValueError as exc:
         print(f"error: --since: {exc}", file=errors)
         return EXIT_PROBLEM
-    config = load_config_or_report(config_path, errors)
-    if config is None:
-        return EXIT_PROBLEM
-    store = open_store_or_report(config, errors)
+    store = configured_store_or_report(config_path, errors)
     if store is None:
         return EXIT_PROBLEM
     try:

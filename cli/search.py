@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import IO
 
-from cli.checks import load_config_or_report, open_store_or_report
+from cli.checks import configured_store_or_report
 from store.search import QueryError, parse_query, search
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -39,10 +39,7 @@ def run_search(
     if limit <= 0:
         print(f"error: --limit must be at least 1, got {limit}", file=errors)
         return EXIT_PROBLEM
-    config = load_config_or_report(config_path, errors)
-    if config is None:
-        return EXIT_PROBLEM
-    store = open_store_or_report(config, errors)
+    store = configured_store_or_report(config_path, errors)
     if store is None:
         return EXIT_PROBLEM
     since = (now or datetime.now(UTC)) - timedelta(days=days) if days else None
