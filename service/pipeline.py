@@ -20,8 +20,9 @@ items are marked seen, but only the newest few recent *matching* ones may be del
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -90,6 +91,7 @@ class Pipeline:
         self.pool = pool or default_pool()
         self.encoder = encoder if encoder is not None else shared_encoder()
         self.enricher = Enricher(store, client, self.settings, enrich)
+        self.candidate_features = CandidateFeatures()
 
     async def run_cycle(
         self,
@@ -210,7 +212,9 @@ class Pipeline:
             except Exception:  # never lose a poll over the story signal
                 log.exception("story_embed_failed url=%s", feed.url)
         if texts:
-            processed = await assign_stories_off_loop(self.store, self.pool, processed, vectors)
+            processed = await assign_stories_off_loop(
+                self.store, self.pool, processed, vectors, known=self.candidate_features
+            )
         result = self.store.commit_poll(
             feed.id,
             now,
@@ -249,6 +253,7 @@ def assign_stories(
     *,
     vectors: Sequence[Any] | None = None,
     embedded: bool = False,
+    known: CandidateFeatures | None = None,
 ) -> list[ProcessedItem]:
     """Each matched item's story: an earlier one (found through shared buckets in the store, or earlier in
     this poll), else a new one. Only matched items are embedded, in one batch (``vectors``, when the caller
@@ -263,7 +268,7 @@ def assign_stories(
     own = _own_features([processed[n] for n in matched], vectors)
     out = list(processed)
     earlier: list[tuple[int, stories.Features]] = []  # (position, features) of this poll's matched items
-    known: dict[int, stories.Features] = {}
+    known = CandidateFeatures() if known is None else known
     for (f, keys, blob), n in zip(own, matched, strict=True):
         decision = StoryDecision(keys=tuple(keys), embedding=blob)
         try:
@@ -277,7 +282,12 @@ def assign_stories(
 
 
 async def assign_stories_off_loop(
-    store: Store, pool: CpuPool, processed: Sequence[ProcessedItem], vectors: Sequence[Any] | None
+    store: Store,
+    pool: CpuPool,
+    processed: Sequence[ProcessedItem],
+    vectors: Sequence[Any] | None,
+    *,
+    known: CandidateFeatures | None = None,
 ) -> list[ProcessedItem]:
     """:func:`assign_stories` (with ``vectors`` already embedded) as the cycle runs it: the features and
     the comparison with each candidate run in ``pool``, the store is read on the loop between them, so
@@ -289,7 +299,7 @@ async def assign_stories_off_loop(
     own = await pool.run(_own_features, [processed[n] for n in matched], vectors)
     out = list(processed)
     earlier: list[tuple[int, stories.Features]] = []  # (position, features) of this poll's matched items
-    known: dict[int, stories.Features] = {}
+    known = CandidateFeatures() if known is None else known
     for (f, keys, blob), n in zip(own, matched, strict=True):
         decision = StoryDecision(keys=tuple(keys), embedding=blob)
         try:
@@ -337,16 +347,11 @@ def _decide(
     f: stories.Features,
     found: Sequence[StoryMember],
     earlier: Sequence[tuple[int, stories.Features]],
-    known: dict[int, stories.Features],
+    known: CandidateFeatures,
 ) -> StoryDecision:
-    """The story ``f`` joins among the store's candidates and this poll's earlier items. ``known`` keeps
-    the candidates' features by item id for the rest of the poll: a feed's items share most candidates."""
-    candidates = []
-    for m in found:
-        g = known.get(m.item_id)
-        if g is None:
-            g = known[m.item_id] = stories.features(stories.Entry(m.item, m.matches, vector=from_blob(m.embedding)))
-        candidates.append((m.story_id, g))
+    """The story ``f`` joins among the store's candidates and this poll's earlier items; ``known`` gives
+    each candidate's features (computed once, see :class:`CandidateFeatures`)."""
+    candidates = [(m.story_id, known.of(m)) for m in found]
     in_poll = [(-1 - pos, g) for pos, g in earlier]  # negative: a position in this poll
     best = stories.best_story(f, candidates + in_poll)
     if best is not None and best < 0:
@@ -354,6 +359,41 @@ def _decide(
     if best is not None:
         return replace(decision, story_id=best)
     return decision
+
+
+class CandidateFeatures:
+    """Story features of stored candidates, kept across polls (the latest :attr:`CACHED`).
+
+    The same stored items are candidates of every new report of a busy story, poll after poll; computing
+    their features (names, figures, title key) again each poll was ~60 % of a poll cycle's CPU with 6 %
+    of the items on topic (issue 16, ``py-spy`` over ``bench/poll.py --pipeline``). An entry is reused
+    only for the very :class:`~store.StoryMember` it was computed from: the store hands out the same
+    object while the item's row is unchanged (``Store.story_candidates``), and a new object — the row
+    changed, or the store's own cache dropped it — is computed afresh, so a reused entry is always what
+    :func:`delivery.cluster.features` would return now. Thread-safe: the CPU pool's threads may share it.
+    """
+
+    CACHED = 4096
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, tuple[StoryMember, stories.Features]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.computed = 0  # features computed (not reused): what a test and the benchmark read
+
+    def of(self, member: StoryMember) -> stories.Features:
+        with self._lock:
+            entry = self._entries.get(member.item_id)
+            if entry is not None and entry[0] is member:
+                self._entries.move_to_end(member.item_id)
+                return entry[1]
+        f = stories.features(stories.Entry(member.item, member.matches, vector=from_blob(member.embedding)))
+        with self._lock:
+            self.computed += 1
+            self._entries[member.item_id] = (member, f)
+            self._entries.move_to_end(member.item_id)
+            while len(self._entries) > self.CACHED:
+                self._entries.popitem(last=False)
+        return f
 
 
 def _with_failures(feed: Feed, failures: int) -> Feed:

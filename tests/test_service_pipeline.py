@@ -395,3 +395,51 @@ def test_story_assignment_gives_the_loop_control_at_every_item_and_decides_as_be
     assert off_loop == on_loop  # the same stories, the same keys and vectors
     assert any(p.story is not None and p.story.story_id is not None for p in off_loop)  # joined stored stories
     assert ticks >= 12  # the loop ran other work at least once per item
+
+
+def test_candidate_features_are_computed_once_across_polls_and_follow_an_edited_item(tmp_path: Path) -> None:
+    """Every poll of a busy story recomputed the features of the same stored candidates (issue 16: most of
+    a cycle's CPU); they are kept now, yet an edited candidate is judged on its new title."""
+    from core.models import Hit, Item, Match
+    from service.pipeline import CandidateFeatures, assign_stories
+    from store import ItemUpdate, ProcessedItem
+
+    match = Match("pair", "instant", (Hit("DPRK", "title", 0, 4, "КНДР"), Hit("RUSSIA", "title", 7, 13, "Россия")))
+
+    def batch(feed: str, start: int, title: str = "КНДР и Россия провели учения у Владивостока") -> list[ProcessedItem]:
+        return [
+            ProcessedItem(Item(feed, f"u{n}", title, "", None, NOW - timedelta(minutes=n), "ru", "A"), (match,), True)
+            for n in range(start, start + 4)
+        ]
+
+    class NoEncoder:
+        def embed(self, texts: object) -> None:
+            return None
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        store.sync_feeds([FeedConfig("https://a.example/rss", "A", "ru", 600)], NOW)
+        feed = store.feed_by_url("https://a.example/rss")
+        assert feed is not None
+        stored = assign_stories(store, NoEncoder(), batch(feed.url, 0))
+        store.commit_poll(
+            feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW, items=stored
+        )
+        kept = CandidateFeatures()
+        first = assign_stories(store, NoEncoder(), batch(feed.url, 10), known=kept)
+        computed = kept.computed
+        assert computed == 4  # each stored candidate once, not once per new item
+        second = assign_stories(store, NoEncoder(), batch(feed.url, 20), known=kept)
+        assert kept.computed == computed  # the next poll reuses them
+        assert second == assign_stories(store, NoEncoder(), batch(feed.url, 20))  # same decisions as fresh
+        assert first[0].story is not None and first[0].story.story_id is not None  # joined the stored story
+
+        # the stored items are edited into another story: a kept entry must not stand for the old title
+        ids = [m.item_id for m in store.story_candidates(first[0].story.keys, NOW - timedelta(days=3))]
+        other = "Шторм на Камчатке: сорваны рейсы паромов"
+        store.commit_poll(
+            feed.id, NOW, ok=True, etag=None, last_modified=None, error=None, next_poll_at=NOW,
+            updates=[ItemUpdate(i, other, "") for i in ids],
+        )  # fmt: skip
+        third = assign_stories(store, NoEncoder(), batch(feed.url, 30), known=kept)
+        assert kept.computed > computed
+        assert third == assign_stories(store, NoEncoder(), batch(feed.url, 30))
