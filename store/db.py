@@ -1362,39 +1362,53 @@ class Store(Claims):
             rows = self.conn.execute(" UNION ALL ".join([arm] * len(some)), params)
             ids.update(r[0] for r in rows)
         cache = self._story_members
-        out: list[StoryMember] = []
-        chunk = sorted(ids)
-        for start in range(0, len(chunk), 500):
-            part = chunk[start : start + 500]
-            found = self.conn.execute(
-                "SELECT i.id, i.story_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, "
-                "i.embedding, i.seen_at FROM items i JOIN feeds f ON f.id = i.feed_id "
+        members: dict[int, StoryMember] = {}
+        # a kept candidate is checked by a short mark first (every write to an item's title, summary or
+        # link sets updated_at; the story, the vector and a pruned text are read directly): reading every
+        # candidate's whole row, summary and vector, on each call was most of what was left of this look-up
+        # on the loop (issue 16). Candidates not kept are read whole at once (no mark round trip).
+        kept = sorted(i for i in ids if i in cache)
+        read = sorted(i for i in ids if i not in cache)
+        for start in range(0, len(kept), 500):
+            part = kept[start : start + 500]
+            for mark in self.conn.execute(
+                "SELECT i.id, i.story_id, i.updated_at, length(i.title), length(i.summary), "
+                "CASE WHEN i.embedding IS NULL THEN 0 ELSE 1 END, f.url, f.name "
+                "FROM items i JOIN feeds f ON f.id = i.feed_id "
                 f"WHERE i.id IN ({','.join('?' * len(part))})",
                 part,
-            ).fetchall()
-            fresh = [r[0] for r in found if (c := cache.get(r[0])) is None or c[0] != r]
-            decoded: dict[int, list[Match]] = {}
-            for at in range(0, len(fresh), 500):
-                some = fresh[at : at + 500]
-                for m in self.conn.execute(
-                    "SELECT item_id, rule, priority, hits_json FROM matches "
-                    f"WHERE item_id IN ({','.join('?' * len(some))}) ORDER BY item_id, id",
-                    some,
-                ):
-                    decoded.setdefault(m[0], []).append(_match_from_row(m[1], m[2], m[3]))
-            for r in found:
-                known = cache.get(r[0])
-                if known is not None and known[0] == r:
-                    member = known[1]
-                    cache.move_to_end(r[0])
+            ):
+                known = cache[mark[0]]
+                if known[0] == tuple(mark):
+                    members[mark[0]] = known[1]
+                    cache.move_to_end(mark[0])
                 else:
-                    item = Item(r[2], r[3], r[4], r[5], r[6], from_ts(r[7]), r[8], r[9])
-                    member = StoryMember(r[0], r[1], item, tuple(decoded.get(r[0], ())), r[10])
-                    cache[r[0]] = (tuple(r), member)
-                    if len(cache) > self.STORY_MEMBERS_CACHED:
-                        cache.popitem(last=False)
-                out.append(member)
-        return out
+                    read.append(mark[0])
+        for start in range(0, len(read), 500):
+            part = read[start : start + 500]
+            marks_of = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                "SELECT i.id, i.story_id, f.url, i.uid, i.title, i.summary, i.link, i.published, i.lang, f.name, "
+                f"i.embedding, i.updated_at FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id IN ({marks_of})",
+                part,
+            ).fetchall()
+            decoded: dict[int, list[Match]] = {}
+            for m in self.conn.execute(
+                f"SELECT item_id, rule, priority, hits_json FROM matches WHERE item_id IN ({marks_of}) "
+                "ORDER BY item_id, id",
+                part,
+            ):
+                decoded.setdefault(m[0], []).append(_match_from_row(m[1], m[2], m[3]))
+            for r in rows:
+                item = Item(r[2], r[3], r[4], r[5], r[6], from_ts(r[7]), r[8], r[9])
+                member = StoryMember(r[0], r[1], item, tuple(decoded.get(r[0], ())), r[10])
+                mark = (r[0], r[1], r[11], len(r[4]), len(r[5]), 0 if r[10] is None else 1, r[2], r[9])
+                cache[r[0]] = (mark, member)
+                cache.move_to_end(r[0])
+                members[r[0]] = member
+        while len(cache) > self.STORY_MEMBERS_CACHED:
+            cache.popitem(last=False)
+        return [members[i] for i in sorted(members)]
 
     def item_stories(self) -> dict[tuple[str, str], int | None]:
         """Every stored item's story id by (feed url, uid) (tests and diagnostics)."""

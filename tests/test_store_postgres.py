@@ -134,6 +134,9 @@ def test_identity_and_story_look_ups_are_one_round_trip_whatever_their_keys(pg_u
             members = store.story_candidates(keys, NOW - timedelta(days=1))
         assert len(members) == 12
         assert stories == [3], "the keys' buckets, then the candidates' rows and their matches"
+        with _round_trips(store, tmp_path) as again:
+            assert store.story_candidates(keys, NOW - timedelta(days=1)) == members
+        assert again == [2], "the keys' buckets, then only the kept candidates' marks"
 
 
 # -- the server goes away under the running bot --------------------------------------------------------
