@@ -37,7 +37,7 @@ from delivery import cluster as stories
 from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
 from service.enrich import Enricher, EnrichPolicy
-from store import ItemUpdate, ProcessedItem, Store, StoryDecision, StoryMember
+from store import ItemUpdate, ProcessedItem, Store, StoryDecision, StoryMember, search
 from store.claims import Worker
 from watchers import FeedPoll, PollSettings, iter_polls, next_poll_at
 from watchers.fetch import FeedClient
@@ -216,6 +216,11 @@ class Pipeline:
             processed = await assign_stories_off_loop(
                 self.store, self.pool, processed, vectors, known=self.candidate_features
             )
+        updates = [ItemUpdate(d.twin, d.item.title, d.item.summary) for d in decided.of("update") if d.twin]
+        fields = [(p.item.title, p.item.summary) for p in processed if p.stored_id is None]
+        fields += [(u.title, u.summary) for u in updates]
+        if fields:  # the search index's keys, made off the loop (the store's trigger takes them)
+            await self.pool.run(search.prepare_keys, fields)
         result = self.store.commit_poll(
             feed.id,
             now,
@@ -225,7 +230,7 @@ class Pipeline:
             error=None,
             next_poll_at=next_at,
             items=processed,
-            updates=[ItemUpdate(d.twin, d.item.title, d.item.summary) for d in decided.of("update") if d.twin],
+            updates=updates,
             sources=[(d.twin, d.item.uid) for d in decided.of("source") if d.twin],
             guids_unstable=decided.guids_unstable,
             source_state=poll.state,

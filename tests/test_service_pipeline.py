@@ -443,3 +443,27 @@ def test_candidate_features_are_computed_once_across_polls_and_follow_an_edited_
         third = assign_stories(store, NoEncoder(), batch(feed.url, 30), known=kept)
         assert kept.computed > computed
         assert third == assign_stories(store, NoEncoder(), batch(feed.url, 30))
+
+
+async def test_a_polls_search_keys_are_made_off_the_event_loop(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search index's keys were made in the store's trigger, on the loop, ~30 µs an item (issue 16)."""
+    import threading
+
+    import store.search as search_module
+    from store.search import parse_query, search
+
+    where: list[str] = []
+    real = search_module.keys_text
+    thread = threading.current_thread
+    monkeypatch.setattr(search_module, "keys_text", lambda *f: where.append(thread().name) or real(*f))
+    entries = [(f"g{i}", f"КНДР и Россия: переговоры в Пхеньяне {i}", NOW - timedelta(hours=i)) for i in range(5)]
+    httpserver.expect_request("/feed").respond_with_data(rss(*entries), content_type="application/rss+xml")
+    with Store.open(tmp_path / "k.sqlite3") as store:
+        store.sync_feeds([FeedConfig(httpserver.url_for("/feed"), "F", "ru", 600)], NOW)
+        report = await cycle(store, ruleset, NOW, polling())
+        assert report.new_items == 5  # type: ignore[attr-defined]
+        found, _ = search(store.conn, parse_query("Пхеньян"))  # type: ignore[arg-type]
+        assert len(found) == 5, "every item indexed"
+    assert len(where) == 5 and threading.main_thread().name not in where

@@ -240,3 +240,24 @@ def test_the_known_difference_a_phrase_beyond_the_16383rd_key_is_found_on_sqlite
     assert titles(store, "оружие") == ["Длинный текст"], "a word is found on both"
     found = titles(store, '"ядерное оружие"')
     assert found == ([] if store.dialect == "postgresql" else ["Длинный текст"])
+
+
+def test_keys_made_before_the_commit_are_the_ones_the_index_gets_and_are_taken_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll's search keys are made in the CPU pool before its commit (issue 16: they were ~30 µs an item
+    on the event loop, in the index trigger); the trigger takes them, and finds the same items."""
+    import store.search as search_module
+
+    made: list[tuple[str | None, ...]] = []
+    real = search_module.keys_text
+    monkeypatch.setattr(search_module, "keys_text", lambda *f: made.append(f) or real(*f))
+    search_module.prepare_keys((i.title, i.summary) for i in CORPUS)
+    assert len(made) == len(CORPUS)
+    add(store, *CORPUS)
+    assert len(made) == len(CORPUS), "the trigger made no key again"
+    assert search_module._PREPARED == {}, "each taken once"
+    assert titles(store, "Пхеньян") == ["Футбол: сборная Пхеньяна проиграла", "Шойгу прибыл в Пхеньяне на переговоры"]
+    assert titles(store, "북한 -북한강") == ["북한의 병력 러시아 파병"]
+    add(store, item("z", "Не подготовлено: Пхеньян"))  # keys not prepared are made in the trigger
+    assert len(made) == len(CORPUS) + 1 and "Не подготовлено: Пхеньян" in titles(store, "Пхеньян")
