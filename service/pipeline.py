@@ -386,7 +386,7 @@ class CandidateFeatures:
     :func:`delivery.cluster.features` would return now. Thread-safe: the CPU pool's threads may share it.
     """
 
-    CACHED = 4096
+    CACHED = Store.STORY_MEMBERS_CACHED  # more would be dead weight: a member the store drops comes back anew
 
     def __init__(self) -> None:
         self._entries: OrderedDict[int, tuple[StoryMember, stories.Features]] = OrderedDict()
