@@ -119,7 +119,7 @@ class Enricher:
             log.exception("enrich_skipped url=%s", feed.url)
             return poll
         items = [
-            replace(it, lang=detect_lang(it.title, it.summary)) if detect and it.uid in unseen else it
+            _with_lang(it, detect_lang(it.title, it.summary)) if detect and it.uid in unseen else it
             for it in poll.items
         ]
         if full:
@@ -173,3 +173,7 @@ class Enricher:
             return richer
         log.info("fulltext_kept_feed_text url=%s reason=article_matches_less", url)
         return item
+
+
+def _with_lang(item: Item, lang: str | None) -> Item:
+    return item if item.lang == lang else replace(item, lang=lang)
