@@ -70,7 +70,7 @@ from rules.language import (
 )
 from rules.language import Group as Group
 from rules.morph import Variant, stem
-from rules.score import Evidence, ScoreFileError, ScoreHit, Scorer, load_scorer
+from rules.score import Evidence, ScoreFileError, Scorer, load_scorer
 from rules.score import features as score_features
 from rules.text import TOKEN_RE, NormText, has_sentence_break, normalize, sentence_starts, word_counts
 
@@ -757,7 +757,7 @@ class RuleSet:
     _by_group: Mapping[int, tuple[int, ...]] = field(repr=False)
     _by_name: Mapping[str, _CompiledRule] = field(repr=False)
     scorer: Scorer | None = field(default=None, repr=False)
-    _entity_groups: frozenset[str] = field(default=frozenset(), repr=False)
+    _entity_gids: frozenset[int] = field(default=frozenset(), repr=False)
 
     @classmethod
     def compile(cls, sources: Sequence[RuleFile], scorer: Scorer | None = None) -> RuleSet:
@@ -784,7 +784,7 @@ class RuleSet:
             _by_group=MappingProxyType({g: tuple(ix) for g, ix in by_group.items()}),
             _by_name=MappingProxyType({cr.rule.name: cr for cr in compiled}),
             scorer=scorer,
-            _entity_groups=frozenset(n for n, g in groups.items() if g.kind == "entity"),
+            _entity_gids=frozenset(i for i, n in enumerate(names) if groups[n].kind == "entity"),
         )
 
     # matching
@@ -883,16 +883,12 @@ class RuleSet:
         return out, (score_features(self._evidence(it, evidence)) if out else None)
 
     def _evidence(self, it: _Item, matched: Sequence[tuple[str, list[_Pos]]]) -> Evidence:
-        names = self._group_names
-
-        def conv(h: _Pos) -> ScoreHit:
-            return (h[0], h[1], h[2], names[h[3]])
-
         return Evidence(
             it.norms,
-            tuple(conv(h) for hs in it.hits.values() for h in hs),
-            tuple((rule, tuple(conv(h) for h in found)) for rule, found in matched),
-            self._entity_groups,
+            tuple(h for hs in it.hits.values() for h in hs),
+            tuple(matched),
+            self._group_names,
+            self._entity_gids,
         )
 
     def rule(self, name: str) -> Rule | None:
