@@ -43,7 +43,7 @@ import functools
 import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -416,19 +416,19 @@ class _Item:
         self._sentences: dict[int, list[int]] = {}
         self._hit_objects: dict[_Pos, Hit] = {}
 
-    def word_span(self, h: _Pos, among: Sequence[_Pos] = ()) -> tuple[int, int]:
-        """Indexes of the first and last word of a hit in its field (words as :func:`word_counts`).
+    def word_span(self, h: _Pos) -> tuple[int, int]:
+        """Indexes of the first and last word of a hit in its field (words as :func:`word_counts`)."""
+        counts = self.words(h[0])
+        return counts[h[1] + 1] - 1, counts[h[2]] - 1
 
-        Positions are counted in one pass per field, for ``among`` (the hits a rule looks at) or,
-        without it, for every hit in the field.
-        """
-        counts = self._words.setdefault(h[0], {})
-        a, b = h[1] + 1, h[2]
-        if a not in counts or b not in counts:
-            hits = among or [x for hs in self.hits.values() for x in hs if x[0] == h[0]]
-            wanted = {p for x in hits for p in (x[1] + 1, x[2])} | {a, b}
-            counts.update(word_counts(self.norms[h[0]].text, wanted))
-        return counts[a] - 1, counts[b] - 1
+    def words(self, fi: int) -> dict[int, int]:
+        """Word counts (:func:`word_counts`) at both ends of every hit in field ``fi``: one pass per field,
+        shared by every ``near: N`` rule and by the score (counts do not depend on the other positions)."""
+        counts = self._words.get(fi)
+        if counts is None:
+            wanted = [p for hs in self.hits.values() for x in hs if x[0] == fi for p in (x[1] + 1, x[2])]
+            counts = self._words[fi] = word_counts(self.norms[fi].text, wanted)
+        return counts
 
     def sentence(self, h: _Pos) -> int:
         """Sentence number of a hit, or -1 if it spans a sentence break."""
@@ -680,7 +680,7 @@ def _sentence_windows(item: _Item, hits: list[_Pos]) -> list[list[_Pos]]:
 
 
 def _word_windows(item: _Item, hits: list[_Pos], size: int) -> list[list[_Pos]]:
-    spans = sorted((item.word_span(h, hits), h) for h in hits)
+    spans = sorted((item.word_span(h), h) for h in hits)
     out: list[list[_Pos]] = []
     for i, ((lo, _), _) in enumerate(spans):
         limit = lo + size
@@ -841,26 +841,28 @@ class RuleSet:
         it = _Item((nt, ns), hits)
         keys = hits.keys()
         names = self._group_names
-        out: list[Match] = []
-        evidence: list[tuple[str, list[_Pos]]] = []
+        matched: list[tuple[_CompiledRule, list[_Pos]]] = []
         for cr in passing:
             if (cr.required and not keys >= cr.required) or (cr.any_gids and keys.isdisjoint(cr.any_gids)):
                 continue
             found, _ = _evaluate(cr, it, names, False)
             if found is not None:
-                out.append(Match(cr.rule.name, cr.rule.priority, tuple(it.hit(h, names) for h in found)))
-                evidence.append((cr.rule.name, found))
-        if out and self.scorer is not None:
-            feats = score_features(self._evidence(it, evidence))
+                matched.append((cr, found))
+        if not matched:
+            return []
+        score: float | None = None
+        if self.scorer is not None:
+            # the score first, so each kept Match is built once, with it (and dropped ones not at all)
+            feats = score_features(self._evidence(it, [(cr.rule.name, found) for cr, found in matched]))
             if self.scorer.embedding is not None:
                 feats = self.scorer.item_features(feats, title, summary)
             score = round(self.scorer.score(feats), 3)
-            out = [
-                replace(m, score=score)
-                for m in out
-                if (ms := self._by_name[m.rule].rule.min_score) is None or score >= ms
-            ]
-        return out
+        hit = it.hit
+        return [
+            Match(cr.rule.name, cr.rule.priority, tuple([hit(h, names) for h in found]), score)
+            for cr, found in matched
+            if score is None or (ms := cr.rule.min_score) is None or score >= ms
+        ]
 
     def features(self, title: str, summary: str = "") -> tuple[list[Match], dict[str, float] | None]:
         """Every match before ``min_score`` is applied, and the score's features (None: no match).
@@ -883,12 +885,14 @@ class RuleSet:
         return out, (score_features(self._evidence(it, evidence)) if out else None)
 
     def _evidence(self, it: _Item, matched: Sequence[tuple[str, list[_Pos]]]) -> Evidence:
+        fields = {h[0] for _, found in matched for h in found}
         return Evidence(
             it.norms,
             tuple(h for hs in it.hits.values() for h in hs),
             tuple(matched),
             self._group_names,
             self._entity_gids,
+            (it.words(0) if 0 in fields else None, it.words(1) if 1 in fields else None),
         )
 
     def rule(self, name: str) -> Rule | None:

@@ -65,6 +65,9 @@ class Evidence:
     matched: tuple[tuple[str, Sequence[ScoreHit]], ...]  # (rule, the hits that made it match)
     group_names: Sequence[str] = ()  # group index → name
     entity_groups: frozenset[int] = field(default_factory=frozenset)  # indexes of the groups of kind "entity"
+    # per field, :func:`rules.text.word_counts` at both ends of (at least) every evidence hit, when the
+    # engine has them already; None: counted here
+    words: tuple[Mapping[int, int] | None, Mapping[int, int] | None] = (None, None)
 
 
 _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
@@ -113,7 +116,7 @@ def features(ev: Evidence) -> dict[str, float]:
         if not hs:
             continue
         st = starts[fi] = sentence_starts(norms[fi])
-        w = word_counts(norms[fi].text, [p for h in hs for p in (h[1] + 1, h[2])])
+        w = ev.words[fi] or word_counts(norms[fi].text, [p for h in hs for p in (h[1] + 1, h[2])])
         for h in hs:
             sentence[h] = bisect_right(st, h[1]) * 2 + fi
             span[h] = (w[h[1] + 1] - 1, w[h[2]] - 1)
