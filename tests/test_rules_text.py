@@ -113,3 +113,24 @@ def test_word_counts_count_whitespace_words() -> None:
     positions = [0, text.index("Россия"), text.index("военно"), text.index("техническое"), len(text)]
     assert word_counts(text, positions) == {positions[0]: 0, positions[1]: 2, positions[2]: 3,
                                             positions[3]: 4, positions[4]: 5}  # fmt: skip
+
+
+def _reference_word_counts(text: str, positions: list[int]) -> dict[int, int]:
+    """The plain definition: how many whitespace-separated words start before each offset."""
+    return {p: len(text[:p].split()) for p in sorted(set(positions))}
+
+
+@pytest.mark.parametrize(
+    "alphabet",
+    ["ab ", "ab  -", "ab \n", "кн\u00a0 ", "ab\t \u2009x", "북한 의"],
+    ids=["single spaces", "double spaces", "line breaks", "no-break space", "tab and thin space", "korean"],
+)
+def test_word_counts_agree_with_splitting_whatever_the_whitespace(alphabet: str) -> None:
+    """The single-space fast path and the general one give the plain definition's counts."""
+    import random
+
+    rng = random.Random(alphabet)
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        positions = [rng.randint(0, len(text) + 2) for _ in range(rng.randint(1, 8))]
+        assert word_counts(text, positions) == _reference_word_counts(text, positions), (text, positions)
