@@ -42,7 +42,7 @@ from __future__ import annotations
 import functools
 import importlib
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -72,7 +72,7 @@ from rules.language import Group as Group
 from rules.morph import Variant, stem
 from rules.score import Evidence, ScoreFileError, Scorer, load_scorer
 from rules.score import features as score_features
-from rules.text import TOKEN_RE, NormText, has_sentence_break, normalize, sentence_starts, word_counts
+from rules.text import TOKEN_RE, NormText, normalize, sentence_starts, word_counts
 
 # A raw hit: (group id, is exclude, field index, start, end) in normalised-text offsets.
 _RawHit = tuple[int, bool, int, int, int]
@@ -430,11 +430,17 @@ class _Item:
             counts = self._words[fi] = word_counts(self.norms[fi].text, wanted)
         return counts
 
+    def starts(self, fi: int) -> list[int]:
+        """:func:`sentence_starts` of field ``fi``, once per field: every ``near: sentence`` rule and the
+        score read them."""
+        starts = self._sentences.get(fi)
+        if starts is None:
+            starts = self._sentences[fi] = sentence_starts(self.norms[fi])
+        return starts
+
     def sentence(self, h: _Pos) -> int:
         """Sentence number of a hit, or -1 if it spans a sentence break."""
-        starts = self._sentences.get(h[0])
-        if starts is None:
-            starts = self._sentences[h[0]] = sentence_starts(self.norms[h[0]])
+        starts = self.starts(h[0])
         a = bisect_right(starts, h[1])
         return a if a == bisect_right(starts, h[2] - 1) else -1
 
@@ -665,33 +671,37 @@ def _near_hits(cr: _CompiledRule, item: _Item, found: list[_Pos]) -> list[_Pos] 
     return None
 
 
-def _sentence_windows(item: _Item, hits: list[_Pos]) -> list[list[_Pos]]:
-    """Hits (sorted, one field) grouped by sentence: only the gaps between hits are looked at."""
-    norm = item.norms[hits[0][0]]
-    out: list[list[_Pos]] = [[hits[0]]]
+def _sentence_windows(item: _Item, hits: list[_Pos]) -> Iterator[list[_Pos]]:
+    """Hits (sorted, one field) grouped by sentence, in order, as far as they are asked for. A sentence
+    ends between two hits when one of the field's sentence starts lies in the gap: the field's starts are
+    computed once (what :func:`rules.text.has_sentence_break` says of each gap, which each rule asked again)."""
+    starts = item.starts(hits[0][0])
+    window = [hits[0]]
     reach = hits[0][2]
     for h in hits[1:]:
-        if has_sentence_break(norm, reach, h[1]):
-            out.append([h])
+        if reach < h[1] and bisect_right(starts, reach) != bisect_right(starts, h[1]):
+            yield window
+            window = [h]
         else:
-            out[-1].append(h)
+            window.append(h)
         reach = max(reach, h[2])
-    return out
+    yield window
 
 
-def _word_windows(item: _Item, hits: list[_Pos], size: int) -> list[list[_Pos]]:
+def _word_windows(item: _Item, hits: list[_Pos], size: int) -> Iterator[list[_Pos]]:
+    """For each hit in word order, the hits inside the ``size`` words starting at it, as far as asked for."""
     spans = sorted((item.word_span(h), h) for h in hits)
-    out: list[list[_Pos]] = []
-    for i, ((lo, _), _) in enumerate(spans):
-        limit = lo + size
+    n = len(spans)
+    for i in range(n):
+        limit = spans[i][0][0] + size
         window = []
-        for (a, b), h in spans[i:]:
+        for j in range(i, n):
+            (a, b), h = spans[j]
             if a >= limit:
                 break
             if b < limit:
                 window.append(h)
-        out.append(window)
-    return out
+        yield window
 
 
 def _evaluate(cr: _CompiledRule, item: _Item, names: Sequence[str], explain: bool) -> tuple[list[_Pos] | None, str]:
@@ -893,6 +903,7 @@ class RuleSet:
             self._group_names,
             self._entity_gids,
             (it.words(0) if 0 in fields else None, it.words(1) if 1 in fields else None),
+            (it.starts(0) if 0 in fields else None, it.starts(1) if 1 in fields else None),
         )
 
     def rule(self, name: str) -> Rule | None:

@@ -68,6 +68,8 @@ class Evidence:
     # per field, :func:`rules.text.word_counts` at both ends of (at least) every evidence hit, when the
     # engine has them already; None: counted here
     words: tuple[Mapping[int, int] | None, Mapping[int, int] | None] = (None, None)
+    # per field, :func:`rules.text.sentence_starts` when the engine has them already; None: found here
+    sentences: tuple[Sequence[int] | None, Sequence[int] | None] = (None, None)
 
 
 _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
@@ -104,7 +106,7 @@ def features(ev: Evidence) -> dict[str, float]:
     f["rules_matched"] = math.log1p(len(ev.matched))
 
     # Sentence of every hit looked at (a key: sentence index × 2 + field), word span of every evidence hit.
-    starts: list[list[int] | None] = [None, None]
+    starts: list[Sequence[int] | None] = [None, None]
     sentence: dict[ScoreHit, int] = {}
     evidence = {h for _, rhits in ev.matched for h in rhits}
     in_field: list[list[ScoreHit]] = [[], []]
@@ -115,8 +117,10 @@ def features(ev: Evidence) -> dict[str, float]:
         hs = in_field[fi]
         if not hs:
             continue
-        st = starts[fi] = sentence_starts(norms[fi])
-        w = ev.words[fi] or word_counts(norms[fi].text, [p for h in hs for p in (h[1] + 1, h[2])])
+        known = ev.sentences[fi]
+        st = starts[fi] = known if known is not None else sentence_starts(norms[fi])
+        counted = ev.words[fi]
+        w = counted if counted is not None else word_counts(norms[fi].text, [p for h in hs for p in (h[1] + 1, h[2])])
         for h in hs:
             sentence[h] = bisect_right(st, h[1]) * 2 + fi
             span[h] = (w[h[1] + 1] - 1, w[h[2]] - 1)

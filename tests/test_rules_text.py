@@ -134,3 +134,27 @@ def test_word_counts_agree_with_splitting_whatever_the_whitespace(alphabet: str)
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         positions = [rng.randint(0, len(text) + 2) for _ in range(rng.randint(1, 8))]
         assert word_counts(text, positions) == _reference_word_counts(text, positions), (text, positions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "КНДР и Россия. Москва; Пхеньян!? Ким... Путин. 5.5 млн. тыс. руб. Mr. Kim met г. Москва. ok",
+        "North Korea... Russia?! U.S. and S. Korea; 3.14 troops.\nMoscow\r\nPyongyang… Seoul。次",
+        "북한. 러시아! 평양? 모스크바; 김정은…\u2029 끝. a.b. c . . d",
+    ],
+    ids=["ru", "en", "ko and odd marks"],
+)
+def test_a_sentence_break_between_two_offsets_is_a_sentence_start_in_the_gap(text: str) -> None:
+    """What the engine relies on (rules/engine.py, ``near: sentence``): the field's sentence starts, found
+    once, say of every gap what ``has_sentence_break`` says of it alone."""
+    import bisect
+
+    norm = normalize(text)
+    starts = sentence_starts(norm)
+    assert len(starts) >= 5
+    n = len(norm.text)
+    for a in range(n + 1):
+        for b in range(n + 1):
+            in_gap = a < b and bisect.bisect_right(starts, a) != bisect.bisect_right(starts, b)
+            assert has_sentence_break(norm, a, b) == in_gap, (a, b)
