@@ -507,8 +507,8 @@ class _CompiledRule:
     """A rule in the engine's terms: group ids, field indexes, and cheap pre-checks."""
 
     __slots__ = (
-        "all", "any", "any_gids", "full_scope", "index", "min_hits", "near", "none", "positive",
-        "referenced", "required", "rule", "scope", "simple", "simple_any",
+        "all", "any", "any_gids", "full_scope", "index", "min_hits", "near", "none", "none_gids", "none_terms",
+        "positive", "referenced", "required", "rule", "scope", "simple", "simple_any",
     )  # fmt: skip
 
     def __init__(self, index: int, rule: Rule, gids: Mapping[str, int]) -> None:
@@ -536,6 +536,12 @@ class _CompiledRule:
             isinstance(t, GroupTerm) and t.in_field is None and t.min == 1 for t in (*rule.all, *rule.any)
         )
         self.simple_any = self.any_gids if self.simple else frozenset()
+        # ``none`` groups that veto by being hit at all (no ``in``, no ``min``, every field in scope): one
+        # set test for all of them; the other ``none`` terms are evaluated.
+        self.none_gids = frozenset(
+            t[1] for t in self.none if t[0] == "g" and t[2] < 0 and t[3] <= 1 and self.full_scope
+        )
+        self.none_terms = tuple(t for t in self.none if not (t[0] == "g" and t[1] in self.none_gids))
 
     def index_groups(self) -> frozenset[int]:
         """Groups whose hit makes this rule worth evaluating (one required group is enough)."""
@@ -707,7 +713,12 @@ def _word_windows(item: _Item, hits: list[_Pos], size: int) -> Iterator[list[_Po
 def _evaluate(cr: _CompiledRule, item: _Item, names: Sequence[str], explain: bool) -> tuple[list[_Pos] | None, str]:
     """Hits that make ``cr`` match ``item`` (sorted, distinct), or None and (if asked) the reason."""
     hits = item.hits
-    for t in cr.none:
+    if cr.none_gids and not cr.none_gids.isdisjoint(hits.keys()):
+        if not explain:
+            return None, ""
+        vetoed = next(t for t in cr.none if _term_hits(t, hits, cr, None) is not None)
+        return None, f"none: {_describe(vetoed, names)} matched"
+    for t in cr.none_terms:
         if _term_hits(t, hits, cr, None) is not None:
             return None, (f"none: {_describe(t, names)} matched" if explain else "")
     found = _positive_hits(cr, hits, None)
