@@ -238,25 +238,6 @@ def word_counts(text: str, positions: Iterable[int]) -> dict[int, int]:
     stretches between them, in C) — proximity is checked only for items that already have the groups.
     """
     out: dict[int, int] = {}
-    if text.isprintable() and "  " not in text:
-        # The common case (all but a few real fields): the only whitespace is single ASCII spaces
-        # (``isprintable`` is False for every other space, tab and line break). A word then starts at 0
-        # unless that is a space, and after every space but a final one: counting spaces (``str.count``,
-        # no substrings) is 2-3× as fast as splitting.
-        n = len(text)
-        first = 1 if n and text[0] != " " else 0
-        spaces = 0  # spaces in text[: upto]
-        upto = 0
-        for pos in sorted(set(positions)):
-            if pos <= 0:
-                out[pos] = 0
-                continue
-            end = min(pos, n) - 1
-            if end > upto:
-                spaces += text.count(" ", upto, end)
-                upto = end
-            out[pos] = first + spaces
-        return out
     count = 0
     prev = 0
     for pos in sorted(set(positions)):
