@@ -44,6 +44,7 @@ import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -878,9 +879,9 @@ class RuleSet:
             if self.scorer.embedding is not None:
                 feats = self.scorer.item_features(feats, title, summary)
             score = round(self.scorer.score(feats), 3)
-        hit = it.hit
+        hit, made = it.hit, it._hit_objects  # a hit in several matches is one Hit object
         return [
-            Match(cr.rule.name, cr.rule.priority, tuple([hit(h, names) for h in found]), score)
+            Match(cr.rule.name, cr.rule.priority, tuple([made.get(h) or hit(h, names) for h in found]), score)
             for cr, found in matched
             if score is None or (ms := cr.rule.min_score) is None or score >= ms
         ]
@@ -909,7 +910,7 @@ class RuleSet:
         fields = {h[0] for _, found in matched for h in found}
         return Evidence(
             it.norms,
-            tuple(h for hs in it.hits.values() for h in hs),
+            tuple(chain.from_iterable(it.hits.values())),
             tuple(matched),
             self._group_names,
             self._entity_gids,
