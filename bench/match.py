@@ -23,8 +23,13 @@ Sections:
    temporary folder, never into the repository) through ``bot.py match``'s own code in one process,
    items/s beside ``feedparser.parse`` alone on the same files, and the RE2 pass per field with and
    without its required-literal pre-filter. ``--startup`` runs only this section.
+6. **matched items** (in both runs) — the real items parsed once, then ``RuleSet.match`` alone: µs per
+   matched item (its rules, spans and score) and per other item, one core's CPU time. ``--baseline REV``
+   measures git revision REV too (``git archive`` into a temporary folder, measured by this script), each
+   tree in its own process, taking turns, and, with ``--startup``, runs ``bot.py match`` of both trees.
 
-``--quick`` runs fewer items (for a smoke test).
+Items/s inside this process are one core's CPU time (best of 3); the whole command's are wall time, with its
+CPU seconds (the command and its workers) beside them. ``--quick`` runs fewer items (for a smoke test).
 """
 
 from __future__ import annotations
@@ -378,13 +383,15 @@ def all_aliases(rs: RuleSet) -> list[str]:
 
 
 def rate(fn: Callable[[], Any], count: int, repeat: int = 3) -> float:
-    """Best items/s of ``repeat`` runs of ``fn`` (which processes ``count`` items)."""
+    """Best items/s of ``repeat`` runs of ``fn`` (which processes ``count`` items), in this process's CPU
+    time: everything timed here runs on one thread, and CPU time swings less than wall time on a shared
+    machine."""
     best = float("inf")
     for _ in range(repeat):
         gc.collect()
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return count / best
 
 
@@ -667,7 +674,7 @@ def prefilter(ruleset: RuleSet, texts: Sequence[str]) -> None:
               f"with it, {figures[1]:.2f} µs without")  # fmt: skip
 
 
-def startup_and_files() -> None:
+def startup_and_files(baseline: Path | None = None) -> None:
     import io
     import subprocess
     import tempfile
@@ -693,6 +700,7 @@ def startup_and_files() -> None:
         if not real.is_file():
             print("real files: ../shared/data/real_dev.jsonl not found; skipped")
             return
+        matched_item_cost(real, baseline)
         rows = [json.loads(line) for line in real.read_text(encoding="utf-8").splitlines() if line.strip()]
         files = []
         (tmp / "real").mkdir()
@@ -725,19 +733,29 @@ def startup_and_files() -> None:
         env = {**os.environ, "XDG_CACHE_HOME": str(warm_home)}
 
         def command_figures(folder: Path, items: int, feedparser_s: float) -> str:
-            cli = {}
-            for workers in (1, os.cpu_count() or 1):
-                command = [sys.executable, str(REPO / "bot.py"), "match", "--input", str(folder), "--workers",
-                           str(workers)]  # fmt: skip
-                best = float("inf")
-                for _ in range(3):  # the best of 3: the machine is shared
-                    started = time.perf_counter()
-                    subprocess.run(command, check=True, capture_output=True, env=env, cwd=REPO)
-                    best = min(best, time.perf_counter() - started)
-                cli[workers] = best
+            trees = [("", REPO)] + ([("baseline ", baseline)] if baseline is not None else [])
+            import resource
+
+            def children_cpu() -> float:
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its workers, once reaped
+                return usage.ru_utime + usage.ru_stime
+
+            cli: dict[tuple[str, int], float] = {}
+            cpu: dict[tuple[str, int], float] = {}
+            for _ in range(3):  # the best of 3, the trees taking turns: the machine is shared
+                for label, tree in trees:
+                    for workers in (1, os.cpu_count() or 1):
+                        command = [sys.executable, str(tree / "bot.py"), "match", "--input", str(folder),
+                                   "--workers", str(workers)]  # fmt: skip
+                        started, cpu0 = time.perf_counter(), children_cpu()
+                        subprocess.run(command, check=True, capture_output=True, env=env, cwd=tree)
+                        key = (label, workers)
+                        cli[key] = min(cli.get(key, float("inf")), time.perf_counter() - started)
+                        cpu[key] = min(cpu.get(key, float("inf")), children_cpu() - cpu0)
             return "; ".join(
-                f"{w} worker{'s' if w > 1 else ''} {items / t:,.0f} items/s ({feedparser_s / t:.1f}x feedparser alone)"
-                for w, t in cli.items()
+                f"{label}{w} worker{'s' if w > 1 else ''} {items / t:,.0f} items/s "
+                f"({feedparser_s / t:.1f}x feedparser alone), {cpu[(label, w)]:.2f} CPU s"
+                for (label, w), t in cli.items()
             )
 
         quiet = [r for r in rows if not ruleset.match_text(r["title"], r["summary"])]
@@ -760,6 +778,83 @@ def startup_and_files() -> None:
         print(f"TYPICAL MIX (not the real files alone): the same files plus {len(copies):,} copies of their "
               f"non-matching items, {total:,} items, {matching / total:.1%} matching: "
               f"{command_figures(big, total, fp_typical)}")  # fmt: skip
+
+
+def item_costs(real: Path, rounds: int = 5) -> dict[str, float]:
+    """One core's CPU time of ``RuleSet.match`` on the real items, parsed once (as ``bot.py match`` parses
+    them), best of ``rounds``: µs per matched item, µs per other item, items/s over all of them."""
+    from watchers.parse import parse_feed
+
+    rows = [json.loads(line) for line in real.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ruleset = default_rules()[1]
+    bodies = [_rss(rows[n : n + 100]) for n in range(0, len(rows), 100)]
+    items = [i for b in bodies for i in parse_feed(b, feed_url="x", keys=False).items]
+    matched = [i for i in items if ruleset.match(i)]
+    other = [i for i in items if not ruleset.match(i)]
+    best = {"matched": float("inf"), "other": float("inf")}
+    for _ in range(rounds):
+        for name, subset in (("matched", matched), ("other", other)):
+            gc.collect()
+            started = time.process_time()
+            for item in subset:
+                ruleset.match(item)
+            best[name] = min(best[name], time.process_time() - started)
+    return {
+        "items": len(items),
+        "matched": len(matched),
+        "matched_us": best["matched"] / len(matched) * 1e6,
+        "other_us": best["other"] / len(other) * 1e6,
+        "items_per_s": len(items) / (best["matched"] + best["other"]),
+    }
+
+
+def _costs_in(tree: Path, real: Path) -> dict[str, float]:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, str(tree / "bench" / "match.py"), "--item-costs", str(real)],
+        check=True, capture_output=True, text=True, cwd=tree,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout.splitlines()[-1]))
+
+
+def baseline_tree(rev: str, folder: Path) -> Path:
+    """The code of git revision ``rev`` in ``folder`` (``git archive``: no worktree, nothing in the repository),
+    with THIS benchmark script in it, so both sides are measured by the same code."""
+    import io
+    import shutil
+    import subprocess
+    import tarfile
+
+    data = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(folder, filter="data")
+    shutil.copy(Path(__file__), folder / "bench" / "match.py")
+    return folder
+
+
+def matched_item_cost(real: Path, baseline: Path | None, rounds: int = 3) -> None:
+    """µs per matched real item (rules + spans + score), this tree beside the baseline's, each in its own
+    process, taking turns ``rounds`` times; the best of each."""
+    trees = [("this tree", REPO)] + ([("baseline", baseline)] if baseline is not None else [])
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for label, tree in trees:
+            got = _costs_in(tree, real)
+            old = best.get(label)
+            best[label] = got if old is None else {k: min(v, old[k]) if k.endswith("_us") else max(v, old[k])
+                                                    for k, v in got.items()}  # fmt: skip
+    first = best["this tree"]
+    print(f"\nmatching alone, real items parsed once, one core, CPU time, best of {rounds} × 5 "
+          f"({first['items']:,.0f} items, {first['matched']:,.0f} matched):")  # fmt: skip
+    for label, b in best.items():
+        print(f"  {label:<10} {b['matched_us']:7.1f} µs a matched item   {b['other_us']:6.1f} µs any other   "
+              f"{b['items_per_s']:8,.0f} items/s")  # fmt: skip
+    if "baseline" in best:
+        base = best["baseline"]
+        print(f"  this tree / baseline: matched item {first['matched_us'] / base['matched_us']:.2f}×, other item "
+              f"{first['other_us'] / base['other_us']:.2f}×, items/s "
+              f"{first['items_per_s'] / base['items_per_s']:.2f}×")  # fmt: skip
 
 
 def floors(ruleset: RuleSet, files: Sequence[Path], startup_s: float) -> None:
@@ -805,10 +900,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="2,000 items instead of 20,000")
     parser.add_argument("--items", type=int, default=None)
-    parser.add_argument("--startup", action="store_true", help="only section 4 (start-up and real files)")
+    parser.add_argument("--startup", action="store_true", help="only section 5 (start-up and real files)")
+    parser.add_argument("--baseline", metavar="REV", help="also measure git revision REV (e.g. main) in the same "
+                        "run, taking turns: the matched-item cost and `bot.py match` (section 5)")  # fmt: skip
+    parser.add_argument("--item-costs", metavar="JSONL", type=Path, help=argparse.SUPPRESS)  # one tree's side
     args = parser.parse_args(argv)
+    if args.item_costs:
+        print(json.dumps(item_costs(args.item_costs)))
+        return 0
     if args.startup:
-        startup_and_files()
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            startup_and_files(baseline_tree(args.baseline, Path(folder)) if args.baseline else None)
         return 0
     count = args.items or (2_000 if args.quick else 20_000)
 
@@ -840,6 +944,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     score_cost("(score) default rules, topic-dense mix", default, items)
     score_cost(f"(score) default rules, typical feed ({SPARSE:.0%} on topic)", default, sparse)
+    real = REPO.parent / "shared" / "data" / "real_dev.jsonl"
+    if real.is_file():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            matched_item_cost(real, baseline_tree(args.baseline, Path(folder)) if args.baseline else None)
 
     t = time.perf_counter()
     synthetic = parse_rule_text(synthetic_rules(items), "synthetic.yaml")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,9 @@ from typing import Any
 from rules.text import NormText, sentence_starts, word_counts
 
 FORMAT = "dprk-monitor-score/1"
-# A hit as the score sees it: (field index 0 title | 1 summary, start, end, group name).
-ScoreHit = tuple[int, int, int, str]
-
-# List markers at the start of a line or after a sentence break: "- ", "• ", "▷", "1.", "①".
+# A hit as the score sees it: (field index 0 title | 1 summary, start, end, group index) — the engine's own
+# tuples, passed as they are (naming every hit's group cost ~3 % of a matched item, issue 16).
+ScoreHit = tuple[int, int, int, int]
 
 
 class ScoreFileError(ValueError):
@@ -61,105 +61,132 @@ class Evidence:
     """What the score looks at for one matched item (plain values, built by the engine)."""
 
     norms: tuple[NormText, NormText]
-    hits: tuple[ScoreHit, ...]  # every group hit of the item, after exclusions
-    matched: tuple[tuple[str, tuple[ScoreHit, ...]], ...]  # (rule, the hits that made it match)
-    entity_groups: frozenset[str] = field(default_factory=frozenset)  # groups of kind "entity"
+    hits: tuple[ScoreHit, ...]  # every group hit of the item, after exclusions, group by group
+    matched: tuple[tuple[str, Sequence[ScoreHit]], ...]  # (rule, the hits that made it match)
+    group_names: Sequence[str] = ()  # group index → name
+    entity_groups: frozenset[int] = field(default_factory=frozenset)  # indexes of the groups of kind "entity"
+    # per field, :func:`rules.text.word_counts` at both ends of (at least) every evidence hit, when the
+    # engine has them already; None: counted here
+    words: tuple[Mapping[int, int] | None, Mapping[int, int] | None] = (None, None)
+    # per field, :func:`rules.text.sentence_starts` when the engine has them already; None: found here
+    sentences: tuple[Sequence[int] | None, Sequence[int] | None] = (None, None)
 
 
 _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
 _CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
 
 
-def _script(text: str) -> str:
-    if _HANGUL_RE.search(text):
+def _script(title: str, summary: str) -> str:
+    if _HANGUL_RE.search(title) or _HANGUL_RE.search(summary):
         return "ko"
-    return "ru" if _CYRILLIC_RE.search(text) else "en"
-
-
-def _sentence_of(starts: Sequence[int], pos: int) -> int:
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if starts[mid] <= pos:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return "ru" if _CYRILLIC_RE.search(title) or _CYRILLIC_RE.search(summary) else "en"
 
 
 def features(ev: Evidence) -> dict[str, float]:
-    """Feature name → value for one matched item. Pure; cheap next to the scan that found the hits."""
+    """Feature name → value for one matched item. Pure; cheap next to the scan that found the hits.
+
+    Only what a feature can still change is computed: sentences and word positions only in the fields
+    the evidence is in, the evidence windows only until the smallest window feature is reached, and the
+    window search of a rule stops at the first hit from which its groups cannot be completed. The
+    features, their values and their order (the score's sum runs in that order) are those of the plain
+    definition kept in tests/test_rules_score.py, on every real item.
+    """
     f: dict[str, float] = {"bias": 1.0}
-    title, summary = ev.norms
-    f["script=" + _script(title.text + summary.text)] = 1.0
-    counts: dict[str, int] = {}
-    for _, _, _, group in ev.hits:
-        counts[group] = counts.get(group, 0) + 1
-    for group, n in counts.items():
-        f["count:" + group] = math.log1p(n)
+    names = ev.group_names
+    norms = ev.norms
+    f["script=" + _script(norms[0].text, norms[1].text)] = 1.0
+    counts: dict[int, int] = {}
+    for h in ev.hits:
+        g = h[3]
+        counts[g] = counts.get(g, 0) + 1
+    for g, n in counts.items():
+        f["count:" + names[g]] = math.log1p(n)
     for rule, _ in ev.matched:
         f["rule=" + rule] = 1.0
     f["rules_matched"] = math.log1p(len(ev.matched))
 
-    # Sentences and words, once per field that has hits.
-    starts = [sentence_starts(n) if n.text else [] for n in ev.norms]
-    positions: list[set[int]] = [set(), set()]  # word positions only for the rules' evidence
-    for _, rhits in ev.matched:
-        for fi, s, e, _ in rhits:
-            positions[fi].update((s + 1, e))
-    words = [word_counts(ev.norms[fi].text, positions[fi]) if positions[fi] else {} for fi in (0, 1)]
-
-    memo: dict[ScoreHit, tuple[int, int]] = {}
-
-    def sentence(h: ScoreHit) -> tuple[int, int]:
-        key = memo.get(h)
-        if key is None:
-            key = memo[h] = (h[0], _sentence_of(starts[h[0]], h[1]))
-        return key
-
-    def word_span(h: ScoreHit) -> tuple[int, int]:
-        w = words[h[0]]
-        return w[h[1] + 1] - 1, w[h[2]] - 1
+    # Sentence of every hit looked at (a key: sentence index × 2 + field), word span of every evidence hit.
+    starts: list[Sequence[int] | None] = [None, None]
+    sentence: dict[ScoreHit, int] = {}
+    evidence = {h for _, rhits in ev.matched for h in rhits}
+    in_field: list[list[ScoreHit]] = [[], []]
+    for h in evidence:
+        in_field[h[0]].append(h)
+    span: dict[ScoreHit, tuple[int, int]] = {}
+    for fi in (0, 1):
+        hs = in_field[fi]
+        if not hs:
+            continue
+        known = ev.sentences[fi]
+        st = starts[fi] = known if known is not None else sentence_starts(norms[fi])
+        counted = ev.words[fi]
+        w = counted if counted is not None else word_counts(norms[fi].text, [p for h in hs for p in (h[1] + 1, h[2])])
+        for h in hs:
+            sentence[h] = bisect_right(st, h[1]) * 2 + fi
+            span[h] = (w[h[1] + 1] - 1, w[h[2]] - 1)
 
     # Compactness of the evidence: the best matched rule's smallest window (one field) holding a hit of
-    # each of its groups, in words; and whether one sentence holds them all.
+    # each of its groups, in words; and whether one sentence holds them all. Only "≤ 6 words" and "one
+    # sentence" are read once reached, so the search ends there.
     best_words = 10_000
     best_sentence = False
     for _, rhits in ev.matched:
-        groups = {h[3] for h in rhits}
+        if best_sentence and best_words <= _WINDOWS[0]:
+            break
+        k = len({h[3] for h in rhits})
         for fi in (0, 1):
-            in_field = sorted((word_span(h), h) for h in rhits if h[0] == fi)
-            if {h[3] for _, h in in_field} != groups:
+            hs = [h for h in rhits if h[0] == fi]
+            if not hs or len({h[3] for h in hs}) != k:
                 continue
-            by_sentence: dict[tuple[int, int], set[str]] = {}
-            for _, h in in_field:
-                by_sentence.setdefault(sentence(h), set()).add(h[3])
-            if any(gs == groups for gs in by_sentence.values()):
-                best_sentence = True
-            for i, ((lo, _), _) in enumerate(in_field):
-                seen: set[str] = set()
-                for (_, b), h in in_field[i:]:
-                    seen.add(h[3])
-                    if seen == groups:
-                        best_words = min(best_words, b - lo + 1)
+            if not best_sentence:
+                by_sentence: dict[int, set[int]] = {}
+                for h in hs:
+                    by_sentence.setdefault(sentence[h], set()).add(h[3])
+                if any(len(gs) == k for gs in by_sentence.values()):
+                    best_sentence = True
+            if best_words <= _WINDOWS[0]:
+                continue
+            # ties broken by group name, as the definition does (two groups can hit the same words)
+            ordered = sorted((span[h], h[1], h[2], names[h[3]], h) for h in hs)
+            n = len(ordered)
+            for i in range(n):
+                lo = ordered[i][0][0]
+                seen: set[int] = set()
+                for j in range(i, n):
+                    seen.add(ordered[j][4][3])
+                    if len(seen) == k:
+                        best_words = min(best_words, ordered[j][0][1] - lo + 1)
                         break
+                else:
+                    break  # not complete from here: from any later hit (fewer hits) neither
     f["evidence_sentence"] = 1.0 if best_sentence else 0.0
-    for limit in (6, 12, 25):
+    for limit in _WINDOWS:
         if best_words <= limit:
-            f[f"evidence_within_{limit}"] = 1.0
+            f[_WINDOW_NAMES[limit]] = 1.0
     f["evidence_title"] = 1.0 if any(all(h[0] == 0 for h in r) for _, r in ev.matched) else 0.0
 
     # Crowding: distinct entity texts sharing a sentence with the matched evidence ("Russia, China and
     # North Korea …", "the US and its allies clashed with North Korea, Russia and China").
-    evidence_sentences = {sentence(h) for _, r in ev.matched for h in r}
-    crowd: dict[tuple[int, int], set[str]] = {}
+    evidence_sentences = set(sentence.values())
+    crowd: dict[int, set[str]] = {}
+    entity = ev.entity_groups
     for h in ev.hits:
-        if h[3] in ev.entity_groups:
-            key = sentence(h)
-            crowd.setdefault(key, set()).add(ev.norms[h[0]].text[h[1] : h[2]])
-    most = max((len(crowd.get(s, ())) for s in evidence_sentences), default=0)
+        if h[3] in entity:
+            field_starts = starts[h[0]]
+            if field_starts is None:
+                continue  # a field without evidence: no sentence there counts
+            key = sentence.get(h)
+            if key is None:
+                key = bisect_right(field_starts, h[1]) * 2 + h[0]
+            if key in evidence_sentences:
+                crowd.setdefault(key, set()).add(norms[h[0]].text[h[1] : h[2]])
+    most = max((len(v) for v in crowd.values()), default=0)
     f["crowded_sentence"] = math.log1p(max(0, most - 2))
     return f
+
+
+_WINDOWS = (6, 12, 25)  # ascending: the evidence_within_N features
+_WINDOW_NAMES = {limit: f"evidence_within_{limit}" for limit in _WINDOWS}
 
 
 # --- the optional sentence embedding -----------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal, NamedTuple
 
 TOKEN_RE = re.compile(r"[^\W_]+")
@@ -153,19 +153,23 @@ def _fold(s: str) -> str:
     return s.lower().replace("ё", "е")
 
 
+@lru_cache(maxsize=4096)
+def _separator(ch: str) -> str:
+    """A separator character as the slow path writes it: one character, never alphanumeric (a few hundred
+    distinct ones in real text, each normalised once per process)."""
+    n = _fold(unicodedata.normalize("NFKC", ch))
+    return n[0] if n and not n[0].isalnum() else " "
+
+
 def _normalize_slow(text: str) -> NormText:
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
 
     def separators(a: int, b: int) -> None:
-        for i in range(a, b):
-            n = _fold(unicodedata.normalize("NFKC", text[i]))
-            # Keep a separator a separator: one character, never alphanumeric.
-            c = n[0] if n and not n[0].isalnum() else " "
-            out.append(c)
-            starts.append(i)
-            ends.append(i + 1)
+        out.extend(map(_separator, text[a:b]))
+        starts.extend(range(a, b))
+        ends.extend(range(a + 1, b + 1))
 
     pos = 0
     for m in _SLOW_TOKEN_RE.finditer(text):

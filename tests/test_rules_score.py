@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +180,131 @@ def test_the_optional_sentence_embedding_trains_and_scores(tmp_path: Path) -> No
     matches = scored.match_text("alpha beta arms")
     assert {m.rule for m in matches} == {"weak", "strong"}
     assert all(m.score is not None and m.score > 0.5 for m in matches)
+
+
+# --- the score features against their plain definition ---------------------------------------------------
+# ``rules.score.features`` skips work that cannot change a feature (issue 16). This is the plain definition
+# it replaced (every sentence of both fields, every window of every matched rule), kept as the reference:
+# the features, their values AND their order (the score sums in that order) must be the same on every real
+# and labelled item, so that no score changes by a bit.
+
+REAL_DEV = REPO.parent / "shared" / "data" / "real_dev.jsonl"
+
+
+def _reference_features(ev: Any) -> dict[str, float]:
+    import math
+
+    from rules.text import sentence_starts, word_counts
+
+    def script(text: str) -> str:
+        if re.search("[\uac00-\ud7a3]", text):
+            return "ko"
+        return "ru" if re.search("[\u0400-\u04ff]", text) else "en"
+
+    def named(h: tuple[int, int, int, int]) -> tuple[int, int, int, str]:
+        return (h[0], h[1], h[2], ev.group_names[h[3]])
+
+    hits = [named(h) for h in ev.hits]
+    matched = [(rule, [named(h) for h in rhits]) for rule, rhits in ev.matched]
+    entity_groups = {ev.group_names[g] for g in ev.entity_groups}
+    f: dict[str, float] = {"bias": 1.0}
+    title, summary = ev.norms
+    f["script=" + script(title.text + summary.text)] = 1.0
+    counts: dict[str, int] = {}
+    for _, _, _, group in hits:
+        counts[group] = counts.get(group, 0) + 1
+    for group, n in counts.items():
+        f["count:" + group] = math.log1p(n)
+    for rule, _ in matched:
+        f["rule=" + rule] = 1.0
+    f["rules_matched"] = math.log1p(len(matched))
+    starts = [sentence_starts(n) if n.text else [] for n in ev.norms]
+    positions: list[set[int]] = [set(), set()]
+    for _, rhits in matched:
+        for fi, s, e, _ in rhits:
+            positions[fi].update((s + 1, e))
+    words = [word_counts(ev.norms[fi].text, positions[fi]) if positions[fi] else {} for fi in (0, 1)]
+
+    def sentence(h: tuple[int, int, int, str]) -> tuple[int, int]:
+        return (h[0], bisect.bisect_right(starts[h[0]], h[1]))
+
+    def word_span(h: tuple[int, int, int, str]) -> tuple[int, int]:
+        w = words[h[0]]
+        return w[h[1] + 1] - 1, w[h[2]] - 1
+
+    best_words = 10_000
+    best_sentence = False
+    for _, rhits in matched:
+        groups = {h[3] for h in rhits}
+        for fi in (0, 1):
+            in_field = sorted((word_span(h), h) for h in rhits if h[0] == fi)
+            if {h[3] for _, h in in_field} != groups:
+                continue
+            by_sentence: dict[tuple[int, int], set[str]] = {}
+            for _, h in in_field:
+                by_sentence.setdefault(sentence(h), set()).add(h[3])
+            if any(gs == groups for gs in by_sentence.values()):
+                best_sentence = True
+            for i, ((lo, _), _) in enumerate(in_field):
+                seen: set[str] = set()
+                for (_, b), h in in_field[i:]:
+                    seen.add(h[3])
+                    if seen == groups:
+                        best_words = min(best_words, b - lo + 1)
+                        break
+    f["evidence_sentence"] = 1.0 if best_sentence else 0.0
+    for limit in (6, 12, 25):
+        if best_words <= limit:
+            f[f"evidence_within_{limit}"] = 1.0
+    f["evidence_title"] = 1.0 if any(all(h[0] == 0 for h in r) for _, r in matched) else 0.0
+    evidence_sentences = {sentence(h) for _, r in matched for h in r}
+    crowd: dict[tuple[int, int], set[str]] = {}
+    for h in hits:
+        if h[3] in entity_groups:
+            crowd.setdefault(sentence(h), set()).add(ev.norms[h[0]].text[h[1] : h[2]])
+    most = max((len(crowd.get(s, ())) for s in evidence_sentences), default=0)
+    f["crowded_sentence"] = math.log1p(max(0, most - 2))
+    return f
+
+
+def _labelled_texts() -> list[tuple[str, str]]:
+    files = [REAL_DEV] if REAL_DEV.is_file() else []
+    files += sorted((REPO / "tests" / "data").glob("*.jsonl"))
+    out = []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if isinstance(row, dict) and isinstance(row.get("title"), str):
+                out.append((row["title"], str(row.get("summary") or "")))
+    return out
+
+
+def test_every_matched_items_features_and_score_equal_the_plain_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rules.engine
+
+    rs = load_rules([DEFAULT])
+    assert rs.scorer is not None
+    seen: list[tuple[Any, dict[str, float]]] = []
+    fast = rules.engine.score_features
+
+    def record(ev: Any) -> dict[str, float]:
+        seen.append((ev, fast(ev)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(rules.engine, "score_features", record)
+    texts = _labelled_texts()
+    scores = []
+    for title, summary in texts:
+        before = len(seen)
+        matches = rs.match_text(title, summary)
+        if matches:
+            assert len(seen) == before + 1
+            scores.append((matches[0].score, seen[-1][0]))
+    assert len(seen) > (300 if REAL_DEV.is_file() else 100)
+    for ev, got in seen:
+        want = _reference_features(ev)
+        assert list(got.items()) == list(want.items()), (ev.norms[0].original, ev.norms[1].original)
+    # and so the score itself, to the last bit of the unrounded value and as every match carries it
+    for score, ev in scores:
+        want_z = rs.scorer.score(_reference_features(ev))
+        assert rs.scorer.score(fast(ev)) == want_z and score == round(want_z, 3)

@@ -113,3 +113,48 @@ def test_word_counts_count_whitespace_words() -> None:
     positions = [0, text.index("Россия"), text.index("военно"), text.index("техническое"), len(text)]
     assert word_counts(text, positions) == {positions[0]: 0, positions[1]: 2, positions[2]: 3,
                                             positions[3]: 4, positions[4]: 5}  # fmt: skip
+
+
+def _reference_word_counts(text: str, positions: list[int]) -> dict[int, int]:
+    """The plain definition: how many whitespace-separated words start before each offset."""
+    return {p: len(text[:p].split()) for p in sorted(set(positions))}
+
+
+@pytest.mark.parametrize(
+    "alphabet",
+    ["ab ", "ab  -", "ab \n", "кн\u00a0 ", "ab\t \u2009x", "북한 의"],
+    ids=["single spaces", "double spaces", "line breaks", "no-break space", "tab and thin space", "korean"],
+)
+def test_word_counts_agree_with_splitting_whatever_the_whitespace(alphabet: str) -> None:
+    """Counting at many offsets in one pass gives what splitting the text before each offset gives."""
+    import random
+
+    rng = random.Random(alphabet)
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        positions = [rng.randint(0, len(text) + 2) for _ in range(rng.randint(1, 8))]
+        assert word_counts(text, positions) == _reference_word_counts(text, positions), (text, positions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "КНДР и Россия. Москва; Пхеньян!? Ким... Путин. 5.5 млн. тыс. руб. Mr. Kim met г. Москва. ok",
+        "North Korea... Russia?! U.S. and S. Korea; 3.14 troops.\nMoscow\r\nPyongyang… Seoul。次",
+        "북한. 러시아! 평양? 모스크바; 김정은…\u2029 끝. a.b. c . . d",
+    ],
+    ids=["ru", "en", "ko and odd marks"],
+)
+def test_a_sentence_break_between_two_offsets_is_a_sentence_start_in_the_gap(text: str) -> None:
+    """What the engine relies on (rules/engine.py, ``near: sentence``): the field's sentence starts, found
+    once, say of every gap what ``has_sentence_break`` says of it alone."""
+    import bisect
+
+    norm = normalize(text)
+    starts = sentence_starts(norm)
+    assert len(starts) >= 5
+    n = len(norm.text)
+    for a in range(n + 1):
+        for b in range(n + 1):
+            in_gap = a < b and bisect.bisect_right(starts, a) != bisect.bisect_right(starts, b)
+            assert has_sentence_break(norm, a, b) == in_gap, (a, b)
