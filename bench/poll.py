@@ -32,10 +32,12 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,7 +50,7 @@ import psutil
 
 import watchers.poll
 from core.models import Feed
-from core.workers import CpuPool, PoolKind
+from core.workers import POOL_KINDS, CpuPool, PoolKind, freeze_heap
 from watchers import PollSettings, make_client, poll_feeds
 from watchers.fastparse import parse as fast_parse
 from watchers.parse import _reencode, parse_feed
@@ -152,6 +154,68 @@ def cpu_seconds() -> float:
     return total
 
 
+class GcPauses:
+    """Garbage-collection pauses while active (``gc.callbacks``): count and worst pause per generation, and
+    the thread that paid it (a collection runs in whichever thread allocates, holding the GIL)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[tuple[float, str]]] = {0: [], 1: [], 2: []}
+        self._started: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        generation = info["generation"]
+        if phase == "start":
+            self._started[generation] = time.perf_counter()
+        elif generation in self._started:
+            took = time.perf_counter() - self._started.pop(generation)
+            self.pauses[generation].append((took, threading.current_thread().name))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> str:
+        worst = max(self.pauses[2], default=(0.0, "-"))
+        return (
+            f"gc: gen-2 {len(self.pauses[2])} collections, {sum(t for t, _ in self.pauses[2]) * 1000:.0f} ms in all, "
+            f"worst {worst[0] * 1000:.0f} ms ({worst[1]}); gen-0/1 worst "
+            f"{max((t for g in (0, 1) for t, _ in self.pauses[g]), default=0.0) * 1000:.0f} ms"
+        )
+
+
+class WorkerRss:
+    """The process workers' peak RSS (sampled every 0.5 s while active), besides this process's."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            total = 0
+            for child in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if child.cmdline()[-1:] != ["--multiprocessing-fork"]:
+                        continue  # the feed server (forked), not a spawned worker
+                    total += child.memory_info().rss
+            self.peak = max(self.peak, total / 2**20)
+            await asyncio.sleep(0.5)
+
+    def __enter__(self) -> WorkerRss:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    def summary(self) -> str:
+        return f", process workers' RSS {self.peak:.0f} MB in all" if self.peak else ""
+
+
 class LoopLag:
     """A task that sleeps ``tick`` seconds in a loop and keeps the worst lateness of its wake-ups."""
 
@@ -225,7 +289,11 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
     ruleset = load_rules(load_config(str(REPO / "config.yaml")).rule_files)
     polling = PollingConfig(concurrency=args.concurrency, timeout=30, allow_private_urls=True)
     now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    pool = CpuPool("thread")
+    pool = CpuPool(args.pool)
+    if args.pool == "process":  # start the workers before the clock, as the bot's first cycle would have
+        await asyncio.gather(*(pool.run_portable(os.getpid) for _ in range(pool.workers * 2)))
+    if args.gc == "freeze":  # what the bot does after start-up (service/app.py)
+        print(f"gc.freeze: {freeze_heap():,} objects frozen after start-up")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "bench.sqlite3")
         configs = [
@@ -248,13 +316,13 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
                 pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())
                 for label, at in (("first cycle", now), ("304 cycle", now + timedelta(hours=1))):
                     cpu, started = cpu_seconds(), time.perf_counter()
-                    with LoopLag() as lag:
+                    with LoopLag() as lag, GcPauses() as pauses, WorkerRss() as workers:
                         report = await pipeline.run_cycle(at)
                     wall, used = time.perf_counter() - started, cpu_seconds() - cpu
                     print(
                         f"pipeline {label:<11} {wall:6.2f} s wall {used:6.2f} s CPU ({report.summary()}); "
                         f"longest loop stall {lag.worst * 1000:.0f} ms ({lag.wakes} wake-ups); "
-                        f"peak RSS so far {peak_rss_mb():.1f} MB"
+                        f"peak RSS so far {peak_rss_mb():.1f} MB{workers.summary()}\n{'':<21}{pauses.summary()}"
                     )
                     if calls:  # CPU time of the loop thread: what the loop spends there whatever the machine's load
                         print(
@@ -329,7 +397,12 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true", help="the bot's whole cycle into a store instead")
     parser.add_argument("--every", type=int, default=1, help="one item in EVERY on topic (default: all; 16 ≈ 6 %%)")
     parser.add_argument("--no-floors", action="store_true", help="skip the floors and the naive loop")
+    parser.add_argument("--pool", choices=POOL_KINDS, default="thread", help="--pipeline: the CPU pool's kind")
+    parser.add_argument("--gc", choices=["default", "freeze"], default="default", help="--pipeline: gc.freeze() first")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s) for this run")
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     ports: Any = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency, args.every), daemon=True)
     server.start()

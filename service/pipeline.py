@@ -34,6 +34,7 @@ from core.workers import CpuPool, default_pool
 from delivery import cluster as stories
 from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
+from rules.engine import match_items
 from service.enrich import Enricher, EnrichPolicy
 from store import ItemUpdate, ProcessedItem, Store, StoryDecision, StoryMember
 from store.claims import Worker
@@ -181,7 +182,8 @@ class Pipeline:
             log.warning("feed_guids_unstable url=%s: items are known by link or fingerprint from now on", feed.url)
         known_again = [d for d in (*decided.of("update"), *decided.of("source")) if d.twin is not None]
         to_match = [*new_items, *(_labelled(d.item, feed) for d in known_again)]
-        found = await self.pool.run(_match_all, ruleset, to_match) if to_match else []
+        # in a process worker that keeps the compiled rules by digest (core/workers.py), or in a thread
+        found = await self.pool.run_keyed(ruleset, match_items, to_match) if to_match else []
         matched: list[tuple[Item, tuple[Match, ...]]] = [
             (item, tuple(matches)) for item, matches in zip(new_items, found, strict=False)
         ]
@@ -235,11 +237,6 @@ class Pipeline:
 def _labelled(item: Item, feed: Feed) -> Item:
     """The item with its feed's labels (``feeds[].labels``), which rules may require or exclude."""
     return replace(item, labels=feed.labels) if feed.labels and item.labels != feed.labels else item
-
-
-def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
-    """One feed's new (and edited or second-source) items through the rules (in the CPU pool)."""
-    return [ruleset.match(item) for item in items]
 
 
 def assign_stories(
