@@ -292,8 +292,10 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
     pool = CpuPool(args.pool)
     if args.pool == "process":  # start the workers before the clock, as the bot's first cycle would have
         await asyncio.gather(*(pool.run_portable(os.getpid) for _ in range(pool.workers * 2)))
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     if args.gc == "freeze":  # what the bot does after start-up (service/app.py)
-        print(f"gc.freeze: {freeze_heap():,} objects frozen after start-up")
+        print(f"gc.freeze: {freeze_heap():,} objects frozen after start-up; thresholds {gc.get_threshold()}")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "bench.sqlite3")
         configs = [
@@ -399,6 +401,7 @@ def main() -> None:
     parser.add_argument("--no-floors", action="store_true", help="skip the floors and the naive loop")
     parser.add_argument("--pool", choices=POOL_KINDS, default="thread", help="--pipeline: the CPU pool's kind")
     parser.add_argument("--gc", choices=["default", "freeze"], default="default", help="--pipeline: gc.freeze() first")
+    parser.add_argument("--gc-threshold", type=int, help="--pipeline: gc generation-0 threshold (default 700)")
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s) for this run")
     args = parser.parse_args()
     if args.switch_interval:

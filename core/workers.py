@@ -62,6 +62,24 @@ def freeze_heap() -> int:
     return gc.get_freeze_count()
 
 
+_FROZEN_WITH: list[object] = []  # the rule set the heap was last frozen with (empty: freezing is off)
+
+
+def freeze_heap_with(marker: object) -> int:
+    """:func:`freeze_heap`, and remember ``marker`` (the rule set): turns :func:`refreeze_if_changed` on."""
+    _FROZEN_WITH[:] = [marker]
+    return freeze_heap()
+
+
+def refreeze_if_changed(marker: object) -> bool:
+    """Freeze again when ``marker`` (a cycle's rule set) is not the one the heap was frozen with: once per
+    rule swap, off unless :func:`freeze_heap_with` ran (at the bot's start-up). True when it froze."""
+    if not _FROZEN_WITH or _FROZEN_WITH[0] is marker:
+        return False
+    freeze_heap_with(marker)
+    return True
+
+
 class _Missing:
     """A process worker's answer when it does not keep the context a task named (send it the bytes)."""
 

@@ -19,6 +19,7 @@ items are marked seen, but only the newest few recent *matching* ones may be del
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from typing import Any
 from core import identity
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
-from core.workers import CpuPool, default_pool
+from core.workers import CpuPool, default_pool, refreeze_if_changed
 from delivery import cluster as stories
 from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
@@ -127,6 +128,8 @@ class Pipeline:
     ) -> None:
         if due:
             ruleset = self.rules()  # one rule set for the whole batch, even if an edit lands meanwhile
+            if refreeze_if_changed(ruleset):  # a rule swap: the old set's heap freed, the new one frozen
+                log.info("gc_refrozen objects=%d", gc.get_freeze_count())
             async for fetched in iter_polls(self.client, due, self.settings, self.pool):
                 if on_feed_done is not None:
                     on_feed_done(fetched)

@@ -15,13 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from core.workers import POOL_KINDS, CpuPool, _kept_digests, _keyed_call, freeze_heap
+import core.workers
+from core.workers import (
+    POOL_KINDS,
+    CpuPool,
+    _kept_digests,
+    _keyed_call,
+    freeze_heap,
+    freeze_heap_with,
+    refreeze_if_changed,
+)
 
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
     yield
     gc.unfreeze()  # leave the test process as it was
+    core.workers._FROZEN_WITH.clear()
 
 
 class Cyclic:
@@ -50,6 +60,19 @@ def test_freeze_heap_again_frees_what_was_frozen_and_dropped_since(unfrozen: Non
     assert gone() is not None  # frozen: a collection does not free it
     freeze_heap()
     assert gone() is None
+
+
+def test_the_heap_is_frozen_again_only_when_the_rule_set_changes(unfrozen: None) -> None:
+    rules, edited = object(), object()
+    assert not refreeze_if_changed(rules)  # off until the bot's start-up turned it on
+    freeze_heap_with(rules)
+    old = Cyclic()  # e.g. a structure only the old rule set used
+    gone = weakref.ref(old)
+    del old
+    assert not refreeze_if_changed(rules)  # every cycle with the same rules: no collection
+    assert refreeze_if_changed(edited)  # the swap
+    assert gone() is None
+    assert not refreeze_if_changed(edited)
 
 
 def _where() -> tuple[int, str]:
