@@ -62,6 +62,17 @@ def freeze_heap() -> int:
     return gc.get_freeze_count()
 
 
+GEN0_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700); see tune_gc
+
+
+def tune_gc(marker: object) -> int:
+    """The bot's start-up: young collections every :data:`GEN0_THRESHOLD` allocations, so a feed's
+    short-lived objects (bodies' entries, Items, hits) die by reference counting before they are promoted
+    and a cycle needs no gen-2 collection at all, then :func:`freeze_heap_with` ``marker``."""
+    gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    return freeze_heap_with(marker)
+
+
 _FROZEN_WITH: list[object] = []  # the rule set the heap was last frozen with (empty: freezing is off)
 
 
@@ -190,12 +201,13 @@ class CpuPool:
             self._processes = None
 
 
-_DEFAULT: CpuPool | None = None
+_DEFAULTS: dict[str, CpuPool] = {}
 
 
 def default_pool(kind: PoolKind = "thread") -> CpuPool:
-    """The process's shared pool (created on first use, of ``kind``), for callers not given a pool."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = CpuPool(kind)
-    return _DEFAULT
+    """The process's shared pool of ``kind`` (created on first use), for callers not given a pool: a
+    Pipeline takes the one its ``polling.cpu_pool`` names."""
+    pool = _DEFAULTS.get(kind)
+    if pool is None:
+        pool = _DEFAULTS[kind] = CpuPool(kind)
+    return pool

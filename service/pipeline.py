@@ -89,7 +89,7 @@ class Pipeline:
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
-        self.pool = pool or default_pool()
+        self.pool = pool or default_pool(polling.cpu_pool)  # polling.cpu_pool: thread, process or inline
         self.encoder = encoder if encoder is not None else shared_encoder()
         self.enricher = Enricher(store, client, self.settings, enrich)
 

@@ -17,6 +17,7 @@ import pytest
 
 import core.workers
 from core.workers import (
+    GEN0_THRESHOLD,
     POOL_KINDS,
     CpuPool,
     _kept_digests,
@@ -24,13 +25,16 @@ from core.workers import (
     freeze_heap,
     freeze_heap_with,
     refreeze_if_changed,
+    tune_gc,
 )
 
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()  # leave the test process as it was
+    gc.set_threshold(*thresholds)
     core.workers._FROZEN_WITH.clear()
 
 
@@ -73,6 +77,13 @@ def test_the_heap_is_frozen_again_only_when_the_rule_set_changes(unfrozen: None)
     assert refreeze_if_changed(edited)  # the swap
     assert gone() is None
     assert not refreeze_if_changed(edited)
+
+
+def test_tune_gc_collects_the_young_generation_less_often_and_freezes(unfrozen: None) -> None:
+    rules = object()
+    assert tune_gc(rules) > 1000
+    assert gc.get_threshold()[0] == GEN0_THRESHOLD > 700
+    assert not refreeze_if_changed(rules)  # frozen with these rules: the next cycle does not freeze again
 
 
 def _where() -> tuple[int, str]:

@@ -458,3 +458,13 @@ async def test_a_killed_process_worker_loses_no_feeds_poll(
     assert first.matched_items == 1
     assert (second.feeds_ok, second.feeds_failed, second.new_items, second.matched_items) == (2, 0, 1, 1)
     assert pool.restarts == 1
+
+
+@pytest.mark.parametrize("kind", ["thread", "process", "inline"])
+async def test_the_pipeline_runs_its_cpu_work_in_the_pool_polling_cpu_pool_names(
+    tmp_path: Path, ruleset: RuleSet, kind: str
+) -> None:
+    config = PollingConfig(allow_private_urls=True, cpu_pool=kind)  # type: ignore[arg-type]
+    with Store.open(tmp_path / "bot.sqlite3") as store:
+        async with make_client(PollSettings.from_config(config)) as client:
+            assert Pipeline(store, client, lambda: ruleset, config).pool.kind == kind
