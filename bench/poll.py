@@ -186,8 +186,9 @@ class GcPauses:
         return (
             f"gc: gen-2 {len(self.pauses[2])} collections, {sum(t for t, _ in self.pauses[2]) * 1000:.0f} ms in all, "
             f"worst {worst[0] * 1000:.0f} ms ({worst[1]}; {max(self.cpu[2], default=0.0) * 1000:.0f} ms CPU); "
-            "gen-0/1 worst "
-            f"{max((t for g in (0, 1) for t, _ in self.pauses[g]), default=0.0) * 1000:.0f} ms"
+            f"gen-0/1 {len(self.pauses[0]) + len(self.pauses[1])} collections, worst "
+            f"{max((t for g in (0, 1) for t, _ in self.pauses[g]), default=0.0) * 1000:.0f} ms "
+            f"({max((t for g in (0, 1) for t in self.cpu[g]), default=0.0) * 1000:.0f} ms CPU)"
         )
 
 

@@ -1,31 +1,43 @@
 """CPU work off the event loop: parsing a feed body and matching its new items run in a worker pool,
 so the loop only does I/O and the bot answers a command while a cycle runs.
 
-Three kinds (``polling.cpu_pool``; figures in the README, issue 16):
+Three kinds (``polling.cpu_pool``):
 
+- ``"thread"`` (the default, by measurement): everything in threads. lxml parses without the GIL; the
+  pure-Python parts share it with the loop.
 - ``"process"``: parse and match (:meth:`CpuPool.run_portable`, :meth:`CpuPool.run_keyed`) run in a
   pool of spawned processes, one per core; the rest of the CPU work (story features, the encoder:
-  :meth:`CpuPool.run`) stays in threads. Pickling costs a body each way and an Item list each way, but
-  no GIL is shared with the loop for that work.
-- ``"thread"``: everything in threads. lxml parses without the GIL; the pure-Python parts share it with
-  the loop.
+  :meth:`CpuPool.run`) stays in threads.
 - ``"inline"``: on the loop, as before issue 16, for comparison.
 
-Rules reach a process worker once, not with every task: :meth:`CpuPool.run_keyed` sends a context
-(the RuleSet) by the digest of its pickle, the worker keeps the unpickled (compiled) object by that
-digest, and only a worker that does not have it yet is sent the bytes (it answers "missing", the pool
-resends). A rule edit is a new RuleSet, so a new digest: it reaches every worker on the next cycle by
-construction. A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor`` for every
-task in flight; the pool starts a fresh executor and runs those tasks again, once, so no feed's poll is
-lost; a task that kills its worker twice raises (that feed's poll is an error, retried next cycle).
+Why threads stay the default (``python3 bench/poll.py --feeds 5000 --pipeline --every 16 --no-floors
+--pool thread|process``, same machine minutes apart, figures in the README): processes took 138 s wall
+and 119 s CPU against 129 s and 110 s with threads, and did not shorten the loop's longest stall
+(365 ms against 269 ms). Parse and match are only about an eighth of a cycle's CPU (py-spy at 1,000
+feeds: 130 of ~1,060 busy samples; story features, SQLite and fetching are the rest, and they stay in
+this process), while each feed's body, its Items and their matches cross a pipe, pickled on the loop's
+side too. ``"process"`` remains for machines with more
+cores, where parsing and matching would otherwise compete for the GIL.
 
-Garbage collection: the bot's heap after start-up (rules, modules, lxml, the encoder) is hundreds of
-thousands of long-lived objects that every gen-2 collection walks again (100–140 ms each, in whichever
-thread allocates, holding the GIL). :func:`freeze_heap` collects once and moves them to the permanent
-generation (``gc.freeze``), so later collections walk only what the cycle allocated; it is called
-after start-up and after a rule swap (unfreezing first, so an old rule set's cycles are still freed:
-memory stays bounded).
+Rules reach a process worker once, not with every task: :meth:`CpuPool.run_keyed` sends a context
+(the RuleSet, which pickles as its sources and is compiled again on load: ~45 ms) by the digest of its
+pickle; the worker keeps the unpickled object by that digest, and only a worker that does not have it
+yet is sent the bytes (it answers "missing", the pool resends). A rule edit is a new RuleSet, so a new
+digest: it reaches every worker on the next cycle by construction. A worker that dies (killed, out of
+memory) breaks a ``ProcessPoolExecutor`` for every task in flight; the pool starts a fresh executor and
+runs those tasks again, once, so no feed's poll is lost; a task that kills its worker twice raises
+(that feed's poll is an error, retried next cycle) and the pool lives on.
+
+Garbage collection (:func:`tune_gc`, at the bot's start-up): the heap after start-up (rules, modules,
+lxml: ~71,000 tracked objects) is walked again by every gen-2 collection, 16 of them in a 5,000-feed
+first cycle (1.8 s in all, up to 121 ms of CPU each, in whichever thread allocates, holding the GIL).
+``gc.freeze`` moves those objects out of the collector's walks, and a gen-0 threshold of 20,000 (not
+700) lets a feed's short-lived objects die by reference counting before they are promoted: the same
+cycle then runs no gen-2 collection at all, at the same peak RSS (143.6 → 145.1 MB; target ≤ 150).
+A rule swap freezes again (:func:`refreeze_if_changed`), unfreezing first, so an old rule set's
+reference cycles are still freed: memory stays bounded.
 """
+
 
 from __future__ import annotations
 
