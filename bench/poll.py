@@ -353,6 +353,17 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
                 calls.append((time.thread_time() - cpu, time.perf_counter() - wall))
 
         store.story_candidates = timed  # type: ignore[method-assign]
+        commits: list[tuple[float, float]] = []  # the same for each feed's commit (SQLite on the loop)
+        commit = store.commit_poll
+
+        def timed_commit(*a: Any, **kw: Any) -> Any:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return commit(*a, **kw)
+            finally:
+                commits.append((time.thread_time() - cpu, time.perf_counter() - wall))
+
+        store.commit_poll = timed_commit  # type: ignore[method-assign]
         try:
             async with make_client(PollSettings.from_config(polling)) as client:
                 pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())
@@ -374,6 +385,13 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
                             f"({max(w for _, w in calls) * 1000:.0f} ms wall)"
                         )
                         calls.clear()
+                    if commits:
+                        print(
+                            f"{'':<21}commits (on the loop): {len(commits)}, {sum(c for c, _ in commits):.2f} s CPU "
+                            f"in all, longest {max(c for c, _ in commits) * 1000:.0f} ms CPU, "
+                            f"{max(w for _, w in commits) * 1000:.0f} ms wall"
+                        )
+                        commits.clear()
         finally:
             store.close()
             pool.close()
