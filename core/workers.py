@@ -38,7 +38,6 @@ A rule swap freezes again (:func:`refreeze_if_changed`), unfreezing first, so an
 reference cycles are still freed: memory stays bounded.
 """
 
-
 from __future__ import annotations
 
 import asyncio

@@ -537,7 +537,7 @@ def run_bot(config: Config, roles: tuple[str, ...] | None = None, *, receive_upd
     state.metrics.updates = receiver_summary(config, receiver)
     # the start-up heap (rules, modules) out of the garbage collector's walks, young collections rarer; a
     # rule swap freezes again (core/workers.py). Pipelines take their pool from polling.cpu_pool.
-    log.info("gc_tuned frozen=%d cpu_pool=%s", tune_gc(state.rules), config.polling.cpu_pool)
+    log.debug("gc_tuned frozen=%d cpu_pool=%s", tune_gc(state.rules), config.polling.cpu_pool)
     logging.getLogger("telegram.ext").addFilter(_StartupTracebackFilter())
     try:
         serve(app, config, receiver, secret)
