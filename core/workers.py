@@ -11,13 +11,13 @@ Three kinds (``polling.cpu_pool``):
 - ``"inline"``: on the loop, as before issue 16, for comparison.
 
 Why threads stay the default (``python3 bench/poll.py --feeds 5000 --pipeline --every 16 --no-floors
---pool thread|process``, same machine minutes apart, figures in the README): processes took 138 s wall
+--pool thread|process``, minutes apart at load 4.5–5, figures in the README): processes took 138 s wall
 and 119 s CPU against 129 s and 110 s with threads, and did not shorten the loop's longest stall
 (365 ms against 269 ms). Parse and match are only about an eighth of a cycle's CPU (py-spy at 1,000
 feeds: 130 of ~1,060 busy samples; story features, SQLite and fetching are the rest, and they stay in
 this process), while each feed's body, its Items and their matches cross a pipe, pickled on the loop's
-side too. ``"process"`` remains for machines with more
-cores, where parsing and matching would otherwise compete for the GIL.
+side too. ``"process"`` remains for machines with more cores, where parsing and matching would
+otherwise compete for the GIL.
 
 Rules reach a process worker once, not with every task: :meth:`CpuPool.run_keyed` sends a context
 (the RuleSet, which pickles as its sources and is compiled again on load: ~45 ms) by the digest of its
@@ -30,10 +30,13 @@ runs those tasks again, once, so no feed's poll is lost; a task that kills its w
 
 Garbage collection (:func:`tune_gc`, at the bot's start-up): the heap after start-up (rules, modules,
 lxml: ~71,000 tracked objects) is walked again by every gen-2 collection, 16 of them in a 5,000-feed
-first cycle (1.8 s in all, up to 121 ms of CPU each, in whichever thread allocates, holding the GIL).
+first cycle (1.5–1.8 s in all, up to 132 ms of CPU each, in whichever thread allocates, holding the GIL).
 ``gc.freeze`` moves those objects out of the collector's walks, and a gen-0 threshold of 20,000 (not
 700) lets a feed's short-lived objects die by reference counting before they are promoted: the same
-cycle then runs no gen-2 collection at all, at the same peak RSS (143.6 → 145.1 MB; target ≤ 150).
+cycle then runs no gen-2 collection at all (idle machine: 16 → 0, 1.5 s of pauses and ~4 s of CPU
+saved), at about the same peak RSS (142.8 → 144.3 MB; target ≤ 150). The loop's longest stall is not
+the collector's: it is a SQLite commit waiting for the disk (most likely a WAL checkpoint's sync:
+~0.5–0.7 s wall for ~45 ms CPU; ``bench/poll.py`` prints each commit's time).
 A rule swap freezes again (:func:`refreeze_if_changed`), unfreezing first, so an old rule set's
 reference cycles are still freed: memory stays bounded.
 """
