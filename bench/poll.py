@@ -32,10 +32,12 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,7 +50,7 @@ import psutil
 
 import watchers.poll
 from core.models import Feed
-from core.workers import CpuPool, PoolKind
+from core.workers import POOL_KINDS, CpuPool, PoolKind, freeze_heap, tune_gc
 from watchers import PollSettings, make_client, poll_feeds
 from watchers.fastparse import parse as fast_parse
 from watchers.parse import _reencode, parse_feed
@@ -152,18 +154,111 @@ def cpu_seconds() -> float:
     return total
 
 
+class GcPauses:
+    """Garbage-collection pauses while active (``gc.callbacks``): count and worst pause per generation, and
+    the thread that paid it (a collection runs in whichever thread allocates, holding the GIL)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[tuple[float, str]]] = {0: [], 1: [], 2: []}
+        self._started: dict[int, float] = {}
+        self.cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}  # the same pauses in the thread's CPU time
+        self._cpu: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        generation = info["generation"]
+        if phase == "start":
+            self._started[generation] = time.perf_counter()
+            self._cpu[generation] = time.thread_time()
+        elif generation in self._started:
+            took = time.perf_counter() - self._started.pop(generation)
+            self.pauses[generation].append((took, threading.current_thread().name))
+            self.cpu[generation].append(time.thread_time() - self._cpu.pop(generation))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> str:
+        worst = max(self.pauses[2], default=(0.0, "-"))
+        return (
+            f"gc: gen-2 {len(self.pauses[2])} collections, {sum(t for t, _ in self.pauses[2]) * 1000:.0f} ms in all, "
+            f"worst {worst[0] * 1000:.0f} ms ({worst[1]}; {max(self.cpu[2], default=0.0) * 1000:.0f} ms CPU); "
+            f"gen-0/1 {len(self.pauses[0]) + len(self.pauses[1])} collections, worst "
+            f"{max((t for g in (0, 1) for t, _ in self.pauses[g]), default=0.0) * 1000:.0f} ms "
+            f"({max((t for g in (0, 1) for t in self.cpu[g]), default=0.0) * 1000:.0f} ms CPU)"
+        )
+
+
+class WorkerRss:
+    """The process workers' RSS in all, at its peak (sampled every 0.5 s by a thread, not on the loop:
+    walking /proc takes ~0.1 s)."""
+
+    def __init__(self, pool: CpuPool | None) -> None:
+        self.pool, self.peak = pool, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while self.pool is not None and not self._stop.wait(0.5):
+            total = 0
+            for pid in self.pool.worker_pids():
+                with contextlib.suppress(psutil.Error):
+                    total += psutil.Process(pid).memory_info().rss
+            self.peak = max(self.peak, total / 2**20)
+
+    def __enter__(self) -> WorkerRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        return f", process workers' RSS {self.peak:.0f} MB in all" if self.peak else ""
+
+
+_SCHEDSTAT: list[int] = []  # an fd of the loop thread's /proc/thread-self/schedstat, opened once
+
+
+def _schedstat() -> tuple[float, float]:
+    """This thread's (CPU s, s waiting in the run queue for a CPU) from /proc (Linux; zeros elsewhere).
+    Re-read through one fd (``pread``): opening the file each time cost ~0.8 ms on the loop."""
+    try:
+        if not _SCHEDSTAT:
+            _SCHEDSTAT.append(os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY))
+        run, wait, _ = os.pread(_SCHEDSTAT[0], 128, 0).split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run) / 1e9, int(wait) / 1e9
+
+
 class LoopLag:
-    """A task that sleeps ``tick`` seconds in a loop and keeps the worst lateness of its wake-ups."""
+    """A task that sleeps ``tick`` seconds in a loop and keeps the worst lateness of its wake-ups.
+
+    On a shared machine a late wake-up is often the loop thread waiting for a CPU (other processes'
+    load), not our code: each stall is split by the loop thread's scheduler counters into CPU time,
+    run-queue wait (the machine) and the rest (blocked: the GIL, a system call). ``worst_own`` is the
+    longest stall less its run-queue wait, the figure the machine's load does not explain."""
 
     def __init__(self, tick: float = 0.01) -> None:
         self.tick, self.worst, self.wakes = tick, 0.0, 0
+        self.split = (0.0, 0.0)  # the worst stall's (CPU, run-queue wait)
+        self.worst_own = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
-            before = time.perf_counter()
+            before, (cpu, queued) = time.perf_counter(), _schedstat()
             await asyncio.sleep(self.tick)
-            self.worst = max(self.worst, time.perf_counter() - before - self.tick)
+            late = time.perf_counter() - before - self.tick
+            cpu2, queued2 = _schedstat()
+            if late > self.worst:
+                self.worst, self.split = late, (cpu2 - cpu, queued2 - queued)
+            self.worst_own = max(self.worst_own, late - (queued2 - queued))
             self.wakes += 1
 
     def __enter__(self) -> LoopLag:
@@ -173,6 +268,13 @@ class LoopLag:
     def __exit__(self, *exc: object) -> None:
         assert self._task is not None
         self._task.cancel()
+
+    def summary(self) -> str:
+        cpu, queued = self.split
+        return (
+            f"longest loop stall {self.worst * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU, {queued * 1000:.0f} ms waiting "
+            f"for a CPU); less the CPU wait: {self.worst_own * 1000:.0f} ms ({self.wakes} wake-ups)"
+        )
 
 
 async def one_config(args: argparse.Namespace, base: str, label: str, parser: str, kind: PoolKind) -> None:
@@ -225,7 +327,15 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
     ruleset = load_rules(load_config(str(REPO / "config.yaml")).rule_files)
     polling = PollingConfig(concurrency=args.concurrency, timeout=30, allow_private_urls=True)
     now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    pool = CpuPool("thread")
+    pool = CpuPool(args.pool)
+    if args.pool == "process":  # start the workers before the clock, as the bot's first cycle would have
+        await asyncio.gather(*(pool.run_portable(os.getpid) for _ in range(pool.workers * 2)))
+    if args.gc == "tuned":  # what bot.py run does after start-up (service/app.py)
+        print(f"gc tuned: {tune_gc(ruleset):,} objects frozen after start-up; thresholds {gc.get_threshold()}")
+    elif args.gc == "freeze":
+        print(f"gc.freeze: {freeze_heap():,} objects frozen after start-up")
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "bench.sqlite3")
         configs = [
@@ -243,18 +353,29 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
                 calls.append((time.thread_time() - cpu, time.perf_counter() - wall))
 
         store.story_candidates = timed  # type: ignore[method-assign]
+        commits: list[tuple[float, float]] = []  # the same for each feed's commit (SQLite on the loop)
+        commit = store.commit_poll
+
+        def timed_commit(*a: Any, **kw: Any) -> Any:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return commit(*a, **kw)
+            finally:
+                commits.append((time.thread_time() - cpu, time.perf_counter() - wall))
+
+        store.commit_poll = timed_commit  # type: ignore[method-assign]
         try:
             async with make_client(PollSettings.from_config(polling)) as client:
                 pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())
                 for label, at in (("first cycle", now), ("304 cycle", now + timedelta(hours=1))):
                     cpu, started = cpu_seconds(), time.perf_counter()
-                    with LoopLag() as lag:
+                    with LoopLag() as lag, GcPauses() as pauses, WorkerRss(pool) as workers:
                         report = await pipeline.run_cycle(at)
                     wall, used = time.perf_counter() - started, cpu_seconds() - cpu
                     print(
                         f"pipeline {label:<11} {wall:6.2f} s wall {used:6.2f} s CPU ({report.summary()}); "
-                        f"longest loop stall {lag.worst * 1000:.0f} ms ({lag.wakes} wake-ups); "
-                        f"peak RSS so far {peak_rss_mb():.1f} MB"
+                        f"peak RSS so far {peak_rss_mb():.1f} MB{workers.summary()}\n{'':<21}{lag.summary()}\n"
+                        f"{'':<21}{pauses.summary()}"
                     )
                     if calls:  # CPU time of the loop thread: what the loop spends there whatever the machine's load
                         print(
@@ -264,6 +385,13 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
                             f"({max(w for _, w in calls) * 1000:.0f} ms wall)"
                         )
                         calls.clear()
+                    if commits:
+                        print(
+                            f"{'':<21}commits (on the loop): {len(commits)}, {sum(c for c, _ in commits):.2f} s CPU "
+                            f"in all, longest {max(c for c, _ in commits) * 1000:.0f} ms CPU, "
+                            f"{max(w for _, w in commits) * 1000:.0f} ms wall"
+                        )
+                        commits.clear()
         finally:
             store.close()
             pool.close()
@@ -329,7 +457,18 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true", help="the bot's whole cycle into a store instead")
     parser.add_argument("--every", type=int, default=1, help="one item in EVERY on topic (default: all; 16 ≈ 6 %%)")
     parser.add_argument("--no-floors", action="store_true", help="skip the floors and the naive loop")
+    parser.add_argument("--pool", choices=POOL_KINDS, default="thread", help="--pipeline: the CPU pool's kind")
+    parser.add_argument(
+        "--gc",
+        choices=["tuned", "freeze", "default"],
+        default="tuned",
+        help="--pipeline: as bot.py run (tuned: frozen, gen-0 threshold 20,000), frozen only, or CPython's defaults",
+    )
+    parser.add_argument("--gc-threshold", type=int, help="--pipeline: gc generation-0 threshold (default 700)")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (s) for this run")
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     ports: Any = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(ports, args.feeds, args.latency, args.every), daemon=True)
     server.start()

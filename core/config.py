@@ -29,6 +29,7 @@ from core.i18n import LANGUAGES
 from core.identity import feed_key, param_problem
 from core.models import MAX_LABELS, Item, SourceKind, label_problem
 from core.selectors import selector_problem
+from core.workers import POOL_KINDS, PoolKind
 from core.yamlsrc import PathKey, YamlDoc, YamlProblem, load_yaml
 
 SubscriptionMode = Literal["instant", "digest", "both"]
@@ -155,6 +156,7 @@ class PollingConfig:
     quiet_after: int = 86400  # seconds; 0 = never flag (a feed may set its own)
     quiet_factor: float = 5.0
     telegram_web: str = TELEGRAM_WEB  # where t.me/s/NAME previews are read (a mirror, or 127.0.0.1 in tests)
+    cpu_pool: PoolKind = "thread"  # where parsing and matching run: thread | process | inline (core/workers.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,6 +725,7 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
             "quiet_after",
             "quiet_factor",
             "telegram_web",
+            "cpu_pool",
         },
     )
     pp: PathKey = ("polling",)
@@ -754,6 +757,9 @@ def parse_config(doc: YamlDoc, base_dir: Path) -> Config:
         quiet_after=_quiet_after(r, pm, pp, d.quiet_after) or 0,
         quiet_factor=_quiet_factor(r, pm, pp, d.quiet_factor),
         telegram_web=_telegram_web(r, pm, pp, d.telegram_web),
+        cpu_pool=r.bounded(
+            pm, "cpu_pool", pp, str, d.cpu_pool, lambda v: v in POOL_KINDS, "one of " + ", ".join(POOL_KINDS)
+        ),
     )
 
     # feeds

@@ -813,6 +813,11 @@ class RuleSet:
             _entity_gids=frozenset(i for i, n in enumerate(names) if groups[n].kind == "entity"),
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its sources and scorer, compiled again on load (the automaton and RE2 sets do not
+        pickle): how a process worker gets the rules (core/workers.py, once per worker and rule set)."""
+        return (RuleSet.compile, (self.sources, self.scorer))
+
     # matching
 
     def match(self, item: Item) -> list[Match]:
@@ -1077,3 +1082,8 @@ def _finish(sources: list[RuleFile], problems: list[Problem], *, with_score: boo
     if problems:
         raise RuleError(problems)
     return ruleset
+
+
+def match_items(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
+    """:meth:`RuleSet.match` for each item: one feed's items as one task of a CPU pool (core/workers.py)."""
+    return [ruleset.match(item) for item in items]

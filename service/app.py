@@ -57,6 +57,7 @@ from chat.limits import PerUserUpdates
 from core import i18n
 from core.config import ROLES, Config, secret_token_problem
 from core.errors import ProblemError, print_problems
+from core.workers import tune_gc
 from delivery.outbox import (
     DeliveryReport,
     Notice,
@@ -534,6 +535,9 @@ def run_bot(config: Config, roles: tuple[str, ...] | None = None, *, receive_upd
         return 1
     app = build_application(state, token)
     state.metrics.updates = receiver_summary(config, receiver)
+    # the start-up heap (rules, modules) out of the garbage collector's walks, young collections rarer; a
+    # rule swap freezes again (core/workers.py). Pipelines take their pool from polling.cpu_pool.
+    log.debug("gc_tuned frozen=%d cpu_pool=%s", tune_gc(state.rules), config.polling.cpu_pool)
     logging.getLogger("telegram.ext").addFilter(_StartupTracebackFilter())
     try:
         serve(app, config, receiver, secret)

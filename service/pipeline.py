@@ -20,6 +20,7 @@ items are marked seen, but only the newest few recent *matching* ones may be del
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -32,10 +33,11 @@ from typing import Any
 from core import identity
 from core.config import PollingConfig
 from core.models import Feed, Item, Match
-from core.workers import CpuPool, default_pool
+from core.workers import CpuPool, default_pool, refreeze_if_changed
 from delivery import cluster as stories
 from delivery.encoder import Encoder, from_blob, shared_encoder, story_text, to_blob
 from rules import RuleSet
+from rules.engine import match_items
 from service.enrich import Enricher, EnrichPolicy
 from store import ItemUpdate, ProcessedItem, Store, StoryDecision, StoryMember, search
 from store.claims import Worker
@@ -89,7 +91,7 @@ class Pipeline:
         self.rules = rules
         self.polling = polling
         self.settings = PollSettings.from_config(polling)
-        self.pool = pool or default_pool()
+        self.pool = pool or default_pool(polling.cpu_pool)  # polling.cpu_pool: thread, process or inline
         self.encoder = encoder if encoder is not None else shared_encoder()
         self.enricher = Enricher(store, client, self.settings, enrich)
         self.candidate_features = CandidateFeatures()
@@ -129,6 +131,8 @@ class Pipeline:
     ) -> None:
         if due:
             ruleset = self.rules()  # one rule set for the whole batch, even if an edit lands meanwhile
+            if refreeze_if_changed(ruleset):  # a rule swap: the old set's heap freed, the new one frozen
+                log.info("gc_refrozen objects=%d", gc.get_freeze_count())
             async for fetched in iter_polls(self.client, due, self.settings, self.pool):
                 if on_feed_done is not None:
                     on_feed_done(fetched)
@@ -184,7 +188,8 @@ class Pipeline:
             log.warning("feed_guids_unstable url=%s: items are known by link or fingerprint from now on", feed.url)
         known_again = [d for d in (*decided.of("update"), *decided.of("source")) if d.twin is not None]
         to_match = [*new_items, *(_labelled(d.item, feed) for d in known_again)]
-        found = await self.pool.run(_match_all, ruleset, to_match) if to_match else []
+        # in a process worker that keeps the compiled rules by digest (core/workers.py), or in a thread
+        found = await self.pool.run_keyed(ruleset, match_items, to_match) if to_match else []
         matched: list[tuple[Item, tuple[Match, ...]]] = [
             (item, tuple(matches)) for item, matches in zip(new_items, found, strict=False)
         ]
@@ -245,11 +250,6 @@ class Pipeline:
 def _labelled(item: Item, feed: Feed) -> Item:
     """The item with its feed's labels (``feeds[].labels``), which rules may require or exclude."""
     return replace(item, labels=feed.labels) if feed.labels and item.labels != feed.labels else item
-
-
-def _match_all(ruleset: RuleSet, items: Sequence[Item]) -> list[list[Match]]:
-    """One feed's new (and edited or second-source) items through the rules (in the CPU pool)."""
-    return [ruleset.match(item) for item in items]
 
 
 def assign_stories(

@@ -340,6 +340,16 @@ def test_telegram_web_base_is_where_previews_are_read(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, text)).feeds[0].url == "http://127.0.0.1:8080/s/kursk_front"
 
 
+@pytest.mark.parametrize(("text", "kind"), [("", "thread"), ("polling: {cpu_pool: process}\n", "process")])
+def test_cpu_pool_kind_is_chosen_in_config(tmp_path: Path, text: str, kind: str) -> None:
+    assert load_config(write(tmp_path, text + "feeds:\n  - https://example.org/rss\n")).polling.cpu_pool == kind
+
+
+def test_an_unknown_cpu_pool_kind_names_the_kinds(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "polling: {cpu_pool: processes}\nfeeds:\n  - https://example.org/rss\n"))
+    assert any("polling.cpu_pool: must be one of thread, process, inline" in p for p in found), found
+
+
 SOURCE_PROBLEMS = {
     "not a channel name": ("feeds:\n  - {telegram: 'kursk front'}\n", "feeds[0].telegram: must be a public channel"),
     "a private invite link": (

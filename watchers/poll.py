@@ -2,8 +2,9 @@
 
 Each feed gets its own deadline and its own error handling, so a slow or broken feed never delays or
 breaks the others. Back-off is a pure function of the feed's failure count. A body is parsed in the CPU
-pool (:mod:`core.workers`), off the event loop, and each feed's result is handed on as soon as it is
-ready (:func:`iter_polls`): nothing waits for, or holds, the whole cycle.
+pool (:mod:`core.workers`; a process worker with ``polling.cpu_pool: process``), off the event loop, and
+each feed's result is handed on as soon as it is ready (:func:`iter_polls`): nothing waits for, or
+holds, the whole cycle.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ async def poll_one(client: FeedClient, feed: Feed, settings: PollSettings, pool:
             content_type=result.content_type,
             ignore_params=feed.ignore_params,
         )
-        parsed = parse() if pool is None else await pool.run(parse)
+        parsed = parse() if pool is None else await pool.run_portable(parse)  # a process worker, if so configured
         if parsed.error:
             return FeedPoll(
                 feed, "error", http_status=result.http_status, error=parsed.error, elapsed=time.perf_counter() - started
