@@ -83,6 +83,13 @@ class Backend(Protocol):
 
     def connect(self) -> Connection: ...
 
+    def start_maintenance(self, conn: Connection) -> None:
+        """In the process that writes the store (opened ``exclusive``): background upkeep (SQLite: WAL
+        checkpoints on a thread of their own, so no commit waits for the disk)."""
+
+    def stop_maintenance(self) -> None:
+        """Stop what :meth:`start_maintenance` started (the store is closing)."""
+
     def reconnect(self, conn: Connection) -> bool:
         """Reconnect ``conn`` if its connection was lost (True then); psycopg.Error if that fails too."""
 

@@ -274,11 +274,14 @@ class Store(Claims):
             raise StoreError(str(exc)) from None
         lock = backend.take_lock(exclusive)
         try:
-            return cls._open(backend, lock)
+            store = cls._open(backend, lock)
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
+        if exclusive:
+            backend.start_maintenance(store.conn)
+        return store
 
     @classmethod
     def _open(cls, backend: Backend, lock: StoreLock | None) -> Store:
@@ -350,6 +353,7 @@ class Store(Claims):
             )
 
     def close(self) -> None:
+        self.backend.stop_maintenance()
         self.conn.close()
         if self.lock is not None:
             self.lock.release()

@@ -211,6 +211,12 @@ class PostgresBackend:
     def describe(self) -> str:
         return redact(self.url)
 
+    def start_maintenance(self, conn: Connection) -> None:
+        """Nothing: the server checkpoints by itself."""
+
+    def stop_maintenance(self) -> None:
+        """Nothing to stop."""
+
     def take_lock(self, exclusive: bool) -> None:
         """No file lock: workers share the database (claims and advisory locks keep work single)."""
         return

@@ -4,11 +4,22 @@ Everything that is about the file itself lives here: the integrity check before 
 not SQLite, truncated, ``PRAGMA quick_check``), the one-process lock beside it (store/lock.py), the
 pragmas, the version in ``PRAGMA user_version``, and the check that the file this connection writes is
 still the configured one (a deleted or replaced file takes writes that a restart loses).
+
+WAL checkpoints run on a thread of their own in the process that writes the store (``exclusive``: ``run``,
+``backfill``, ``demo``): :class:`Checkpointer`. With ``synchronous = NORMAL`` a commit only writes the WAL;
+the disk is synced when the WAL is copied into the database file, a checkpoint, which SQLite otherwise runs
+inside whichever commit crosses 1,000 pages of WAL. That commit then waited for the disk on the event loop:
+the longest stall of a poll cycle (issue 16: 0.1–0.7 s wall for ~25–45 ms of CPU, ``bench/poll.py``'s
+longest commit; with the checkpoints moved out, the longest commit's wall time equals its CPU time).
+The writing connection keeps an automatic checkpoint at :data:`FALLBACK_PAGES` in case the thread falls
+behind (a stuck disk), so the WAL stays bounded either way.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +30,62 @@ from store.lock import StoreLock
 from store.schema import MIGRATIONS
 
 _HEADER = b"SQLite format 3\x00"
+log = logging.getLogger(__name__)
+CHECKPOINT_EVERY = 1.0  # seconds between the background thread's passive checkpoints
+FALLBACK_PAGES = 20_000  # the writing connection's own automatic checkpoint (~80 MB of WAL), a safety net
+
+
+class Checkpointer:
+    """Passive WAL checkpoints every :data:`CHECKPOINT_EVERY` seconds on a thread with its own connection,
+    so no commit of the writing connection waits for the disk. A passive checkpoint never blocks a writer
+    or a reader; one that fails (a full disk) is logged once per episode and tried again next time."""
+
+    def __init__(self, path: Path, every: float = CHECKPOINT_EVERY) -> None:
+        self.path = path
+        self.every = every
+        self.checkpoints = 0  # passive checkpoints that copied frames (tests and diagnostics)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Checkpoint now rather than at the next interval."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        failing = False
+        last = (0, 0)
+        while not self._stop.is_set():
+            self._wake.wait(self.every)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if copied > 0 and (frames, copied) != last:
+                    self.checkpoints += 1
+                last = (frames, copied)
+                if failing:
+                    log.info("store_checkpoint_recovered path=%s", self.path)
+                failing = False
+            except sqlite3.Error as exc:
+                if not failing:
+                    log.warning("store_checkpoint_failed path=%s error=%s (retried)", self.path, exc)
+                failing = True
+        if conn is not None:
+            conn.close()
 
 
 def damage(path: Path) -> str | None:
@@ -103,6 +170,19 @@ class SqliteBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._identity: tuple[int, int] | None = None
+        self.checkpointer: Checkpointer | None = None
+
+    def start_maintenance(self, conn: Connection) -> None:
+        """In the process that writes the store: WAL checkpoints move to a thread (:class:`Checkpointer`)."""
+        if self.checkpointer is None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_PAGES}")
+            self.checkpointer = Checkpointer(self.path)
+            self.checkpointer.start()
+
+    def stop_maintenance(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
 
     def describe(self) -> str:
         return str(self.path)

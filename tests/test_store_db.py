@@ -536,3 +536,46 @@ def test_a_sqlite_url_opens_the_same_file_as_its_path(tmp_path: Path, monkeypatc
         Store.open("sqlite://u.sqlite3")
     with pytest.raises(StoreError, match="postgresql://user@host/db"):
         Store.open("mysql://bot@db/monitor")
+
+
+def test_the_bots_commits_never_checkpoint_the_wal_a_thread_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite copied the WAL into the file (and synced the disk) inside whichever commit crossed 1,000
+    pages: that commit waited for the disk on the event loop, the longest stall of a cycle (issue 16)."""
+    import threading
+    import time
+
+    import store.sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 3600.0)  # the thread waits: only commits could
+    path = tmp_path / "bot.sqlite3"
+    wal = path.parent / (path.name + "-wal")
+    store = Store.open(path, exclusive=True)
+    try:
+        store.sync_feeds([FeedConfig(URL, "News", "ru", 600)], NOW)
+        for batch in range(6):  # ~12 MB of text: ~3,000 pages of WAL
+            items = [replace(item(f"b{batch}-{n}"), summary=f"{batch} {n} " + "Пхеньян " * 250) for n in range(300)]
+            commit(store, *(ProcessedItem(i, (), True) for i in items))
+        assert wal.stat().st_size > 2_000 * 4096, "no commit reset the WAL: none ran a checkpoint"
+        assert path.stat().st_size < 2_000 * 4096, "nor copied it into the file"
+        checkpointer = store.backend.checkpointer  # type: ignore[attr-defined]
+        assert checkpointer is not None and checkpointer.checkpoints == 0
+        checkpointer.wake()
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints == 1, "the thread copied the WAL into the file"
+        assert path.stat().st_size > 2_000 * 4096, "the file holds the pages now"
+        commit(store, ProcessedItem(item("after"), (), True))
+        assert store.unseen_uids(feed_id(store), ["b0-0", "b5-299", "after", "new"]) == {"new"}
+    finally:
+        store.close()
+    assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"], "closing stops the thread"
+
+
+def test_a_store_opened_to_read_leaves_checkpoints_to_sqlite(tmp_path: Path) -> None:
+    Store.open(tmp_path / "s.sqlite3", exclusive=True).close()
+    with Store.open(tmp_path / "s.sqlite3") as store:  # search, export, check: no thread of their own
+        assert store.backend.checkpointer is None  # type: ignore[attr-defined]
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
