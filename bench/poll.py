@@ -337,7 +337,7 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
     if args.gc_threshold:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.open(Path(folder) / "bench.sqlite3")
+        store = Store.open(Path(folder) / "bench.sqlite3", exclusive=True)  # as bot.py run opens it
         configs = [
             FeedConfig(url=f"{base}/feed/{n}", name=f"feed {n}", lang=None, interval=600) for n in range(args.feeds)
         ]

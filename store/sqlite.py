@@ -73,6 +73,7 @@ class Checkpointer:
             try:
                 if conn is None:
                     conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA cache_size = -256")  # 256 KiB: a checkpoint reads the WAL, not the cache
                 _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if copied > 0 and (frames, copied) != last:
                     self.checkpoints += 1
