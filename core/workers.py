@@ -35,8 +35,8 @@ first cycle (1.5–1.8 s in all, up to 132 ms of CPU each, in whichever thread a
 700) lets a feed's short-lived objects die by reference counting before they are promoted: the same
 cycle then runs no gen-2 collection at all (idle machine: 16 → 0, 1.5 s of pauses and ~4 s of CPU
 saved), at about the same peak RSS (142.8 → 144.3 MB; target ≤ 150). The loop's longest stall is not
-the collector's: it is a SQLite commit waiting for the disk (most likely a WAL checkpoint's sync:
-~0.5–0.7 s wall for ~45 ms CPU; ``bench/poll.py`` prints each commit's time).
+the collector's: it was a SQLite commit waiting for the disk (a WAL checkpoint's sync, ~0.5–0.7 s wall
+for ~45 ms CPU), which now runs on a thread of its own (store/sqlite.py ``Checkpointer``).
 A rule swap freezes again (:func:`refreeze_if_changed`), unfreezing first, so an old rule set's
 reference cycles are still freed: memory stays bounded.
 """
