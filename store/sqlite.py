@@ -71,8 +71,9 @@ class Checkpointer:
             if self._stop.is_set():
                 break
             try:
-                if conn is None:
-                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                if conn is None:  # mode=rw: never create the file (a deleted store must stay deleted)
+                    uri = f"{self.path.resolve().as_uri()}?mode=rw"
+                    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
                     conn.execute("PRAGMA cache_size = -256")  # 256 KiB: a checkpoint reads the WAL, not the cache
                 _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if copied > 0 and (frames, copied) != last:

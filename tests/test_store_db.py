@@ -579,3 +579,22 @@ def test_a_store_opened_to_read_leaves_checkpoints_to_sqlite(tmp_path: Path) -> 
     with Store.open(tmp_path / "s.sqlite3") as store:  # search, export, check: no thread of their own
         assert store.backend.checkpointer is None  # type: ignore[attr-defined]
         assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_the_checkpoint_thread_never_recreates_a_deleted_store(tmp_path: Path) -> None:
+    """The health check reports a deleted store file; the checkpoint thread must not put an empty one back."""
+    import time
+
+    path = tmp_path / "bot.sqlite3"
+    store = Store.open(path, exclusive=True)
+    try:
+        path.unlink()
+        checkpointer = store.backend.checkpointer  # type: ignore[attr-defined]
+        checkpointer.wake()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not path.exists():
+            time.sleep(0.01)
+        assert not path.exists()
+        assert store.file_problem() == f"the store file {path} was deleted while the bot was running"
+    finally:
+        store.close()
