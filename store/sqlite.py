@@ -44,6 +44,7 @@ class Checkpointer:
         self.path = path
         self.every = every
         self.checkpoints = 0  # passive checkpoints that copied frames (tests and diagnostics)
+        self.attempts = 0  # checkpoints tried, whatever came of them
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
@@ -86,6 +87,7 @@ class Checkpointer:
                 if not failing:
                     log.warning("store_checkpoint_failed path=%s error=%s (retried)", self.path, exc)
                 failing = True
+            self.attempts += 1
         if conn is not None:
             conn.close()
 
