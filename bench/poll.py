@@ -82,6 +82,19 @@ WORDS = [
 OFF_TOPIC = ["economy", "weather", "sport", "culture", "harvest", "festival", "markets", "football", "rain"]
 
 
+def _timed(fn: Any, into: list[tuple[float, float]]) -> Any:
+    """``fn`` recording each call's (CPU s of the calling thread, wall s) in ``into``."""
+
+    def timed(*a: Any, **kw: Any) -> Any:
+        cpu, wall = time.thread_time(), time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            into.append((time.thread_time() - cpu, time.perf_counter() - wall))
+
+    return timed
+
+
 def feed_body(n: int, items: int = 20, every: int = 1) -> bytes:
     """Feed ``n``'s body; with ``every`` > 1 only one item in ``every`` (across feeds) names the topic."""
     entries = []
@@ -343,27 +356,9 @@ async def pipeline_cycles(args: argparse.Namespace, base: str) -> None:
         ]
         store.sync_feeds(configs, now)
         calls: list[tuple[float, float]] = []  # (CPU s of the loop thread, wall s) per story_candidates call
-        lookup = store.story_candidates
-
-        def timed(*a: Any, **kw: Any) -> Any:
-            cpu, wall = time.thread_time(), time.perf_counter()
-            try:
-                return lookup(*a, **kw)
-            finally:
-                calls.append((time.thread_time() - cpu, time.perf_counter() - wall))
-
-        store.story_candidates = timed  # type: ignore[method-assign]
+        store.story_candidates = _timed(store.story_candidates, calls)  # type: ignore[method-assign]
         commits: list[tuple[float, float]] = []  # the same for each feed's commit (SQLite on the loop)
-        commit = store.commit_poll
-
-        def timed_commit(*a: Any, **kw: Any) -> Any:
-            cpu, wall = time.thread_time(), time.perf_counter()
-            try:
-                return commit(*a, **kw)
-            finally:
-                commits.append((time.thread_time() - cpu, time.perf_counter() - wall))
-
-        store.commit_poll = timed_commit  # type: ignore[method-assign]
+        store.commit_poll = _timed(store.commit_poll, commits)  # type: ignore[method-assign]
         try:
             async with make_client(PollSettings.from_config(polling)) as client:
                 pipeline = Pipeline(store, client, lambda: ruleset, polling, pool=pool, encoder=NoEncoder())

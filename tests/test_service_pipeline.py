@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import textwrap
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from werkzeug import Request, Response
 from cli.demo import run_demo
 from core.config import BacklogPolicy, FeedConfig, PollingConfig
 from core.models import MAX_TEXT
+from core.workers import CpuPool
 from rules import RuleSet, parse_rule_text
 from service.pipeline import Pipeline
 from store import Store
@@ -469,32 +472,40 @@ async def test_a_polls_search_keys_are_made_off_the_event_loop(
     assert len(where) == 5 and threading.main_thread().name not in where
 
 
-async def test_a_rule_edit_reaches_the_process_workers_on_the_next_cycle(
-    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
-) -> None:
-    """``polling.cpu_pool: process``: parse and match run in a spawned worker that keeps the compiled rules;
-    after a rule swap the next cycle's items are matched there with the new rules, not the kept old ones."""
-    from core.workers import CpuPool, _kept_digests
-
-    edited = parse_rule_text(RULES.replace("all: [DPRK, RUSSIA]", "all: [DPRK]"), "test.yaml")
-    current = {"rules": ruleset}
-    httpserver.expect_request("/a").respond_with_data(rss(("a1", "КНДР и Россия", NOW), ("a2", "КНДР одна", NOW)))
+@contextlib.asynccontextmanager
+async def process_pipeline(
+    httpserver: HTTPServer, tmp_path: Path, rules: Callable[[], RuleSet]
+) -> AsyncIterator[tuple[Store, Pipeline, CpuPool]]:
+    """A store with feed /a, and a Pipeline whose CPU pool is one spawned process worker."""
     config = polling()
     pool = CpuPool("process", workers=1)
     try:
         with Store.open(tmp_path / "bot.sqlite3") as store:
             store.sync_feeds([FeedConfig(httpserver.url_for("/a"), "A", "ru", 600)], NOW)
             async with make_client(PollSettings.from_config(config)) as client:
-                pipeline = Pipeline(store, client, lambda: current["rules"], config, pool=pool)
-                first = await pipeline.run_cycle(NOW)
-                kept_first = await pool.run_portable(_kept_digests)
-                httpserver.clear()
-                httpserver.expect_request("/a").respond_with_data(rss(("a3", "КНДР одна снова", NOW)))
-                current["rules"] = edited  # what a confirmed chat edit does (state.rules = proposal.ruleset)
-                second = await pipeline.run_cycle(NOW + timedelta(hours=1), feeds=store.all_feeds())
-                kept_second = await pool.run_portable(_kept_digests)
+                yield store, Pipeline(store, client, rules, config, pool=pool), pool
     finally:
         pool.close()
+
+
+async def test_a_rule_edit_reaches_the_process_workers_on_the_next_cycle(
+    httpserver: HTTPServer, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    """``polling.cpu_pool: process``: parse and match run in a spawned worker that keeps the compiled rules;
+    after a rule swap the next cycle's items are matched there with the new rules, not the kept old ones."""
+    from core.workers import _kept_digests
+
+    edited = parse_rule_text(RULES.replace("all: [DPRK, RUSSIA]", "all: [DPRK]"), "test.yaml")
+    current = {"rules": ruleset}
+    httpserver.expect_request("/a").respond_with_data(rss(("a1", "КНДР и Россия", NOW), ("a2", "КНДР одна", NOW)))
+    async with process_pipeline(httpserver, tmp_path, lambda: current["rules"]) as (store, pipeline, pool):
+        first = await pipeline.run_cycle(NOW)
+        kept_first = await pool.run_portable(_kept_digests)
+        httpserver.clear()
+        httpserver.expect_request("/a").respond_with_data(rss(("a3", "КНДР одна снова", NOW)))
+        current["rules"] = edited  # what a confirmed chat edit does (state.rules = proposal.ruleset)
+        second = await pipeline.run_cycle(NOW + timedelta(hours=1), feeds=store.all_feeds())
+        kept_second = await pool.run_portable(_kept_digests)
     assert first.matched_items == 1 and first.feeds_ok == 1  # only the pair matched the first rules
     assert second.matched_items == 1, "the edited rule set did not reach the worker"
     assert len(kept_first) == 1 and len(kept_second) == 2  # the worker compiled each rule set once
@@ -506,27 +517,15 @@ async def test_a_killed_process_worker_loses_no_feeds_poll(
     import os
     import signal
 
-    from core.workers import CpuPool
-
     httpserver.expect_request("/a").respond_with_data(rss(("a1", "КНДР и Россия", NOW)))
     httpserver.expect_request("/b").respond_with_data(rss(("b1", "Россия и КНДР", NOW)))
-    config = polling()
-    pool = CpuPool("process", workers=1)
-    try:
-        with Store.open(tmp_path / "bot.sqlite3") as store:
-            store.sync_feeds([FeedConfig(httpserver.url_for("/a"), "A", "ru", 600)], NOW)
-            async with make_client(PollSettings.from_config(config)) as client:
-                pipeline = Pipeline(store, client, lambda: ruleset, config, pool=pool)
-                first = await pipeline.run_cycle(NOW)
-                (worker,) = pool.worker_pids()
-                os.kill(worker, signal.SIGKILL)  # out of memory, or an operator's kill
-                store.sync_feeds(
-                    [FeedConfig(httpserver.url_for(p), n, "ru", 600) for p, n in (("/a", "A"), ("/b", "B"))], NOW
-                )
-                second = await pipeline.run_cycle(NOW + timedelta(hours=1), feeds=store.all_feeds())
-                assert worker not in pool.worker_pids()  # a fresh worker took over
-    finally:
-        pool.close()
+    async with process_pipeline(httpserver, tmp_path, lambda: ruleset) as (store, pipeline, pool):
+        first = await pipeline.run_cycle(NOW)
+        (worker,) = pool.worker_pids()
+        os.kill(worker, signal.SIGKILL)  # out of memory, or an operator's kill
+        store.sync_feeds([FeedConfig(httpserver.url_for(p), n, "ru", 600) for p, n in (("/a", "A"), ("/b", "B"))], NOW)
+        second = await pipeline.run_cycle(NOW + timedelta(hours=1), feeds=store.all_feeds())
+        assert worker not in pool.worker_pids()  # a fresh worker took over
     assert first.matched_items == 1
     assert (second.feeds_ok, second.feeds_failed, second.new_items, second.matched_items) == (2, 0, 1, 1)
     assert pool.restarts == 1
