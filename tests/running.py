@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,30 @@ from telegram.ext import Application
 from core.config import load_config
 from service.app import build_application, post_init, post_shutdown, prepare
 from service.state import BotState
+from tgemu import BotApiEmulator
+
+# Items the end-to-end runs number in their titles ("… выпуск 17"), so each alert can be counted per item.
+MARK = re.compile(r"выпуск (\d+)")
+
+
+def received(emu: BotApiEmulator, chat: int) -> Counter[int]:
+    """How many messages the chat got for each numbered item."""
+    counts: Counter[int] = Counter()
+    for message in emu.sent(chat):
+        found = MARK.search(message.text)
+        if found:
+            counts[int(found.group(1))] += 1
+    return counts
+
+
+def numbered_by_chat(rows: Iterable[tuple[object, str]]) -> dict[int, set[int]]:
+    """``(chat_id, title)`` rows as the numbered items of each chat."""
+    out: dict[int, set[int]] = {}
+    for chat, title in rows:
+        found = MARK.search(title)
+        if found:
+            out.setdefault(int(str(chat)), set()).add(int(found.group(1)))
+    return out
 
 
 @asynccontextmanager

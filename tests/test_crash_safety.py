@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -27,13 +26,13 @@ import pytest
 
 from rules import load_rules
 from tests.feedhttp import FeedServer, Response, ok, rss
+from tests.running import numbered_by_chat, received
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "555111:CRASH-test-token"
 CHATS = (101, 102, 103)
 KILLS = 22
-MARK = re.compile(r"выпуск (\d+)")
 
 # (title, summary): the first five are about DPRK–Russia military ties, the rest are near misses.
 TEMPLATES = (
@@ -149,21 +148,7 @@ def uncertain_items(db: Path) -> dict[int, set[int]]:
         ).fetchall()
     finally:
         conn.close()
-    out: dict[int, set[int]] = {}
-    for chat, title in rows:
-        found = MARK.search(title)
-        if found:
-            out.setdefault(int(chat), set()).add(int(found.group(1)))
-    return out
-
-
-def received(emu: BotApiEmulator, chat: int) -> Counter[int]:
-    counts: Counter[int] = Counter()
-    for message in emu.sent(chat):
-        found = MARK.search(message.text)
-        if found:
-            counts[int(found.group(1))] += 1
-    return counts
+    return numbered_by_chat(rows)
 
 
 @pytest.mark.slow

@@ -31,13 +31,13 @@ from rules import load_rules
 from service.app import UPDATES_LOCK
 from store import Store
 from tests.feedhttp import FeedServer, Response, ok, rss
+from tests.running import numbered_by_chat, received
 from tgemu import BotApiEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "555222:WORKERS-test-token"
 CHATS = (201, 202, 203, 204)
 FEEDS = 300
-MARK = re.compile(r"выпуск (\d+)")
 ON_TOPIC = (
     "Минобороны России и КНДР обсудили поставки артиллерийских снарядов",
     "Делегация министерства обороны КНДР провела переговоры в Москве о военном сотрудничестве.",
@@ -119,15 +119,6 @@ def start(config: Path, roles: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def received(emu: BotApiEmulator, chat: int) -> Counter[int]:
-    counts: Counter[int] = Counter()
-    for message in emu.sent(chat):
-        found = MARK.search(message.text)
-        if found:
-            counts[int(found.group(1))] += 1
-    return counts
-
-
 def expected_items(generation: int) -> set[int]:
     ruleset = load_rules(sorted((REPO / "rules").glob("*.yaml")))
     items = [generation * 1000 + k for k in range(FEEDS)]
@@ -171,12 +162,7 @@ def unconfirmed(url: str) -> dict[int, set[int]]:
             "SELECT s.chat_id, i.title FROM outbox o JOIN items i ON i.id = o.item_id "
             "JOIN subscriptions s ON s.id = o.subscription_id WHERE o.unconfirmed > 0"
         ).fetchall()
-    out: dict[int, set[int]] = {}
-    for chat, title in rows:
-        found = MARK.search(title)
-        if found:
-            out.setdefault(int(chat), set()).add(int(found.group(1)))
-    return out
+    return numbered_by_chat(rows)
 
 
 def sender_holding_chats(url: str) -> int | None:
